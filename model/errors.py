@@ -1,0 +1,206 @@
+"""DynamoDB's errors, one class per ``__type``.
+
+Every error Meridian returns to a client is one of these; each subclass maps
+one-to-one onto a DynamoDB error type.  Lower-layer failures (gRPC, RocksDB)
+are translated into them once, where they enter; only the HTTP layer formats
+them (``__type`` + ``message`` + status).
+
+    DynamoError                         (base: __type, message, status)
+    ├── SerializationException          wrong JSON types in the request
+    ├── ValidationException             constraint and semantic checks
+    ├── UnknownOperationException       unknown X-Amz-Target action
+    ├── MissingAuthenticationTokenException
+    ├── ResourceNotFoundException
+    ├── ResourceInUseException
+    ├── ConditionalCheckFailedException (optionally carries the old item)
+    ├── ItemCollectionSizeLimitExceededException
+    ├── ProvisionedThroughputExceededException
+    ├── RequestLimitExceeded
+    ├── ThrottlingException
+    ├── LimitExceededException
+    ├── TransactionConflictException
+    ├── TransactionCanceledException
+    ├── ReplicatedWriteConflictException
+    ├── TableNotFoundException / TableAlreadyExistsException / ...
+    ├── InternalServerError             (HTTP 500)
+    └── ServiceUnavailable              (HTTP 503)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DYNAMO_NS = "com.amazonaws.dynamodb.v20120810#"
+_COYOTE_NS = "com.amazon.coral.validate#"
+_CORAL_SERVICE_NS = "com.amazon.coral.service#"
+
+
+class DynamoError(Exception):
+    """Base of every error returned to a DynamoDB client."""
+
+    type_name: str = "InternalServerError"
+    namespace: str = _DYNAMO_NS
+    status: int = 400
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def full_type(self) -> str:
+        return self.namespace + self.type_name
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body DynamoDB sends for this error."""
+        out: dict[str, Any] = {"__type": self.full_type}
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class SerializationException(DynamoError):
+    type_name = "SerializationException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class ValidationException(DynamoError):
+    type_name = "ValidationException"
+    namespace = _COYOTE_NS
+
+
+class UnknownOperationException(DynamoError):
+    type_name = "UnknownOperationException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class MissingAuthenticationTokenException(DynamoError):
+    type_name = "MissingAuthenticationTokenException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class ResourceNotFoundException(DynamoError):
+    type_name = "ResourceNotFoundException"
+
+    def __init__(self, message: str | None = "Requested resource not found") -> None:
+        super().__init__(message)
+
+
+class ResourceInUseException(DynamoError):
+    type_name = "ResourceInUseException"
+
+
+class ConditionalCheckFailedException(DynamoError):
+    """A condition expression evaluated false.
+
+    ``item`` is the old item (wire JSON dict) when the request asked for
+    ``ReturnValuesOnConditionCheckFailure=ALL_OLD`` and an item existed.
+    """
+
+    type_name = "ConditionalCheckFailedException"
+
+    def __init__(
+        self,
+        message: str | None = "The conditional request failed",
+        item: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.item = item
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.item is not None:
+            out["Item"] = self.item
+        return out
+
+
+class ItemCollectionSizeLimitExceededException(DynamoError):
+    type_name = "ItemCollectionSizeLimitExceededException"
+
+
+class ProvisionedThroughputExceededException(DynamoError):
+    type_name = "ProvisionedThroughputExceededException"
+
+
+class RequestLimitExceeded(DynamoError):
+    type_name = "RequestLimitExceeded"
+
+
+class ThrottlingException(DynamoError):
+    type_name = "ThrottlingException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class LimitExceededException(DynamoError):
+    type_name = "LimitExceededException"
+
+
+class TransactionConflictException(DynamoError):
+    type_name = "TransactionConflictException"
+
+
+class TransactionCanceledException(DynamoError):
+    type_name = "TransactionCanceledException"
+
+
+class ReplicatedWriteConflictException(DynamoError):
+    type_name = "ReplicatedWriteConflictException"
+
+
+class TableNotFoundException(DynamoError):
+    type_name = "TableNotFoundException"
+
+
+class TableAlreadyExistsException(DynamoError):
+    type_name = "TableAlreadyExistsException"
+
+
+class GlobalTableNotFoundException(DynamoError):
+    type_name = "GlobalTableNotFoundException"
+
+
+class GlobalTableAlreadyExistsException(DynamoError):
+    type_name = "GlobalTableAlreadyExistsException"
+
+
+class ReplicaAlreadyExistsException(DynamoError):
+    type_name = "ReplicaAlreadyExistsException"
+
+
+class ReplicaNotFoundException(DynamoError):
+    type_name = "ReplicaNotFoundException"
+
+
+class InternalServerError(DynamoError):
+    type_name = "InternalServerError"
+    status = 500
+
+
+class ServiceUnavailable(DynamoError):
+    type_name = "ServiceUnavailable"
+    namespace = _CORAL_SERVICE_NS
+    status = 503
+
+
+_BY_TYPE_NAME: dict[str, type[DynamoError]] = {}
+
+
+def _register(cls: type[DynamoError]) -> None:
+    _BY_TYPE_NAME[cls.type_name] = cls
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+_register(DynamoError)
+
+
+def error_from_type(type_name: str, message: str | None, item: dict[str, Any] | None = None) -> DynamoError:
+    """Rebuild an error that crossed a process boundary by its type name."""
+    cls = _BY_TYPE_NAME.get(type_name, InternalServerError)
+    if cls is ConditionalCheckFailedException:
+        return ConditionalCheckFailedException(message, item)
+    err = cls.__new__(cls)
+    DynamoError.__init__(err, message)
+    return err

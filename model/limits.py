@@ -1,0 +1,67 @@
+"""Every limit Meridian enforces, in one place.
+
+DynamoDB's documented limits come first; Meridian's own bounds (queues,
+batches, buffers, in-flight work) follow.  Relations between them are
+asserted at import time so that a change to one that breaks another fails
+loudly rather than silently.
+"""
+
+from __future__ import annotations
+
+# --- DynamoDB's limits -------------------------------------------------------
+ITEM_SIZE_BYTES_MAX = 400 * 1024
+PARTITION_KEY_BYTES_MAX = 2048
+SORT_KEY_BYTES_MAX = 1024
+TABLE_NAME_LENGTH_MIN = 3
+TABLE_NAME_LENGTH_MAX = 255
+ATTRIBUTE_NAME_BYTES_MAX = 65535
+KEY_ATTRIBUTE_NAME_BYTES_MAX = 255
+DOCUMENT_DEPTH_MAX = 32
+NUMBER_PRECISION_DIGITS_MAX = 38
+NUMBER_EXPONENT_MAX = 125  # largest positive magnitude < 1E+126
+NUMBER_EXPONENT_MIN = -130  # smallest positive magnitude >= 1E-130
+EXPRESSION_BYTES_MAX = 4096
+EXPRESSION_ATTRIBUTE_NAME_BYTES_MAX = 255  # "#name" placeholder length
+EXPRESSION_IN_OPERANDS_MAX = 100
+EXPRESSION_ATTRIBUTE_VALUES_BYTES_MAX = 2 * 1024 * 1024  # all values of one request
+PAGE_BYTES_MAX = 1024 * 1024
+BATCH_GET_KEYS_MAX = 100
+BATCH_GET_RESPONSE_BYTES_MAX = 16 * 1024 * 1024
+BATCH_WRITE_ITEMS_MAX = 25
+TRANSACT_ITEMS_MAX = 100
+LIST_TABLES_LIMIT_MAX = 100
+TAGS_PER_RESOURCE_MAX = 50
+TAG_KEY_LENGTH_MAX = 128
+TAG_VALUE_LENGTH_MAX = 256
+LOCAL_SECONDARY_INDEXES_MAX = 5
+GLOBAL_SECONDARY_INDEXES_MAX = 20
+# DescribeLimits answers with the default account quotas.
+ACCOUNT_MAX_READ_CAPACITY_UNITS = 80000
+ACCOUNT_MAX_WRITE_CAPACITY_UNITS = 80000
+TABLE_MAX_READ_CAPACITY_UNITS = 40000
+TABLE_MAX_WRITE_CAPACITY_UNITS = 40000
+
+# --- Meridian's own bounds ---------------------------------------------------
+HTTP_REQUEST_BYTES_MAX = 16 * 1024 * 1024  # a body larger than this closes the connection
+HTTP_HEADER_BYTES_MAX = 64 * 1024
+HTTP_PIPELINED_REQUESTS_MAX = 128  # requests parsed but not yet answered, per connection
+HTTP_INFLIGHT_REQUESTS_MAX = 4096  # per router; beyond it: RequestLimitExceeded
+STORAGE_BATCH_OPS_MAX = 512  # item operations carried in one router->node stream message
+STORAGE_BATCH_BYTES_MAX = 8 * 1024 * 1024  # a batch is closed once its encoded ops pass this size
+STORAGE_INFLIGHT_OPS_MAX = 8192  # per router->node stream, awaiting replies
+GROUP_COMMIT_WRITES_MAX = 1024  # writes fsynced together by one group commit
+GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
+EXPRESSION_CACHE_ENTRIES_MAX = 4096
+CATALOG_REFRESH_INTERVAL_S = 0.5
+TABLE_CREATING_DURATION_S = 0.0  # CREATING -> ACTIVE happens on the next DescribeTable
+STORAGE_CALL_TIMEOUT_S = 30.0
+NODE_RECONNECT_BACKOFF_S_MAX = 2.0
+
+# --- relations ---------------------------------------------------------------
+assert SORT_KEY_BYTES_MAX < PARTITION_KEY_BYTES_MAX < ITEM_SIZE_BYTES_MAX
+assert ITEM_SIZE_BYTES_MAX < HTTP_REQUEST_BYTES_MAX
+assert BATCH_GET_KEYS_MAX <= STORAGE_BATCH_OPS_MAX
+assert TRANSACT_ITEMS_MAX <= STORAGE_BATCH_OPS_MAX
+assert STORAGE_BATCH_OPS_MAX <= STORAGE_INFLIGHT_OPS_MAX
+assert 2 * HTTP_REQUEST_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX  # one op never overflows a message
+assert STORAGE_BATCH_BYTES_MAX + HTTP_REQUEST_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX
