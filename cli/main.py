@@ -1,4 +1,83 @@
-"""Meridian command line; filled in by the foundation work."""
+"""The ``meridian`` command: one entry point for every Meridian process.
 
-def main() -> int:
-    raise SystemExit("not yet")
+    meridian serve    embedded router + storage in one process (port 8000)
+    meridian node     a storage node (gRPC)
+    meridian router   a router in front of storage nodes
+    meridian up       a local cluster of real processes (nodes + routers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+DEFAULT_REGION = "us-east-1"
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="embedded mode: router and storage in one process")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", default="./meridian-data", help="where RocksDB keeps the data (default ./meridian-data)")
+    p.add_argument("--in-memory", action="store_true", help="keep data in a RAM-backed scratch folder, removed on exit")
+    p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
+    p.add_argument("--region", default=DEFAULT_REGION)
+
+
+def _add_node(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("node", help="a storage node serving gRPC")
+    p.add_argument("--listen", required=True, help="HOST:PORT to serve gRPC on")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
+    p.add_argument("--node-id", default=None, help="defaults to the listen address")
+    p.add_argument("--region", default=DEFAULT_REGION)
+
+
+def _add_router(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("router", help="a router in front of storage nodes")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--nodes", required=True, help="comma-separated HOST:PORT of the region's storage nodes")
+    p.add_argument("--region", default=DEFAULT_REGION)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meridian", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_node(sub)
+    _add_router(sub)
+    from . import up
+
+    up.add_arguments(sub.add_parser("up", help="a local cluster of real processes"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if ns.command == "serve":
+        from meridian.router.server import run_serve
+
+        return run_serve(host=ns.host, port=ns.port, data_dir=ns.data_dir, in_memory=ns.in_memory, sync=ns.sync, region=ns.region)
+    if ns.command == "node":
+        from meridian.node.server import run_node
+
+        run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=ns.node_id or ns.listen, region=ns.region)
+        return 0
+    if ns.command == "router":
+        from meridian.router.server import run_router
+
+        nodes = [n.strip() for n in ns.nodes.split(",") if n.strip()]
+        return run_router(host=ns.host, port=ns.port, nodes=nodes, region=ns.region)
+    if ns.command == "up":
+        from . import up
+
+        return up.run_up(ns)
+    raise AssertionError(ns.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""DescribeEndpoints and DescribeLimits: facts about the service itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meridian.model import limits
+
+from ..context import RouterContext
+
+# DynamoDB tells clients to cache its endpoint list for a day.
+ENDPOINT_CACHE_PERIOD_MINUTES = 1440
+
+
+async def describe_endpoints(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+    return {"Endpoints": [{"Address": ctx.address, "CachePeriodInMinutes": ENDPOINT_CACHE_PERIOD_MINUTES}]}
+
+
+async def describe_limits(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "AccountMaxReadCapacityUnits": limits.ACCOUNT_MAX_READ_CAPACITY_UNITS,
+        "AccountMaxWriteCapacityUnits": limits.ACCOUNT_MAX_WRITE_CAPACITY_UNITS,
+        "TableMaxReadCapacityUnits": limits.TABLE_MAX_READ_CAPACITY_UNITS,
+        "TableMaxWriteCapacityUnits": limits.TABLE_MAX_WRITE_CAPACITY_UNITS,
+    }
+
+
+ACTIONS = {
+    "DescribeEndpoints": describe_endpoints,
+    "DescribeLimits": describe_limits,
+}

@@ -1,0 +1,234 @@
+"""GetItem, PutItem, DeleteItem, UpdateItem.
+
+Each action runs DynamoDB's checks in DynamoDB's order: the request-only
+checks first (attribute values, ReturnValues, item size, expressions and
+their placeholders; none of them needs the table), then the table lookup
+(``ResourceNotFoundException``), then the checks against the table's key
+schema, and finally one ``ItemOp`` to the node that owns the key, which
+evaluates the condition and writes atomically.
+
+Legacy parameters (``Expected``, ``AttributeUpdates``, ``AttributesToGet``)
+are translated into expression text here, so the node sees one form.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from meridian.model import limits
+from meridian.model.errors import ValidationException
+from meridian.model.expressions import compile_expressions
+from meridian.model.expressions.legacy import (
+    check_not_mixed,
+    translate_attribute_updates,
+    translate_attributes_to_get,
+    translate_expected,
+)
+from meridian.model.keycodec import encode_item_key, partition_hash
+from meridian.model.ops import ItemOp, OpKind, ReturnValues
+from meridian.model.values import extract_key, item_size, validate_item, validate_key
+
+from ..catalog import Table
+from ..context import RouterContext
+
+_RETURN_VALUES = {
+    None: ReturnValues.NONE,
+    "NONE": ReturnValues.NONE,
+    "ALL_OLD": ReturnValues.ALL_OLD,
+    "UPDATED_OLD": ReturnValues.UPDATED_OLD,
+    "ALL_NEW": ReturnValues.ALL_NEW,
+    "UPDATED_NEW": ReturnValues.UPDATED_NEW,
+}
+
+Expr = tuple[str | None, dict[str, str] | None, dict[str, Any] | None]
+
+
+def _projection(body: dict[str, Any]) -> tuple[str | None, dict[str, str] | None]:
+    if "ProjectionExpression" in body:
+        return body["ProjectionExpression"], body.get("ExpressionAttributeNames")
+    if body.get("AttributesToGet"):
+        return translate_attributes_to_get(body["AttributesToGet"])
+    return None, body.get("ExpressionAttributeNames")
+
+
+def _condition(body: dict[str, Any]) -> Expr:
+    if "ConditionExpression" in body:
+        return body["ConditionExpression"], body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
+    if body.get("Expected"):
+        return translate_expected(body["Expected"], body.get("ConditionalOperator"))
+    return None, body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
+
+
+def _merge(a: dict | None, b: dict | None) -> dict | None:
+    if not a:
+        return b or None
+    if not b:
+        return a
+    merged = dict(a)
+    merged.update(b)
+    return merged
+
+
+def _route(ctx: RouterContext, table: Table, key: dict[str, Any]) -> tuple[bytes, str]:
+    pk_name, pk_type = table.key_schema[0]
+    key_bytes = encode_item_key(table.table_id, table.key_schema, key)
+    return key_bytes, ctx.ring.owner(partition_hash(pk_type, key[pk_name]))
+
+
+def _read_units(size_bytes: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size_bytes / 4096))
+    return float(units) if consistent else units / 2
+
+
+def _write_units(size_bytes: int) -> float:
+    return float(max(1, math.ceil(size_bytes / 1024)))
+
+
+def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any] | None:
+    mode = body.get("ReturnConsumedCapacity")
+    if mode == "TOTAL":
+        return {"TableName": table.name, "CapacityUnits": units}
+    if mode == "INDEXES":
+        return {"TableName": table.name, "CapacityUnits": units, "Table": {"CapacityUnits": units}}
+    return None
+
+
+def _answer(attr: str, item_json: bytes | None, consumed: dict[str, Any] | None) -> bytes:
+    """Splice the node's JSON bytes into the answer without re-serialising them."""
+    parts = []
+    if item_json is not None:
+        parts.append(b'"' + attr.encode() + b'":' + item_json)
+    if consumed is not None:
+        parts.append(b'"ConsumedCapacity":' + orjson.dumps(consumed))
+    return b"{" + b",".join(parts) + b"}"
+
+
+def _check_return_values_put_delete(body: dict[str, Any]) -> None:
+    rv = body.get("ReturnValues")
+    if rv is not None and rv not in ("ALL_OLD", "NONE"):
+        raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
+
+
+async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    check_not_mixed(body, "GetItem")
+    key_in = validate_item(body["Key"], context="key")
+    projection, names = _projection(body)
+    if projection is not None or names:
+        compile_expressions(projection=projection, names=names)
+    table = await ctx.catalog.require(body["TableName"])
+    key = validate_key(key_in, table.key_schema)
+    key_bytes, node = _route(ctx, table, key)
+    result = await ctx.storage.call(node, ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names))
+    if result.error is not None:
+        raise result.error
+    consumed = None
+    if body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
+        size = item_size(orjson.loads(result.item_json)) if result.item_json else 0
+        consumed = _consumed(body, table, _read_units(size, bool(body.get("ConsistentRead"))))
+    if consumed is None:
+        return b'{"Item":' + result.item_json + b"}" if result.item_json is not None else b"{}"
+    return _answer("Item", result.item_json, consumed)
+
+
+async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    check_not_mixed(body, "PutItem")
+    item = validate_item(body["Item"])
+    _check_return_values_put_delete(body)
+    size = item_size(item)
+    if size > limits.ITEM_SIZE_BYTES_MAX:
+        raise ValidationException("Item size has exceeded the maximum allowed size")
+    condition, names, values = _condition(body)
+    if condition is not None or names or values:
+        compile_expressions(condition=condition, names=names, values=values)
+    table = await ctx.catalog.require(body["TableName"])
+    key = extract_key(item, table.key_schema)
+    key_bytes, node = _route(ctx, table, key)
+    op = ItemOp(
+        OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,
+        return_values=_RETURN_VALUES[body.get("ReturnValues")],
+        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+    )
+    result = await ctx.storage.call(node, op)
+    if result.error is not None:
+        raise result.error
+    consumed = _consumed(body, table, _write_units(size)) if "ReturnConsumedCapacity" in body else None
+    if result.item_json is None and consumed is None:
+        return b"{}"
+    return _answer("Attributes", result.item_json, consumed)
+
+
+async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    check_not_mixed(body, "DeleteItem")
+    key_in = validate_item(body["Key"], context="key")
+    _check_return_values_put_delete(body)
+    condition, names, values = _condition(body)
+    if condition is not None or names or values:
+        compile_expressions(condition=condition, names=names, values=values)
+    table = await ctx.catalog.require(body["TableName"])
+    key = validate_key(key_in, table.key_schema)
+    key_bytes, node = _route(ctx, table, key)
+    op = ItemOp(
+        OpKind.DELETE, table.table_id, key_bytes, key, condition=condition, names=names, values=values,
+        return_values=_RETURN_VALUES[body.get("ReturnValues")],
+        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+    )
+    result = await ctx.storage.call(node, op)
+    if result.error is not None:
+        raise result.error
+    consumed = None
+    if "ReturnConsumedCapacity" in body:
+        size = item_size(orjson.loads(result.item_json)) if result.item_json else 0
+        consumed = _consumed(body, table, _write_units(size))
+    if result.item_json is None and consumed is None:
+        return b"{}"
+    return _answer("Attributes", result.item_json, consumed)
+
+
+async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    check_not_mixed(body, "UpdateItem")
+    key_in = validate_item(body["Key"], context="key")
+    if "UpdateExpression" in body:
+        update: str | None = body["UpdateExpression"]
+        u_names, u_values = body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
+    elif body.get("AttributeUpdates"):
+        update, u_names, u_values = translate_attribute_updates(body["AttributeUpdates"])
+    else:
+        update, u_names, u_values = None, body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
+    if "ConditionExpression" in body or "UpdateExpression" in body:
+        condition = body.get("ConditionExpression")
+        names, values = u_names, u_values
+    else:
+        condition, c_names, c_values = _condition(body)
+        names, values = _merge(u_names, c_names), _merge(u_values, c_values)
+    if condition is not None or update is not None or names or values:
+        compile_expressions(condition=condition, update=update, names=names, values=values)
+    table = await ctx.catalog.require(body["TableName"])
+    key = validate_key(key_in, table.key_schema)
+    if update is not None:
+        compile_expressions(condition=condition, update=update, names=names, values=values, key_attributes=table.key_names)
+    key_bytes, node = _route(ctx, table, key)
+    op = ItemOp(
+        OpKind.UPDATE, table.table_id, key_bytes, key, condition=condition, update=update, names=names, values=values,
+        return_values=_RETURN_VALUES[body.get("ReturnValues")],
+        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+    )
+    result = await ctx.storage.call(node, op)
+    if result.error is not None:
+        raise result.error
+    consumed = None
+    if "ReturnConsumedCapacity" in body:
+        consumed = _consumed(body, table, 1.0)
+    if result.item_json is None and consumed is None:
+        return b"{}"
+    return _answer("Attributes", result.item_json, consumed)
+
+
+ACTIONS = {
+    "GetItem": get_item,
+    "PutItem": put_item,
+    "DeleteItem": delete_item,
+    "UpdateItem": update_item,
+}

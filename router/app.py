@@ -1,0 +1,193 @@
+"""The router application: from an HTTP request to a DynamoDB answer.
+
+This module only dispatches and formats; the work of each action lives in
+``router/actions/``.  Checks happen in DynamoDB's order (see mhart/dynalite's
+``index.js``, which records live AWS replies):
+
+1. not ``POST`` / foreign content type          -> 404 ``<UnknownOperationException/>``
+2. body is not JSON                              -> SerializationException
+3. unknown ``X-Amz-Target``                      -> UnknownOperationException
+4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
+                                                    IncompleteSignature
+5. JSON types, then constraints (``validation``) -> SerializationException / ValidationException
+6. the action's semantic checks and its work     -> any ``DynamoError``
+
+Errors are formatted here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zlib
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from meridian.model.errors import (
+    DynamoError,
+    InternalServerError,
+    MissingAuthenticationTokenException,
+    SerializationException,
+    UnknownOperationException,
+)
+
+from .http import Request, Response, status_line
+from .validation import validate_request
+
+log = logging.getLogger("meridian.router")
+
+ActionFn = Callable[[Any, dict[str, Any]], Awaitable[Any]]
+
+_JSON_10 = "application/x-amz-json-1.0"
+_JSON = "application/json"
+_API_PREFIXES = ("DynamoDB_20120810.",)
+_UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
+_INCOMPLETE_SIGNATURE_TYPE = "com.amazon.coral.service#IncompleteSignatureException"
+
+
+class RequestIds:
+    """52-character request ids, like DynamoDB's, without a syscall per request.
+
+    A random prefix is drawn once per process; a counter makes ids unique.
+    """
+
+    __slots__ = ("_prefix", "_n")
+
+    def __init__(self) -> None:
+        raw = os.urandom(30).hex().upper()  # 60 hex chars, we keep 40
+        self._prefix = raw[:40].encode()
+        self._n = 0
+
+    def next(self) -> bytes:
+        self._n += 1
+        return self._prefix + b"%012d" % self._n
+
+
+class HttpDate:
+    """The ``Date`` header, formatted once per second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def value(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode()
+        return self._value
+
+
+class Application:
+    """Dispatches parsed requests to actions; encodes answers.
+
+    ``actions`` maps an action name (``GetItem``) to ``async fn(ctx, body)``
+    returning either a ``dict`` (serialised with orjson) or ``bytes``
+    (already JSON, spliced as they are).  ``ctx`` is the router context
+    handed to every action (catalog, storage, ring, region).
+    """
+
+    def __init__(self, ctx: Any, actions: dict[str, ActionFn], extra_routes: dict[bytes, Callable[[], Awaitable[Response]]] | None = None) -> None:
+        self.ctx = ctx
+        self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
+        self._extra_routes = extra_routes or {}
+        self._ids = RequestIds()
+        self._date = HttpDate()
+        self.errors_by_type: dict[str, int] = {}
+
+    # --- encoding -------------------------------------------------------------
+    def encode(self, response: Response, keep_alive: bool) -> bytes:
+        body = response.body
+        head = b"".join((
+            status_line(response.status),
+            b"x-amzn-RequestId: ", self._ids.next(),
+            b"\r\nx-amz-crc32: %d" % zlib.crc32(body),
+            b"\r\nDate: ", self._date.value(),
+            b"\r\nContent-Length: %d\r\n" % len(body),
+            response.headers,
+            b"" if keep_alive else b"Connection: close\r\n",
+            b"\r\n",
+        ))
+        return head + body if body else head
+
+    def _error(self, err: DynamoError, content_type: bytes) -> Response:
+        name = err.type_name
+        self.errors_by_type[name] = self.errors_by_type.get(name, 0) + 1
+        return Response(err.status, orjson.dumps(err.body()), content_type)
+
+    # --- dispatch -------------------------------------------------------------
+    async def handle(self, req: Request) -> Response:
+        if req.method != b"POST":
+            route = self._extra_routes.get(req.path.split(b"?", 1)[0])
+            if route is not None and req.method in (b"GET", b"HEAD"):
+                return await route()
+            if req.method == b"GET" and req.path == b"/":
+                # DynamoDB answers its health check on GET /.
+                return Response(200, b"healthy: dynamodb.local.meridian ", b"Content-Type: text/plain\r\n")
+            return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
+        content_type = req.content_type
+        if content_type == _JSON_10:
+            ctype = b"Content-Type: application/x-amz-json-1.0\r\n"
+        elif content_type == _JSON or not req.body:
+            ctype = b"Content-Type: application/json\r\n"
+        else:
+            return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
+
+        body: Any = None
+        if req.body:
+            try:
+                body = orjson.loads(req.body)
+            except orjson.JSONDecodeError:
+                return self._error(SerializationException(None), ctype)
+
+        entry = self._actions.get(req.target or "")
+        if entry is None:
+            return self._error(UnknownOperationException(None), ctype)
+        name, fn = entry
+
+        auth_error = _check_authorization(req)
+        if auth_error is not None:
+            return Response(400, orjson.dumps(auth_error), ctype)
+
+        if body is None:
+            return self._error(SerializationException(None), ctype)
+        try:
+            validate_request(name, body)
+            result = await fn(self.ctx, body)
+        except DynamoError as err:
+            return self._error(err, ctype)
+        except Exception:  # noqa: BLE001 - the boundary: a bug becomes a 500, never a crash
+            log.exception("action %s failed", name)
+            return self._error(InternalServerError("Internal server error"), ctype)
+        if result.__class__ is bytes:
+            return Response(200, result, ctype)
+        return Response(200, orjson.dumps(result), ctype)
+
+
+def _check_authorization(req: Request) -> dict[str, str] | None:
+    """DynamoDB's checks of the Authorization header, short of the signature.
+
+    Meridian does not verify signatures (any credentials work, as with every
+    local DynamoDB), but a request must look signed, as DynamoDB demands.
+    """
+    auth = req.authorization
+    if not auth or auth.strip()[:5] != "AWS4-":
+        return MissingAuthenticationTokenException("Request is missing Authentication Token").body()
+    params: dict[str, str] = {}
+    for part in "".join(auth.split(" ")[1:]).split(","):
+        key, _, value = part.strip().partition("=")
+        if value:
+            params[key] = value
+    msg = ""
+    for header in ("Credential", "Signature", "SignedHeaders"):
+        if header not in params:
+            msg += f"Authorization header requires '{header}' parameter. "
+    if not req.date:
+        msg += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+    if msg:
+        return {"__type": _INCOMPLETE_SIGNATURE_TYPE, "message": msg + "Authorization=" + auth}
+    return None

@@ -1,0 +1,280 @@
+"""HTTP/1.1 for the router: an ``asyncio.Protocol`` over httptools.
+
+Why not a framework: on this machine aiohttp, uvicorn, granian and socketify
+spent more CPU per request than a whole GetItem is allowed (about 35 µs);
+a bare protocol with llhttp (httptools) and orjson does not.
+
+Shape of a connection:
+
+* bytes arrive -> ``httptools.HttpRequestParser`` -> one ``_Request`` per
+  message (method, path, the few headers we use, body bounded by
+  ``limits.HTTP_REQUEST_BYTES_MAX``);
+* each request is handed to ``app.handle(request) -> coroutine``; the
+  coroutine is stepped inline (``_Drive``): in embedded mode most requests
+  finish without ever suspending, so they are answered inside the same
+  ``data_received`` call, with no Task created;
+* responses leave in request order (pipelining); at most
+  ``limits.HTTP_PIPELINED_REQUESTS_MAX`` requests wait per connection, after
+  which reading pauses (back-pressure) until answers drain;
+* unparseable bytes get ``400`` and the connection closes; nothing a client
+  sends can raise out of this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Callable, Coroutine
+
+import httptools
+
+from meridian.model import limits
+
+log = logging.getLogger("meridian.router.http")
+
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    413: b"Request Entity Too Large",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
+
+# Headers the router reads; everything else is skipped while parsing.
+_WANTED_HEADERS = {
+    b"x-amz-target": "target",
+    b"content-type": "content_type",
+    b"authorization": "authorization",
+    b"x-amz-date": "date",
+    b"date": "date",
+}
+
+
+class Request:
+    """One parsed HTTP request (only what the router needs)."""
+
+    __slots__ = ("method", "path", "target", "content_type", "authorization", "date", "body", "keep_alive")
+
+    def __init__(self) -> None:
+        self.method: bytes = b""
+        self.path: bytes = b""
+        self.target: str | None = None
+        self.content_type: str | None = None
+        self.authorization: str | None = None
+        self.date: str | None = None
+        self.body: bytes = b""
+        self.keep_alive: bool = True
+
+
+class Response:
+    """Status, content type, body and extra header lines (already encoded)."""
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, status: int, body: bytes, headers: bytes = b"") -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class _Slot:
+    """A place in a connection's answer queue, filled when its request is done."""
+
+    __slots__ = ("response", "keep_alive")
+
+    def __init__(self, keep_alive: bool) -> None:
+        self.response: Response | None = None
+        self.keep_alive = keep_alive
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    __slots__ = (
+        "_handler", "_encode", "_parser", "_transport", "_request", "_body_parts", "_body_bytes",
+        "_header_name", "_slots", "_paused", "_closing", "_stats",
+    )
+
+    def __init__(self, handler: Handler, encode: Callable[[Response, bool], bytes], stats: "HttpStats") -> None:
+        self._handler = handler
+        self._encode = encode
+        self._stats = stats
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._request: Request | None = None
+        self._body_parts: list[bytes] = []
+        self._body_bytes = 0
+        self._header_name: bytes = b""
+        self._slots: deque[_Slot] = deque()
+        self._paused = False
+        self._closing = False
+
+    # --- asyncio.Protocol ---------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._stats.connections_open += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stats.connections_open -= 1
+        self._transport = None
+        self._closing = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            self._parser.feed_data(data)
+        except _TooLarge:
+            self._fail(413)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._fail(413 if isinstance(exc.__context__, _TooLarge) else 400)
+
+    # --- httptools callbacks ------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._closing:
+            self._request = None
+            return
+        self._request = Request()
+        self._body_parts = []
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        req = self._request
+        if req is not None:
+            req.path += url
+            if len(req.path) > limits.HTTP_HEADER_BYTES_MAX:
+                raise _TooLarge()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        attr = _WANTED_HEADERS.get(name.lower())
+        if attr is not None and self._request is not None:
+            setattr(self._request, attr, value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        req = self._request
+        if req is None:
+            return
+        req.method = self._parser.get_method()
+        req.keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > limits.HTTP_REQUEST_BYTES_MAX:
+            raise _TooLarge()
+        self._body_parts.append(body)
+
+    def on_message_complete(self) -> None:
+        req = self._request
+        if req is None:
+            return
+        self._request = None
+        parts = self._body_parts
+        req.body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._stats.requests += 1
+        slot = _Slot(req.keep_alive)
+        self._slots.append(slot)
+        if len(self._slots) >= limits.HTTP_PIPELINED_REQUESTS_MAX and not self._paused and self._transport:
+            self._paused = True
+            self._transport.pause_reading()
+        _Drive(self, slot, self._handler(req))
+
+    # --- answers -------------------------------------------------------------
+    def _answer(self, slot: _Slot, response: Response) -> None:
+        slot.response = response
+        transport = self._transport
+        if transport is None:
+            return
+        out: list[bytes] = []
+        slots = self._slots
+        close = False
+        while slots and slots[0].response is not None:
+            done = slots.popleft()
+            out.append(self._encode(done.response, done.keep_alive))  # type: ignore[arg-type]
+            if not done.keep_alive:
+                close = True
+                slots.clear()
+                break
+        if out:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if close:
+            self._closing = True
+            transport.close()
+        elif self._paused and len(slots) < limits.HTTP_PIPELINED_REQUESTS_MAX // 2:
+            self._paused = False
+            transport.resume_reading()
+
+    def _fail(self, status: int) -> None:
+        """Protocol-level failure: answer what is pending, then ``status``, then close."""
+        self._stats.protocol_errors += 1
+        transport = self._transport
+        self._closing = True
+        if transport is None:
+            return
+        transport.write(self._encode(Response(status, b""), False))
+        transport.close()
+
+
+class _TooLarge(Exception):
+    """Raised from parser callbacks when a request passes the size bounds."""
+
+
+class _Drive:
+    """Runs a handler coroutine, stepping it inline until it first suspends.
+
+    A minimal Task: if the coroutine completes on the first ``send`` (the
+    usual case in embedded mode), the answer is written at once.  If it
+    awaits an asyncio future, stepping resumes from that future's done
+    callback.  Exceptions are the handler's job; anything that escapes is a
+    bug, answered with 500 and logged.
+    """
+
+    __slots__ = ("_proto", "_slot", "_coro")
+
+    def __init__(self, proto: HttpProtocol, slot: _Slot, coro: Coroutine[Any, Any, Response]) -> None:
+        self._proto = proto
+        self._slot = slot
+        self._coro = coro
+        self._step()
+
+    def _step(self, _fut: Any = None) -> None:
+        try:
+            yielded = self._coro.send(None)
+        except StopIteration as stop:
+            self._proto._answer(self._slot, stop.value)
+            return
+        except BaseException:  # noqa: BLE001 - a handler bug must not kill the connection
+            log.exception("request handler failed")
+            self._proto._answer(self._slot, Response(500, b""))
+            return
+        if yielded is None:  # bare yield (asyncio.sleep(0))
+            asyncio.get_running_loop().call_soon(self._step)
+            return
+        yielded._asyncio_future_blocking = False
+        yielded.add_done_callback(self._step)
+
+
+class HttpStats:
+    """Live counters of one HTTP server (for ``/metrics`` and tests)."""
+
+    __slots__ = ("connections_open", "requests", "protocol_errors")
+
+    def __init__(self) -> None:
+        self.connections_open = 0
+        self.requests = 0
+        self.protocol_errors = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<HttpStats connections_open={self.connections_open} requests={self.requests} "
+            f"protocol_errors={self.protocol_errors}>"
+        )
+
+
+def status_line(status: int) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))

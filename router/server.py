@@ -1,0 +1,126 @@
+"""Starting a router: embedded (``meridian serve``) or in front of nodes (``meridian router``).
+
+Both build the same ``Application`` over a ``Storage``; only the storage
+differs (``EmbeddedStorage`` over an in-process engine, or ``GrpcStorage``
+over the nodes' gRPC streams).  Every event loop is uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass
+
+import orjson
+import uvloop
+
+from .actions import ACTIONS
+from .app import Application
+from .catalog import Catalog
+from .context import RouterContext
+from .http import HttpProtocol, HttpStats, Response
+from .ring import Ring
+from .storage import Storage
+
+log = logging.getLogger("meridian.router.server")
+
+_JSON_HEADER = b"Content-Type: application/json\r\n"
+
+
+@dataclass
+class RouterServer:
+    """A running router: its HTTP server, application and storage."""
+
+    app: Application
+    storage: Storage
+    catalog: Catalog
+    server: asyncio.AbstractServer
+    stats: HttpStats
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.catalog.stop()
+        await self.storage.close()
+
+
+async def start_router(storage: Storage, *, host: str, port: int, region: str, shared_catalog: bool) -> RouterServer:
+    catalog = Catalog(storage, region, shared=shared_catalog)
+    await catalog.start()
+    ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
+    stats = HttpStats()
+
+    async def health() -> Response:
+        return Response(200, orjson.dumps({"status": "ok", "region": region, "nodes": len(storage.node_ids)}), _JSON_HEADER)
+
+    app = Application(ctx, ACTIONS, {b"/health": health})
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: HttpProtocol(app.handle, app.encode, stats), host, port, reuse_address=True, backlog=1024
+    )
+    if port == 0:
+        ctx.address = f"{host}:{server.sockets[0].getsockname()[1]}"
+    return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats)
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve_embedded(*, host: str, port: int, data_dir: str, sync: bool, region: str) -> None:
+    from .storage_embedded import EmbeddedStorage
+    from meridian.node.engine import Engine
+
+    os.makedirs(data_dir, exist_ok=True)
+    engine = Engine(data_dir, node_id="embedded", region=region, sync=sync)
+    storage = EmbeddedStorage(engine)
+    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False)
+    print(f"meridian serve: listening on http://{host}:{router.port} (data in {data_dir}{', fsync on' if sync else ''})", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await router.close()
+
+
+async def serve_router(*, host: str, port: int, nodes: list[str], region: str) -> None:
+    from .storage_grpc import GrpcStorage
+
+    storage = GrpcStorage(nodes)
+    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=True)
+    print(f"meridian router: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await router.close()
+
+
+def run_serve(*, host: str, port: int, data_dir: str | None, in_memory: bool, sync: bool, region: str) -> int:
+    scratch = None
+    if in_memory:
+        # RocksDB still writes files; on a RAM-backed folder nothing touches disk.
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        scratch = tempfile.mkdtemp(prefix="meridian-mem-", dir=base)
+        data_dir = scratch
+    assert data_dir is not None
+    try:
+        uvloop.run(serve_embedded(host=host, port=port, data_dir=data_dir, sync=sync, region=region))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def run_router(*, host: str, port: int, nodes: list[str], region: str) -> int:
+    uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region))
+    return 0

@@ -1,0 +1,56 @@
+"""The seam between a router and its storage.
+
+One interface, two implementations:
+
+* ``EmbeddedStorage`` (``router/storage_embedded.py``): the storage engine
+  lives in the router's process; ops are handed over as Python objects, no
+  serialization, no network (``meridian serve``).
+* ``GrpcStorage`` (``router/storage_grpc.py``): one long-lived bidirectional
+  gRPC stream per storage node; ops gathered during one event-loop tick
+  travel together in one ``OpBatch`` (cluster mode).
+
+Actions never know which one they talk to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, TableStats
+
+
+class Storage(ABC):
+    """What the router needs from the storage layer of its region."""
+
+    #: Ids of the storage nodes, in the order the ring was built from.
+    node_ids: list[str]
+
+    @abstractmethod
+    async def call(self, node_id: str, op: ItemOp) -> ItemResult:
+        """Execute one item operation atomically on the node that owns it.
+
+        Raises ``DynamoError`` only for failures of the storage layer itself
+        (node unreachable -> ``InternalServerError``/``ServiceUnavailable``);
+        errors of the operation (failed condition, invalid update) come back
+        in ``ItemResult.error``.
+        """
+
+    @abstractmethod
+    async def catalog_put(self, entry: CatalogEntry) -> None:
+        """Store a catalog entry on every node."""
+
+    @abstractmethod
+    async def catalog_list(self) -> list[CatalogEntry]:
+        """Every catalog entry, newest revision per table name across nodes."""
+
+    @abstractmethod
+    async def drop_table(self, table_id: int) -> None:
+        """Delete every item (and change-log interest) of a table on every node."""
+
+    @abstractmethod
+    async def table_stats(self, table_id: int) -> TableStats:
+        """Item count and size of a table, summed over the nodes."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release channels / close the engine."""
