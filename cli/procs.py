@@ -1,0 +1,419 @@
+"""Starting, watching and stopping Meridian processes on one machine.
+
+``meridian up`` and the test fixtures both run real processes (storage nodes,
+routers, embedded servers); this module is the one place that knows how:
+
+* every child runs ``python -m meridian.main ...`` with the interpreter of the
+  parent, so it works without the ``meridian`` console script on ``PATH``;
+* its output goes to a log file, never to the parent's terminal, so a crash
+  can be reported with the tail of that log;
+* it lives in its own process group, so a Ctrl-C in the terminal reaches only
+  the supervisor, which then stops the children in order;
+* it asks the kernel (``PR_SET_PDEATHSIG``) for SIGTERM when its parent dies,
+  so children never outlive a supervisor or a test run that was SIGKILLed;
+* it is only ever signalled by its own PID, never by name or group.
+
+``PR_SET_PDEATHSIG`` fires when the *thread* that started the child exits,
+not the process: start children from a thread that lives as long as they
+should (the main thread, in ``meridian up`` and in pytest fixtures).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+#: How the children are started: this interpreter, the meridian entry module.
+MERIDIAN_COMMAND: tuple[str, ...] = (sys.executable, "-m", "meridian.main")
+
+#: Time a whole cluster (or one embedded server) may take to become ready.
+STARTUP_TIMEOUT_S = 60.0
+#: Time between SIGTERM and SIGKILL when stopping a child.
+TERMINATE_TIMEOUT_S = 10.0
+#: Per-attempt timeout of one readiness probe, and the pause between probes.
+PROBE_TIMEOUT_S = 1.0
+PROBE_INTERVAL_S = 0.05
+#: How much of a log file ``log_tail`` reads back from its end.
+LOG_TAIL_BYTES_MAX = 64 * 1024
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_SIGTERM = int(signal.SIGTERM)
+
+
+def _load_prctl():
+    """libc's ``prctl``, resolved once in the parent (not between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+_PRCTL = _load_prctl()
+
+
+class StartupError(RuntimeError):
+    """A process did not become ready: it exited, or it took too long."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could bind ``host:port`` now (with SO_REUSEADDR, as servers do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _check_running(process: ManagedProcess | None, waiting_for: str) -> None:
+    if process is not None and not process.alive:
+        raise StartupError(
+            f"{process.name} exited with code {process.returncode} while waiting for {waiting_for}\n"
+            + process.log_tail(20)
+        )
+
+
+def wait_for_port(
+    host: str, port: int, timeout_s: float, *, process: ManagedProcess | None = None
+) -> None:
+    """Return once ``host:port`` accepts TCP connections.
+
+    With ``process``, give up as soon as that process exits instead of waiting
+    out the timeout for a server that will never come.
+    """
+    deadline = time.monotonic() + timeout_s
+    waiting_for = f"{host}:{port} to accept connections"
+    while True:
+        _check_running(process, waiting_for)
+        try:
+            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+                return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            raise StartupError(f"timed out after {timeout_s:g} s waiting for {waiting_for}")
+        time.sleep(PROBE_INTERVAL_S)
+
+
+# Readiness probes go straight to the address: an HTTP(S)_PROXY in the
+# environment must not capture requests to 127.0.0.1.
+_DIRECT_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def wait_for_http_ok(url: str, timeout_s: float, *, process: ManagedProcess | None = None) -> None:
+    """Return once ``GET url`` answers 200 (a router's ``/health``)."""
+    deadline = time.monotonic() + timeout_s
+    waiting_for = f"GET {url} to answer 200"
+    while True:
+        _check_running(process, waiting_for)
+        try:
+            with _DIRECT_OPENER.open(url, timeout=PROBE_TIMEOUT_S) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # HTTPError (non-2xx) is a URLError: not ready yet
+        if time.monotonic() >= deadline:
+            raise StartupError(f"timed out after {timeout_s:g} s waiting for {waiting_for}")
+        time.sleep(PROBE_INTERVAL_S)
+
+
+class ManagedProcess:
+    """One child process, its log file, and the signals we may send it.
+
+    ``args`` are the ``meridian`` subcommand and its flags (``["node",
+    "--listen", ...]``); ``command`` is what runs them, ``MERIDIAN_COMMAND``
+    unless a caller needs another program under the same supervision.  The
+    process starts in the constructor; ``restart`` starts it again with the
+    same arguments and the same (appended) log.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        log_path: str | os.PathLike[str],
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+        command: Sequence[str] = MERIDIAN_COMMAND,
+    ) -> None:
+        self.argv = [*command, *args]
+        self.name = name or (args[0] if args else self.argv[0])
+        self.log_path = Path(log_path)
+        # Unbuffered output so the log holds everything up to a crash.
+        self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self._popen = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        parent_pid = os.getpid()
+
+        def in_child() -> None:  # between fork and exec: no locks, no imports
+            if _PRCTL is not None:
+                _PRCTL(_PR_SET_PDEATHSIG, _SIGTERM)
+                if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                    os.kill(os.getpid(), _SIGTERM)
+
+        with open(self.log_path, "ab") as log:
+            # One header line per start (argv repr keeps it on one line).
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} start: {self.argv!r}\n".encode())
+            log.flush()
+            popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+                process_group=0,
+                preexec_fn=in_child,
+            )
+        self._paused = False
+        return popen
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def alive(self) -> bool:
+        """Running (or paused); reaps the child if it has exited."""
+        return self._popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit code, negative signal number if killed, None while running."""
+        return self._popen.poll()
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to this process (by PID) if it is still running."""
+        if self.alive:
+            self._popen.send_signal(sig)
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): it holds its sockets but answers nothing."""
+        self.kill(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """Undo ``pause`` (SIGCONT)."""
+        self.kill(signal.SIGCONT)
+        self._paused = False
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for exit; return the exit code, raise TimeoutError if still running."""
+        try:
+            return self._popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.name} (pid {self.pid}) still running after {timeout_s:g} s") from None
+
+    def terminate(self, timeout_s: float = TERMINATE_TIMEOUT_S) -> int:
+        """SIGTERM, then SIGKILL after ``timeout_s``; return the exit code."""
+        terminate_all([self], timeout_s)
+        return self._popen.returncode
+
+    def restart(self, timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+        """Stop the process if it runs, then start it again with the same arguments."""
+        self.terminate(timeout_s)
+        self._popen = self._spawn()
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines of the log (bounded read from its end)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(0, size - LOG_TAIL_BYTES_MAX))
+                data = log.read()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        state = "paused" if self._paused and self.alive else "running" if self.alive else f"exited {self.returncode}"
+        return f"<ManagedProcess {self.name} pid={self.pid} {state}>"
+
+
+def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+    """Stop several processes at once: SIGTERM to all, one shared deadline, then SIGKILL.
+
+    SIGCONT follows SIGTERM so a paused process can act on it.
+    """
+    running = [p for p in processes if p.alive]
+    for process in running:
+        process.kill(signal.SIGTERM)
+        process.kill(signal.SIGCONT)
+    deadline = time.monotonic() + timeout_s
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            process.kill(signal.SIGKILL)
+    for process in running:
+        process.wait(TERMINATE_TIMEOUT_S)
+
+
+class LocalCluster:
+    """Every process of a local multi-region cluster, started and stopped together.
+
+    Per region: ``nodes_per_region`` storage nodes on free ports, then one
+    router on ``base_port + region index`` (a free port when ``base_port`` is
+    None).  Data lives in ``data_dir/<region>/node-<i>``, logs in
+    ``data_dir/logs``.  Node ids are stable (``<region>-node-<i>``) so that a
+    cluster restarted on the same data dir maps keys to the same nodes even
+    though node ports change.
+
+    Regions are independent clusters for now.  Cross-region replication will
+    add one replicator per region: it starts after that region's nodes (it
+    tails their change logs) and is stopped before them; see ``_phases``.
+    """
+
+    def __init__(
+        self,
+        regions: list[str],
+        nodes_per_region: int,
+        base_port: int | None,
+        data_dir: str | os.PathLike[str],
+        sync: bool,
+        *,
+        host: str = "127.0.0.1",
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+    ) -> None:
+        if not regions or len(set(regions)) != len(regions):
+            raise ValueError(f"regions must be distinct and non-empty: {regions}")
+        if nodes_per_region < 1:
+            raise ValueError(f"nodes_per_region must be at least 1: {nodes_per_region}")
+        self.regions = list(regions)
+        self.nodes_per_region = nodes_per_region
+        self.base_port = base_port
+        self.data_dir = Path(data_dir).absolute()
+        self.log_dir = self.data_dir / "logs"
+        self.sync = sync
+        self.host = host
+        self.startup_timeout_s = startup_timeout_s
+        # A wildcard bind is reached through loopback.
+        self._connect_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        self.node_addresses: dict[str, list[str]] = {}
+        self.nodes: dict[str, list[ManagedProcess]] = {}
+        self.routers: dict[str, ManagedProcess] = {}
+        self.endpoints: dict[str, str] = {}
+
+    # --- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every process and return once every router's /health is ok.
+
+        On any failure everything already started is stopped and
+        ``StartupError`` (with the failing process's log tail) is raised.
+        """
+        router_ports = self._router_ports()
+        try:
+            self._start_nodes()
+            # Replicators (one per region) start here: after the nodes whose
+            # change logs they tail, before the routers that serve clients.
+            self._start_routers(router_ports)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop everything by PID: routers first (clients stop), then nodes."""
+        for phase in reversed(self._phases()):
+            terminate_all(phase)
+
+    def _phases(self) -> list[list[ManagedProcess]]:
+        """Processes in start order, one list per phase; ``stop`` walks it backwards."""
+        return [
+            [p for nodes in self.nodes.values() for p in nodes],
+            list(self.routers.values()),
+        ]
+
+    def processes(self) -> list[ManagedProcess]:
+        """Every process of the cluster, in start order."""
+        return [p for phase in self._phases() for p in phase]
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- the phases -------------------------------------------------------
+
+    def _router_ports(self) -> dict[str, int]:
+        if self.base_port is None:
+            return {region: free_port() for region in self.regions}
+        ports = {region: self.base_port + i for i, region in enumerate(self.regions)}
+        for region, port in ports.items():
+            if not 0 < port < 65536:
+                raise StartupError(f"router port {port} for {region} is out of range")
+            if not port_is_free(self.host, port):
+                raise StartupError(f"port {port} for the {region} router is already in use")
+        return ports
+
+    def _start_nodes(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        for region in self.regions:
+            self.node_addresses[region] = []
+            self.nodes[region] = []
+            for i in range(self.nodes_per_region):
+                port = free_port()
+                node_id = f"{region}-node-{i}"
+                args = [
+                    "node",
+                    "--listen", f"127.0.0.1:{port}",
+                    "--data-dir", str(self.data_dir / region / f"node-{i}"),
+                    "--node-id", node_id,
+                    "--region", region,
+                ]  # fmt: skip
+                if self.sync:
+                    args.append("--sync")
+                self.node_addresses[region].append(f"127.0.0.1:{port}")
+                self.nodes[region].append(
+                    ManagedProcess(args, log_path=self.log_dir / f"{node_id}.log", name=node_id)
+                )
+        # All nodes boot concurrently; then wait for each in turn.
+        for region in self.regions:
+            for address, process in zip(self.node_addresses[region], self.nodes[region]):
+                host, port = address.rsplit(":", 1)
+                wait_for_port(host, int(port), max(0.0, deadline - time.monotonic()), process=process)
+
+    def _start_routers(self, ports: dict[str, int]) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        for region in self.regions:
+            name = f"{region}-router"
+            args = [
+                "router",
+                "--host", self.host,
+                "--port", str(ports[region]),
+                "--nodes", ",".join(self.node_addresses[region]),
+                "--region", region,
+            ]  # fmt: skip
+            self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
+            self.endpoints[region] = f"http://{self._connect_host}:{ports[region]}"
+        for region in self.regions:
+            wait_for_http_ok(
+                self.endpoints[region] + "/health",
+                max(0.0, deadline - time.monotonic()),
+                process=self.routers[region],
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"<LocalCluster regions={self.regions} nodes_per_region={self.nodes_per_region}"
+            f" endpoints={self.endpoints}>"
+        )
