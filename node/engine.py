@@ -1,0 +1,626 @@
+"""The storage engine of a node: single-item operations on one RocksDB.
+
+One RocksDB database (rocksdict, raw bytes mode) with three column families:
+
+* ``items``: item key -> item record (``node/records.py``): header with the
+  version stamp, then the item's wire JSON, returned by GetItem untouched.
+  Deletes leave stamped tombstones (needed by last-writer-wins replication).
+* ``log``: sequence number -> change record; the change log a replicator
+  tails.  Every mutation's log record is in the same write batch as the item
+  record, so the log can never miss or invent a change.
+* ``meta``: last sequence number, last hybrid-clock value, per-table
+  statistics and the catalog copy.  Counters travel in the same batch too, so
+  a restart resumes exactly where the durable state ends.
+
+Every call happens on the node's event-loop thread, so a condition check and
+its write form one critical section without locks.  With ``sync=True`` each
+write must be fsynced before it is acknowledged; ``execute_many`` then does
+**group commit**: writes arriving while the previous fsync is in progress (at
+least those of one loop tick) share one batch and one fsync, written by a
+dedicated thread.  Until a batch is durable its records stay in an overlay
+that reads and condition checks consult, and whoever read from it waits for
+that durability before answering.
+
+A failed RocksDB write leaves memory ahead of disk, so the engine stops
+(every later op gets InternalServerError); a restart recovers from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import orjson
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    DBCompressionType,
+    DBRecoveryMode,
+    Options,
+    ReadOptions,
+    Rdict,
+    WriteBatch,
+    WriteOptions,
+)
+
+from meridian.model import limits
+from meridian.model.errors import (
+    ConditionalCheckFailedException,
+    DynamoError,
+    InternalServerError,
+)
+from meridian.model.expressions import compile_expressions, updated_attributes
+from meridian.model.keycodec import prefix_end, table_prefix
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, OpKind, ReturnValues, TableStats
+from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_ms
+from meridian.model.values import check_item_size, item_size
+from meridian.node.records import (
+    Change,
+    is_tombstone,
+    pack_log_record,
+    pack_record,
+    pack_u64,
+    record_item_json,
+    record_size,
+    unpack_log_record,
+    unpack_u64,
+)
+
+log = logging.getLogger(__name__)
+
+_META_SEQUENCE = b"seq"
+_META_HLC = b"hlc"
+_STATS_PREFIX = b"stats/"
+_CATALOG_PREFIX = b"catalog/"
+_CATALOG_END = b"catalog0"  # b"/" + 1: upper bound of the catalog keys
+_STATS = struct.Struct(">QQ")  # item count, total item size
+
+_BLOCK_CACHE_BYTES = 64 * 1024 * 1024  # shared by every column family
+_ITEMS_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
+_LOG_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+_META_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+_BLOOM_BITS_PER_KEY = 10
+
+_INTERNAL = "Internal server error"
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+_GET = OpKind.GET
+_PUT = OpKind.PUT
+_DELETE = OpKind.DELETE
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatistics:
+    """Live counters of one engine (for tests and ``/metrics``)."""
+
+    reads: int  # GET operations executed
+    writes: int  # mutations stamped and logged
+    commits: int  # RocksDB write batches holding mutations
+    commit_writes_max: int  # most mutations carried by one batch
+    pending_writes: int  # mutations applied but not yet durable
+    last_sequence: int  # newest durable change-log sequence number
+
+
+class _Batch:
+    """Mutations that become durable together (one RocksDB write batch)."""
+
+    __slots__ = ("wb", "writes", "tables", "last_sequence", "done")
+
+    def __init__(self, done: asyncio.Future[None] | None = None) -> None:
+        self.wb = WriteBatch(raw_mode=True)
+        self.writes: list[tuple[bytes, bytes]] = []  # (item key, record) put in the overlay
+        self.tables: set[int] = set()
+        self.last_sequence = 0
+        self.done = done  # resolves once the batch is durable (group commit only)
+
+
+def _column_family_options(cache: Cache, write_buffer_bytes: int, bloom: bool) -> Options:
+    opts = Options(raw_mode=True)
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    if bloom:
+        table.set_bloom_filter(_BLOOM_BITS_PER_KEY, False)
+    opts.set_block_based_table_factory(table)
+    opts.set_write_buffer_size(write_buffer_bytes)
+    opts.set_compression_type(DBCompressionType.lz4())
+    opts.set_bottommost_compression_type(DBCompressionType.zstd())
+    return opts
+
+
+def _open_db(path: str) -> Rdict:
+    cache = Cache(_BLOCK_CACHE_BYTES)
+    opts = _column_family_options(cache, _META_WRITE_BUFFER_BYTES, bloom=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    opts.set_max_background_jobs(2)
+    opts.set_wal_recovery_mode(DBRecoveryMode.point_in_time())
+    column_families = {
+        # Point lookups dominate: bloom filters skip files without the key.
+        "items": _column_family_options(cache, _ITEMS_WRITE_BUFFER_BYTES, bloom=True),
+        # Only ever scanned in order from a sequence number: no filter needed.
+        "log": _column_family_options(cache, _LOG_WRITE_BUFFER_BYTES, bloom=False),
+        "meta": _column_family_options(cache, _META_WRITE_BUFFER_BYTES, bloom=True),
+    }
+    return Rdict(path, opts, column_families=column_families)
+
+
+def _stats_key(table_id: int) -> bytes:
+    return _STATS_PREFIX + pack_u64(table_id)
+
+
+def _resolve(fut: asyncio.Future[None], error: DynamoError | None) -> None:
+    """Settle a group's durability future, which waiters only ever shield."""
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+        fut.exception()  # marks it retrieved: nobody may be waiting any more
+
+
+def _non_empty(attrs: dict) -> bytes | None:
+    return _dumps(attrs) if attrs else None
+
+
+class Engine:
+    """Executes item operations atomically against one RocksDB database."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        node_id: str,
+        region: str = "local",
+        sync: bool = False,
+        now_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.region = region
+        self.sync = sync
+        self._path = path
+        # A packed stamp is the clock reading then this constant tail; built
+        # once, checked against VersionStamp.pack so the formats cannot drift.
+        self._region_tail = VersionStamp(0, region).pack()[8:]
+        assert pack_u64(1) + self._region_tail == VersionStamp(1, region).pack()
+        try:
+            self._db = _open_db(path)
+        except Exception as exc:  # RocksDB reports every failure as Exception
+            raise InternalServerError(f"cannot open storage at {path}: {exc}") from exc
+        db = self._db
+        self._items = db.get_column_family("items")
+        self._log = db.get_column_family("log")
+        self._meta = db.get_column_family("meta")
+        self._items_cf = db.get_column_family_handle("items")
+        self._log_cf = db.get_column_family_handle("log")
+        self._meta_cf = db.get_column_family_handle("meta")
+        self._write_options = WriteOptions()
+        self._write_options.sync = sync
+
+        seq = self._meta.get(_META_SEQUENCE)
+        self._sequence = unpack_u64(seq) if seq is not None else 0
+        self._durable_sequence = self._sequence
+        self._clock = HybridLogicalClock(now_ms or wall_clock_ms)
+        hlc = self._meta.get(_META_HLC)
+        self._last_hlc = self._clock.observe(unpack_u64(hlc)) if hlc is not None else 0
+
+        self._stats: dict[int, list[int]] = {}  # table id -> [item count, size bytes]
+        self._pending: dict[bytes, bytes] = {}  # overlay: item key -> record not yet durable
+        self._group: _Batch | None = None  # open group-commit batch (sync mode)
+        self._inflight: deque[_Batch] = deque()  # groups handed to the commit thread, in order
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{node_id}")
+        self._failure: InternalServerError | None = None
+        self._closed = False
+        self._reads = 0
+        self._writes = 0
+        self._commits = 0
+        self._commit_writes_max = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Engine {self.node_id} region={self.region} sync={self.sync} path={self._path!r} "
+            f"seq={self._sequence} pending={len(self._pending)} inflight_groups={len(self._inflight)}"
+            f"{' FAILED' if self._failure else ''}>"
+        )
+
+    # --- item operations ---------------------------------------------------
+
+    def execute(self, op: ItemOp) -> ItemResult:
+        """Run one operation and make its write durable before returning.
+
+        In sync mode this blocks the calling thread for an fsync of its own;
+        a server uses ``execute_many`` / ``execute_async`` instead.
+        """
+        if self._group is not None:
+            self._submit(self._group)  # keep batches in the order they were applied
+        batch = _Batch()
+        result = self._apply(op, batch)
+        if batch.writes:
+            self._commit_now(batch)
+            if self._failure is not None:
+                return ItemResult(error=self._failure)
+        return result
+
+    def execute_many(self, ops: Iterable[ItemOp]) -> tuple[list[ItemResult], asyncio.Future[None] | None]:
+        """Run operations in order; return their results and what to await.
+
+        The results are final once the returned future (if any) resolves:
+        it stands for the durability of every write these results report or
+        depend on.  Without ``sync`` the writes are in RocksDB (its WAL)
+        already and there is nothing to await.  A future that fails means the
+        engine failed: every result is then to be replaced by its error.
+        """
+        if not self.sync:
+            batch = _Batch()
+            results = [self._apply(op, batch) for op in ops]
+            if batch.writes:
+                self._commit_now(batch)
+                if self._failure is not None:
+                    results = [ItemResult(error=self._failure) for _ in results]
+            return results, None
+        results = []
+        append = results.append
+        depends = False
+        pending = self._pending
+        for op in ops:
+            if op.kind == _GET:
+                if pending and op.key in pending:
+                    depends = True
+                append(self._apply(op, None))
+                continue
+            group = self._group or self._open_group()
+            n_writes = len(group.writes)
+            append(self._apply(op, group))
+            if len(group.writes) != n_writes:
+                depends = True
+                if len(group.writes) >= limits.GROUP_COMMIT_WRITES_MAX:
+                    self._submit(group)
+            elif op.key in pending:
+                depends = True  # e.g. a failed condition judged on a pending item
+        if not depends:
+            return results, None
+        if self._group is not None:
+            return results, self._group.done
+        return results, self._inflight[-1].done if self._inflight else None
+
+    async def execute_async(self, op: ItemOp) -> ItemResult:
+        """``execute`` for callers on the event loop: group-committed in sync mode."""
+        results, durable = self.execute_many((op,))
+        if durable is not None:
+            try:
+                await asyncio.shield(durable)  # a cancelled caller must not cancel the group
+            except DynamoError as err:
+                return ItemResult(error=err)
+        return results[0]
+
+    def _apply(self, op: ItemOp, batch: _Batch | None) -> ItemResult:
+        """Evaluate one op against the current state; stage its write in ``batch``."""
+        if self._failure is not None:
+            return ItemResult(error=self._failure)
+        try:
+            key = op.key
+            record = self._pending.get(key) if self._pending else None
+            if record is None:
+                record = self._items.get(key)
+            if record is not None and is_tombstone(record):
+                record = None
+            kind = op.kind
+            if kind == _GET:
+                self._reads += 1
+                if record is None:
+                    return ItemResult()
+                if op.projection is None:
+                    return ItemResult(record_item_json(record))
+                compiled = compile_expressions(projection=op.projection, names=op.names)
+                return ItemResult(_dumps(compiled.project(_loads(record_item_json(record)))))
+            assert batch is not None
+            return self._mutate(op, record, batch)
+        except DynamoError as err:
+            return ItemResult(error=err)
+        except Exception:
+            log.exception("operation failed on node %s: %r", self.node_id, op)
+            return ItemResult(error=InternalServerError(_INTERNAL))
+
+    def _mutate(self, op: ItemOp, record: bytes | None, batch: _Batch) -> ItemResult:
+        kind = op.kind
+        rv = op.return_values
+        compiled = None
+        if op.condition is not None or op.update is not None:
+            compiled = compile_expressions(
+                condition=op.condition,
+                update=op.update,
+                names=op.names,
+                values=op.values,
+                key_attributes=tuple(op.key_item),
+            )
+        old_item = None
+        if record is not None and (compiled is not None or rv != ReturnValues.NONE):
+            old_item = _loads(record_item_json(record))
+        if op.condition is not None and not compiled.condition_matches(old_item):
+            return ItemResult(
+                error=ConditionalCheckFailedException(
+                    item=old_item if op.return_old_on_condition_failure else None
+                )
+            )
+        old_json = record_item_json(record) if record is not None else None
+        if kind == _PUT:
+            item = op.item
+            self._stage(batch, op.table_id, op.key, _dumps(item), item_size(item), record)
+            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
+        if kind == _DELETE:
+            self._stage(batch, op.table_id, op.key, None, 0, record)
+            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
+        # UPDATE
+        if compiled is not None and op.update is not None:
+            new_item, touched = compiled.apply_update(old_item, op.key_item)
+        else:  # UpdateItem without an update: makes sure the item exists
+            new_item, touched = (old_item if old_item is not None else dict(op.key_item)), frozenset()
+        size = check_item_size(new_item, updating=True)
+        new_json = _dumps(new_item)
+        self._stage(batch, op.table_id, op.key, new_json, size, record)
+        if rv == ReturnValues.NONE:
+            return ItemResult()
+        if rv == ReturnValues.ALL_NEW:
+            return ItemResult(new_json)
+        if rv == ReturnValues.ALL_OLD:
+            return ItemResult(old_json)
+        if rv == ReturnValues.UPDATED_NEW:
+            return ItemResult(_non_empty(updated_attributes(new_item, touched)))
+        if old_item is None:
+            return ItemResult()
+        return ItemResult(_non_empty(updated_attributes(old_item, touched)))
+
+    def _stage(
+        self,
+        batch: _Batch,
+        table_id: int,
+        key: bytes,
+        item_json: bytes | None,
+        size_bytes: int,
+        old_record: bytes | None,
+    ) -> None:
+        """Stamp, log and count one mutation into ``batch`` (item_json None: delete)."""
+        hlc = self._clock.tick()
+        self._last_hlc = hlc
+        record = pack_record(pack_u64(hlc) + self._region_tail, item_json, size_bytes)
+        self._sequence += 1
+        wb = batch.wb
+        wb.put(key, record, self._items_cf)
+        wb.put(pack_u64(self._sequence), pack_log_record(table_id, key, record), self._log_cf)
+        self._pending[key] = record
+        batch.writes.append((key, record))
+        batch.tables.add(table_id)
+        stats = self._table_counters(table_id)
+        if old_record is not None:
+            stats[0] -= 1
+            stats[1] -= record_size(old_record)
+        if item_json is not None:
+            stats[0] += 1
+            stats[1] += size_bytes
+        self._writes += 1
+
+    # --- committing --------------------------------------------------------
+
+    def _seal(self, batch: _Batch) -> None:
+        """Add the counters as they stand after this batch's mutations."""
+        wb = batch.wb
+        meta = self._meta_cf
+        wb.put(_META_SEQUENCE, pack_u64(self._sequence), meta)
+        wb.put(_META_HLC, pack_u64(self._last_hlc), meta)
+        for table_id in batch.tables:
+            count, size = self._stats[table_id]
+            wb.put(_stats_key(table_id), _STATS.pack(count, size), meta)
+        batch.last_sequence = self._sequence
+
+    def _write(self, wb: WriteBatch) -> None:
+        """Write one batch (any thread); a failure stops the engine."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            self._db.write(wb, self._write_options)
+        except Exception as exc:
+            log.error("RocksDB write failed on node %s, stopping the engine: %s", self.node_id, exc)
+            self._failure = InternalServerError(_INTERNAL)
+            raise self._failure from exc
+
+    def _commit_now(self, batch: _Batch) -> None:
+        """Write ``batch`` before returning, after any group already queued."""
+        self._seal(batch)
+        try:
+            if self._inflight:
+                self._executor.submit(self._write, batch.wb).result()
+            else:
+                self._write(batch.wb)
+        except InternalServerError:
+            return
+        self._retire(batch)
+
+    def _retire(self, batch: _Batch) -> None:
+        """A batch is durable: drop its records from the overlay."""
+        pending = self._pending
+        for key, record in batch.writes:
+            if pending.get(key) is record:
+                del pending[key]
+        self._commits += 1
+        if len(batch.writes) > self._commit_writes_max:
+            self._commit_writes_max = len(batch.writes)
+        # Group callbacks may run after a later, directly written batch retired.
+        if batch.last_sequence > self._durable_sequence:
+            self._durable_sequence = batch.last_sequence
+
+    def _open_group(self) -> _Batch:
+        loop = asyncio.get_running_loop()
+        group = self._group = _Batch(loop.create_future())
+        loop.call_soon(self._on_tick_end, group)
+        return group
+
+    def _on_tick_end(self, group: _Batch) -> None:
+        # While an fsync is in progress the group keeps gathering writes;
+        # that fsync's completion submits it.
+        if self._group is group and not self._inflight:
+            self._submit(group)
+
+    def _submit(self, group: _Batch) -> None:
+        """Hand the open group to the commit thread."""
+        self._group = None
+        if not group.writes:
+            _resolve(group.done, None)
+            return
+        self._seal(group)
+        self._inflight.append(group)
+        loop = group.done.get_loop()
+        fut = loop.run_in_executor(self._executor, self._write, group.wb)
+        fut.add_done_callback(partial(self._on_flushed, group))
+
+    def _on_flushed(self, group: _Batch, fut: asyncio.Future[None]) -> None:
+        assert self._inflight and self._inflight[0] is group
+        self._inflight.popleft()
+        exc = fut.exception()
+        if exc is None:
+            self._retire(group)
+            _resolve(group.done, None)
+        else:
+            _resolve(group.done, self._failure or InternalServerError(_INTERNAL))
+        if self._group is not None and not self._inflight and not self._closed:
+            self._submit(self._group)
+
+    async def wait_durable(self) -> None:
+        """Wait until every write applied so far is durable."""
+        if self._group is not None:
+            self._submit(self._group)
+        while self._inflight:
+            try:
+                await asyncio.shield(self._inflight[-1].done)
+            except DynamoError:
+                return
+
+    # --- tables and catalog ------------------------------------------------
+
+    def _table_counters(self, table_id: int) -> list[int]:
+        stats = self._stats.get(table_id)
+        if stats is None:
+            raw = self._meta.get(_stats_key(table_id))
+            stats = list(_STATS.unpack(raw)) if raw is not None else [0, 0]
+            self._stats[table_id] = stats
+        return stats
+
+    def table_stats(self, table_id: int) -> TableStats:
+        count, size = self._table_counters(table_id)
+        return TableStats(item_count=count, size_bytes=size)
+
+    def drop_table(self, table_id: int) -> None:
+        """Delete every item of a table (the change log keeps its history)."""
+        if self._group is not None:
+            self._submit(self._group)
+        start = table_prefix(table_id)
+        end = prefix_end(start)
+        wb = WriteBatch(raw_mode=True)
+        wb.delete_range(start, end, self._items_cf)
+        wb.delete(_stats_key(table_id), self._meta_cf)
+        self._stats[table_id] = [0, 0]
+        for key in [k for k in self._pending if start <= k < end]:
+            del self._pending[key]
+        if self._inflight:
+            self._executor.submit(self._write, wb).result()
+        else:
+            self._write(wb)
+
+    def catalog_put(self, entry: CatalogEntry) -> None:
+        """Store a catalog entry unless a newer revision is already stored."""
+        key = _CATALOG_PREFIX + entry.name.encode()
+        current = self._meta.get(key)
+        if current is not None and _loads(current)["revision"] > entry.revision:
+            return
+        value = _dumps(
+            {"revision": entry.revision, "description": entry.description, "deleted": entry.deleted}
+        )
+        wb = WriteBatch(raw_mode=True)
+        wb.put(key, value, self._meta_cf)
+        self._write(wb)
+
+    def catalog_list(self) -> list[CatalogEntry]:
+        read_options = ReadOptions()
+        read_options.set_iterate_upper_bound(_CATALOG_END)
+        out = []
+        start = len(_CATALOG_PREFIX)
+        for key, value in self._meta.items(from_key=_CATALOG_PREFIX, read_opt=read_options):
+            rec = _loads(value)
+            out.append(
+                CatalogEntry(
+                    name=key[start:].decode(),
+                    revision=rec["revision"],
+                    description=rec["description"],
+                    deleted=rec["deleted"],
+                )
+            )
+        return out
+
+    # --- change log --------------------------------------------------------
+
+    def last_sequence(self) -> int:
+        """Newest durable change-log sequence number (0: empty log)."""
+        return self._durable_sequence
+
+    def read_changes(self, after_seq: int, limit: int) -> Iterator[Change]:
+        """Durable changes with a sequence number above ``after_seq``, in order."""
+        if limit <= 0:
+            return
+        end = self._durable_sequence
+        for key, value in self._log.items(from_key=pack_u64(after_seq + 1)):
+            seq = unpack_u64(key)
+            if seq > end:
+                return
+            yield unpack_log_record(seq, value)
+            limit -= 1
+            if limit == 0:
+                return
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(
+            reads=self._reads,
+            writes=self._writes,
+            commits=self._commits,
+            commit_writes_max=self._commit_writes_max,
+            pending_writes=len(self._pending),
+            last_sequence=self._durable_sequence,
+        )
+
+    async def aclose(self) -> None:
+        """Make every applied write durable, then close."""
+        await self.wait_durable()
+        self.close()
+
+    def close(self) -> None:
+        """Close the database; an open group is written first."""
+        if self._closed:
+            return
+        self._closed = True
+        group = self._group
+        self._group = None
+        self._executor.shutdown(wait=True)
+        if group is not None and group.writes and self._failure is None:
+            self._seal(group)
+            try:
+                self._write(group.wb)
+                self._retire(group)
+                _resolve(group.done, None)
+            except InternalServerError as err:
+                _resolve(group.done, err)
+        elif group is not None:
+            _resolve(group.done, None)
+        self._failure = InternalServerError(_INTERNAL)  # every later op fails cleanly
+        self._db.close()
+        # RocksDB releases its lock only once no column family object is left.
+        self._items = self._log = self._meta = None
+        self._items_cf = self._log_cf = self._meta_cf = None

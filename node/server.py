@@ -1,0 +1,75 @@
+"""Run a storage node: one engine behind a ``grpc.aio`` server.
+
+``run_node`` is what ``meridian node`` calls: uvloop, then serve until
+SIGTERM/SIGINT, then a graceful stop (no new streams, in-flight batches
+answered, every applied write made durable, database closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+import uvloop
+
+from meridian.model import limits
+from meridian.node.engine import Engine
+from meridian.node.service import StorageService
+from meridian.proto import storage_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_STOP_GRACE_S = 5.0  # time given to open streams to finish on shutdown
+
+GRPC_OPTIONS = (
+    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    # gRPC turns SO_REUSEPORT on by default: two nodes given the same port
+    # would then silently share it.  A taken port must fail instead.
+    ("grpc.so_reuseport", 0),
+    # Routers ping their long-lived, often idle streams to notice a dead
+    # node (router/storage_grpc.py); by default a server answers pings on an
+    # idle connection more often than every 5 minutes with GOAWAY.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_ping_strikes", 0),
+)
+
+
+async def serve_node(
+    listen: str,
+    data_dir: str,
+    *,
+    sync: bool,
+    node_id: str | None,
+    region: str,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (default: until SIGTERM or SIGINT)."""
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    engine = Engine(data_dir, node_id=node_id or listen, region=region, sync=sync)
+    try:
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
+        if server.add_insecure_port(listen) == 0:
+            raise OSError(f"cannot listen on {listen}")
+        await server.start()
+        log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop(_STOP_GRACE_S)
+    finally:
+        await engine.aclose()
+        log.info("storage node %s stopped", engine.node_id)
+
+
+def run_node(*, listen: str, data_dir: str, sync: bool, node_id: str | None = None, region: str = "local") -> None:
+    """Blocking entry point of a storage node process."""
+    uvloop.run(serve_node(listen, data_dir, sync=sync, node_id=node_id, region=region))

@@ -1,0 +1,43 @@
+"""``EmbeddedStorage``: the router's storage seam in-process (``meridian serve``).
+
+The engine runs on the router's own event loop: ops are handed over as the
+same Python objects, with no serialization and no network.  In sync mode
+writes are group-committed, so concurrent requests share fsyncs.
+"""
+
+from __future__ import annotations
+
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, TableStats
+from meridian.node.engine import Engine
+from meridian.router.storage import Storage
+
+
+class EmbeddedStorage(Storage):
+    """One engine in this process; its node id is the only node id."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.node_ids = [engine.node_id]
+
+    def __repr__(self) -> str:
+        return f"<EmbeddedStorage {self.engine!r}>"
+
+    async def call(self, node_id: str, op: ItemOp) -> ItemResult:
+        if self.engine.sync:
+            return await self.engine.execute_async(op)
+        return self.engine.execute(op)
+
+    async def catalog_put(self, entry: CatalogEntry) -> None:
+        self.engine.catalog_put(entry)
+
+    async def catalog_list(self) -> list[CatalogEntry]:
+        return self.engine.catalog_list()
+
+    async def drop_table(self, table_id: int) -> None:
+        self.engine.drop_table(table_id)
+
+    async def table_stats(self, table_id: int) -> TableStats:
+        return self.engine.table_stats(table_id)
+
+    async def close(self) -> None:
+        await self.engine.aclose()
