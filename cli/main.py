@@ -38,8 +38,23 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("router", help="a router in front of storage nodes")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--nodes", required=True, help="comma-separated HOST:PORT of the region's storage nodes")
+    p.add_argument(
+        "--nodes", required=True,
+        help="comma-separated storage nodes of the region, each ID=HOST:PORT (or HOST:PORT, whose id is then the "
+        "address); keys are placed by node id, so give stable ids when node ports may change",
+    )
     p.add_argument("--region", default=DEFAULT_REGION)
+
+
+def parse_nodes(text: str) -> list[tuple[str, str]]:
+    """``"a=h:1,h:2"`` -> ``[("a", "h:1"), ("h:2", "h:2")]``."""
+    nodes = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        node_id, sep, address = entry.partition("=")
+        nodes.append((node_id, address) if sep else (entry, entry))
+    return nodes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "router":
         from meridian.router.server import run_router
 
-        nodes = [n.strip() for n in ns.nodes.split(",") if n.strip()]
-        return run_router(host=ns.host, port=ns.port, nodes=nodes, region=ns.region)
+        return run_router(host=ns.host, port=ns.port, nodes=parse_nodes(ns.nodes), region=ns.region)
     if ns.command == "up":
         from . import up
 

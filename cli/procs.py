@@ -400,7 +400,9 @@ class LocalCluster:
                 "router",
                 "--host", self.host,
                 "--port", str(ports[region]),
-                "--nodes", ",".join(self.node_addresses[region]),
+                "--nodes", ",".join(
+                    f"{region}-node-{i}={address}" for i, address in enumerate(self.node_addresses[region])
+                ),
                 "--region", region,
             ]  # fmt: skip
             self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)

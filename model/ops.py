@@ -63,6 +63,10 @@ class ItemOp:
     values: Item | None = None
     return_values: ReturnValues = ReturnValues.NONE
     return_old_on_condition_failure: bool = False
+    #: the expressions were translated from legacy parameters (Expected,
+    #: AttributeUpdates, AttributesToGet): DynamoDB's expression limits do not
+    #: apply and errors use the legacy wording.
+    legacy: bool = False
 
 
 @dataclass(slots=True)

@@ -320,7 +320,7 @@ class Engine:
                     return ItemResult()
                 if op.projection is None:
                     return ItemResult(record_item_json(record))
-                compiled = compile_expressions(projection=op.projection, names=op.names)
+                compiled = compile_expressions(projection=op.projection, names=op.names, legacy=op.legacy)
                 return ItemResult(_dumps(compiled.project(_loads(record_item_json(record)))))
             assert batch is not None
             return self._mutate(op, record, batch)
@@ -341,6 +341,7 @@ class Engine:
                 names=op.names,
                 values=op.values,
                 key_attributes=tuple(op.key_item),
+                legacy=op.legacy,
             )
         old_item = None
         if record is not None and (compiled is not None or rv != ReturnValues.NONE):

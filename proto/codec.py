@@ -41,6 +41,7 @@ def op_to_pb(op_id: int, op: ItemOp) -> tuple[pb.ItemOp, int]:
         values=values,
         return_values=op.return_values,
         return_old_on_condition_failure=op.return_old_on_condition_failure,
+        legacy=op.legacy,
     )
     size = _FIXED_OP_BYTES + len(op.key) + len(key_item) + len(item) + len(names) + len(values)
     for text in (op.condition, op.update, op.projection):
@@ -66,6 +67,7 @@ def op_from_pb(m: pb.ItemOp) -> ItemOp:
         values=_loads(values) if values else None,
         return_values=_RETURN_VALUES[m.return_values],
         return_old_on_condition_failure=m.return_old_on_condition_failure,
+        legacy=m.legacy,
     )
 
 

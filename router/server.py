@@ -93,7 +93,7 @@ async def serve_embedded(*, host: str, port: int, data_dir: str, sync: bool, reg
         await router.close()
 
 
-async def serve_router(*, host: str, port: int, nodes: list[str], region: str) -> None:
+async def serve_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str) -> None:
     from .storage_grpc import GrpcStorage
 
     storage = GrpcStorage(nodes)
@@ -121,6 +121,6 @@ def run_serve(*, host: str, port: int, data_dir: str | None, in_memory: bool, sy
     return 0
 
 
-def run_router(*, host: str, port: int, nodes: list[str], region: str) -> int:
+def run_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str) -> int:
     uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region))
     return 0

@@ -324,13 +324,20 @@ class _NodeLink:
 
 
 class GrpcStorage(Storage):
-    """Storage nodes reached over gRPC; a node's id is its address."""
+    """Storage nodes reached over gRPC.
 
-    def __init__(self, node_addresses: list[str]) -> None:
-        if not node_addresses:
-            raise ValueError("GrpcStorage needs at least one node address")
-        self.node_ids = list(node_addresses)
-        self._links = {address: _NodeLink(address) for address in self.node_ids}
+    ``nodes`` pairs each node's id with its address.  The ring is built from
+    the ids, which stay the same when a node comes back on another port, so
+    keys keep mapping to the node that holds them.
+    """
+
+    def __init__(self, nodes: list[tuple[str, str]]) -> None:
+        if not nodes:
+            raise ValueError("GrpcStorage needs at least one node")
+        self.node_ids = [node_id for node_id, _ in nodes]
+        if len(set(self.node_ids)) != len(self.node_ids):
+            raise ValueError(f"duplicate node ids: {self.node_ids}")
+        self._links = {node_id: _NodeLink(address) for node_id, address in nodes}
 
     def __repr__(self) -> str:
         return f"<GrpcStorage {list(self._links.values())!r}>"

@@ -1,5 +1,5 @@
 """DynamoDB actions, one module per group; ``ACTIONS`` maps each action name to its function."""
 
-from . import account, items, tables, tags
+from . import account, batch, items, tables, tags
 
-ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **tags.ACTIONS, **account.ACTIONS}
+ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **batch.ACTIONS, **tags.ACTIONS, **account.ACTIONS}

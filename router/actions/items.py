@@ -58,7 +58,8 @@ def _condition(body: dict[str, Any]) -> Expr:
     if "ConditionExpression" in body:
         return body["ConditionExpression"], body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
     if body.get("Expected"):
-        return translate_expected(body["Expected"], body.get("ConditionalOperator"))
+        text, names, values = translate_expected(body["Expected"], body.get("ConditionalOperator"))
+        return text, names or None, values or None
     return None, body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
 
 
@@ -106,6 +107,11 @@ def _answer(attr: str, item_json: bytes | None, consumed: dict[str, Any] | None)
     return b"{" + b",".join(parts) + b"}"
 
 
+def _is_legacy(body: dict[str, Any]) -> bool:
+    """Legacy parameters in use (``check_not_mixed`` has ruled out mixing)."""
+    return bool(body.get("Expected") or body.get("AttributeUpdates") or body.get("AttributesToGet"))
+
+
 def _check_return_values_put_delete(body: dict[str, Any]) -> None:
     rv = body.get("ReturnValues")
     if rv is not None and rv not in ("ALL_OLD", "NONE"):
@@ -116,12 +122,14 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     check_not_mixed(body, "GetItem")
     key_in = validate_item(body["Key"], context="key")
     projection, names = _projection(body)
+    legacy = _is_legacy(body)
     if projection is not None or names:
-        compile_expressions(projection=projection, names=names)
+        compile_expressions(projection=projection, names=names, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     key = validate_key(key_in, table.key_schema)
     key_bytes, node = _route(ctx, table, key)
-    result = await ctx.storage.call(node, ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names))
+    op = ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names, legacy=legacy)
+    result = await ctx.storage.call(node, op)
     if result.error is not None:
         raise result.error
     consumed = None
@@ -141,8 +149,9 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if size > limits.ITEM_SIZE_BYTES_MAX:
         raise ValidationException("Item size has exceeded the maximum allowed size")
     condition, names, values = _condition(body)
+    legacy = _is_legacy(body)
     if condition is not None or names or values:
-        compile_expressions(condition=condition, names=names, values=values)
+        compile_expressions(condition=condition, names=names, values=values, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     key = extract_key(item, table.key_schema)
     key_bytes, node = _route(ctx, table, key)
@@ -150,6 +159,7 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,
         return_values=_RETURN_VALUES[body.get("ReturnValues")],
         return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        legacy=legacy,
     )
     result = await ctx.storage.call(node, op)
     if result.error is not None:
@@ -165,8 +175,9 @@ async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     key_in = validate_item(body["Key"], context="key")
     _check_return_values_put_delete(body)
     condition, names, values = _condition(body)
+    legacy = _is_legacy(body)
     if condition is not None or names or values:
-        compile_expressions(condition=condition, names=names, values=values)
+        compile_expressions(condition=condition, names=names, values=values, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     key = validate_key(key_in, table.key_schema)
     key_bytes, node = _route(ctx, table, key)
@@ -174,6 +185,7 @@ async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         OpKind.DELETE, table.table_id, key_bytes, key, condition=condition, names=names, values=values,
         return_values=_RETURN_VALUES[body.get("ReturnValues")],
         return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        legacy=legacy,
     )
     result = await ctx.storage.call(node, op)
     if result.error is not None:
@@ -195,6 +207,7 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         u_names, u_values = body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
     elif body.get("AttributeUpdates"):
         update, u_names, u_values = translate_attribute_updates(body["AttributeUpdates"])
+        u_names, u_values = u_names or None, u_values or None
     else:
         update, u_names, u_values = None, body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
     if "ConditionExpression" in body or "UpdateExpression" in body:
@@ -203,17 +216,20 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     else:
         condition, c_names, c_values = _condition(body)
         names, values = _merge(u_names, c_names), _merge(u_values, c_values)
+    legacy = _is_legacy(body)
+    compiled = None
     if condition is not None or update is not None or names or values:
-        compile_expressions(condition=condition, update=update, names=names, values=values)
+        compiled = compile_expressions(condition=condition, update=update, names=names, values=values, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     key = validate_key(key_in, table.key_schema)
-    if update is not None:
-        compile_expressions(condition=condition, update=update, names=names, values=values, key_attributes=table.key_names)
+    if compiled is not None and update is not None:
+        compiled.check_key_attributes(table.key_names)
     key_bytes, node = _route(ctx, table, key)
     op = ItemOp(
         OpKind.UPDATE, table.table_id, key_bytes, key, condition=condition, update=update, names=names, values=values,
         return_values=_RETURN_VALUES[body.get("ReturnValues")],
         return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        legacy=legacy,
     )
     result = await ctx.storage.call(node, op)
     if result.error is not None:

@@ -300,7 +300,9 @@ def test_up_serves_on_the_promised_ports_and_a_stop_signal_stops_every_child(tmp
     routers = [argv for argv in roles.values() if argv[0] == "router"]
     assert len(nodes) == 3 and len(routers) == 1 and len(roles) == 4
     listen = [_flag(argv, "--listen") for argv in nodes]
-    assert sorted(_flag(routers[0], "--nodes").split(",")) == sorted(listen)
+    # The router knows each node by its stable id, reached at its listen address.
+    expected = [f"{_flag(argv, '--node-id')}={_flag(argv, '--listen')}" for argv in nodes]
+    assert sorted(_flag(routers[0], "--nodes").split(",")) == sorted(expected)
     assert _flag(routers[0], "--port") == str(port)
     for address in listen:
         host, node_port = address.rsplit(":", 1)

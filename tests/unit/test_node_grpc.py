@@ -85,7 +85,7 @@ def restartable_node(tmp_path):
 
 @pytest.fixture
 async def storage(node):
-    s = GrpcStorage([node.address])
+    s = GrpcStorage([(node.address, node.address)])
     yield s
     await s.close()
 
@@ -150,7 +150,7 @@ async def test_catalog_stats_and_drop(storage):
 
 
 async def test_no_node_listening_is_service_unavailable():
-    s = GrpcStorage([f"127.0.0.1:{free_port()}"])
+    s = GrpcStorage([("gone", f"127.0.0.1:{free_port()}")])
     try:
         with pytest.raises(ServiceUnavailable):
             await s.call(s.node_ids[0], put("a"))
@@ -163,7 +163,7 @@ async def test_no_node_listening_is_service_unavailable():
 
 
 async def test_killed_node_fails_calls_and_a_restarted_one_is_found_again(restartable_node):
-    s = GrpcStorage([restartable_node.address])
+    s = GrpcStorage([(restartable_node.address, restartable_node.address)])
     node_id = s.node_ids[0]
     try:
         assert (await s.call(node_id, put("durable", "yes"))).error is None

@@ -1,0 +1,305 @@
+"""BatchGetItem and BatchWriteItem.
+
+Both run in DynamoDB's order (mhart/dynalite's ``validations/batch*.js`` and
+``actions/batch*.js`` record it):
+
+1. request-only checks, for every table before any table is looked up:
+   expression parameters, attribute values, item sizes, duplicate keys
+   (BatchGetItem), the total count of keys (100) or of writes (25);
+2. per table, in request order: the lookup (``ResourceNotFoundException``),
+   then each key against the table's key schema, then duplicate keys
+   (BatchWriteItem);
+3. the work: every item operation of the request is issued at once, so the
+   storage seam sends one message per node (the gRPC client batches the ops
+   of one event-loop tick), and the router waits for all of them.
+
+Nothing is written before every check of the whole request has passed, so a
+rejected batch changes nothing.  What a node could not do (it is down, or
+answered a retryable error) is not an error of the request: those keys come
+back in ``UnprocessedKeys`` / ``UnprocessedItems``, in the shape of the
+request, for the client to retry, as DynamoDB does under throttling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from meridian.model import limits
+from meridian.model.errors import (
+    DynamoError,
+    InternalServerError,
+    ProvisionedThroughputExceededException,
+    RequestLimitExceeded,
+    ServiceUnavailable,
+    ThrottlingException,
+    ValidationException,
+)
+from meridian.model.expressions import compile_expressions
+from meridian.model.expressions.legacy import check_not_mixed, translate_attributes_to_get
+from meridian.model.ops import ItemOp, ItemResult, OpKind, ReturnValues
+from meridian.model.values import (
+    ITEM_TOO_LARGE_MESSAGE,
+    KEY_SCHEMA_MISMATCH_MESSAGE,
+    MANY_TYPES_MESSAGE,
+    extract_key,
+    item_size,
+    validate_item,
+    validate_key,
+)
+
+from ..catalog import Table
+from ..context import RouterContext
+from .items import _read_units, _route, _write_units
+
+DUPLICATE_KEYS_MESSAGE = "Provided list of item keys contains duplicates"
+TOO_MANY_GETS_MESSAGE = "Too many items requested for the BatchGetItem call"
+TOO_MANY_WRITES_MESSAGE = "Too many items requested for the BatchWriteItem call"
+
+#: Failures a client retries: the op goes back to the client as unprocessed.
+_RETRYABLE = (InternalServerError, ServiceUnavailable, ProvisionedThroughputExceededException,
+              ThrottlingException, RequestLimitExceeded)
+_CAPACITY_MODES = ("TOTAL", "INDEXES")
+
+
+async def _execute(ctx: RouterContext, calls: list[tuple[str, ItemOp]]) -> list[ItemResult | None]:
+    """Run every op at once; ``None`` for an op its node could not do.
+
+    A storage-layer failure (``call`` raises a ``DynamoError``: node down,
+    stream broken, timeout) or a retryable error in the result makes the op
+    unprocessed; any other error of an op is the request's error.
+    """
+    storage = ctx.storage
+    outcomes: list[Any] = await asyncio.gather(*[storage.call(node, op) for node, op in calls], return_exceptions=True)
+    for i, outcome in enumerate(outcomes):
+        if outcome.__class__ is ItemResult:
+            error = outcome.error
+            if error is None:
+                continue
+            if not isinstance(error, _RETRYABLE):
+                raise error
+        elif not isinstance(outcome, DynamoError):
+            raise outcome
+        outcomes[i] = None
+    return outcomes
+
+
+def _consumed(mode: str, units_by_table: dict[str, float]) -> list[dict[str, Any]]:
+    if mode == "INDEXES":
+        return [{"TableName": name, "CapacityUnits": units, "Table": {"CapacityUnits": units}}
+                for name, units in units_by_table.items()]
+    return [{"TableName": name, "CapacityUnits": units} for name, units in units_by_table.items()]
+
+
+# --- BatchGetItem ------------------------------------------------------------------
+
+
+class _GetTable:
+    """One table's entry of a BatchGetItem: its settings and validated keys."""
+
+    __slots__ = ("name", "entry", "projection", "names", "keys")
+
+    def __init__(self, name: str, entry: dict[str, Any]) -> None:
+        self.name = name
+        self.entry = entry
+        if entry.get("AttributesToGet") is not None:
+            self.projection, self.names = translate_attributes_to_get(entry["AttributesToGet"])
+            legacy = True
+        else:
+            self.projection, self.names = entry.get("ProjectionExpression"), entry.get("ExpressionAttributeNames")
+            legacy = False
+        if self.projection is not None or self.names is not None:
+            compile_expressions(projection=self.projection, names=self.names, legacy=legacy)
+        self.keys: list[dict[str, Any]] = []
+
+    def unprocessed(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
+        """This table's entry of ``UnprocessedKeys``: the request's settings, these keys."""
+        out = {member: value for member, value in self.entry.items() if member != "Keys" and value is not None}
+        out["Keys"] = keys
+        return out
+
+
+def _check_get_request(body: dict[str, Any]) -> list[_GetTable]:
+    """BatchGetItem's request-only checks, table by table, key by key."""
+    tables = []
+    count = 0
+    for name, entry in body["RequestItems"].items():
+        check_not_mixed(entry, "BatchGetItem")
+        table = _GetTable(name, entry)
+        seen: set[bytes] = set()
+        for key in entry["Keys"]:
+            key = validate_item(key, context="key")
+            canonical = orjson.dumps(key, option=orjson.OPT_SORT_KEYS)
+            if canonical in seen:
+                raise ValidationException(DUPLICATE_KEYS_MESSAGE)
+            seen.add(canonical)
+            table.keys.append(key)
+            count += 1
+            if count > limits.BATCH_GET_KEYS_MAX:
+                raise ValidationException(TOO_MANY_GETS_MESSAGE)
+        tables.append(table)
+    return tables
+
+
+async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    requested = _check_get_request(body)
+    calls: list[tuple[str, ItemOp]] = []
+    owners: list[tuple[_GetTable, dict[str, Any]]] = []  # (table, key) of each call
+    for request in requested:
+        table = await ctx.catalog.require(request.name)
+        for key_in in request.keys:
+            key = validate_key(key_in, table.key_schema)
+            key_bytes, node = _route(ctx, table, key)
+            calls.append((node, ItemOp(OpKind.GET, table.table_id, key_bytes, key,
+                                       projection=request.projection, names=request.names)))
+            owners.append((request, key))
+    results = await _execute(ctx, calls)
+
+    mode = body.get("ReturnConsumedCapacity")
+    counting = mode in _CAPACITY_MODES
+    found: dict[str, list[bytes]] = {request.name: [] for request in requested}
+    units: dict[str, float] = dict.fromkeys(found, 0.0)
+    unprocessed: dict[str, list[dict[str, Any]]] = {}
+    json_bytes = sum(len(r.item_json) for r in results if r is not None and r.item_json is not None)
+    # JSON text is never smaller than DynamoDB's item size, so exact sizes
+    # are needed only when the JSON alone passes the response cap.
+    capped = json_bytes > limits.BATCH_GET_RESPONSE_BYTES_MAX
+    response_bytes = 0
+    for (request, key), result in zip(owners, results):
+        if result is None:
+            unprocessed.setdefault(request.name, []).append(key)
+            continue
+        item_json = result.item_json
+        size = item_size(orjson.loads(item_json)) if item_json is not None and (counting or capped) else 0
+        if capped and item_json is not None:
+            if response_bytes + size > limits.BATCH_GET_RESPONSE_BYTES_MAX:
+                unprocessed.setdefault(request.name, []).append(key)
+                continue
+            response_bytes += size
+        if item_json is not None:
+            found[request.name].append(item_json)
+        if counting:
+            units[request.name] += _read_units(size, bool(request.entry.get("ConsistentRead")))
+
+    by_name = {request.name: request for request in requested}
+    parts = [
+        b'{"Responses":{',
+        b",".join(orjson.dumps(name) + b":[" + b",".join(items) + b"]" for name, items in found.items()),
+        b'},"UnprocessedKeys":',
+        orjson.dumps({name: by_name[name].unprocessed(keys) for name, keys in unprocessed.items()}),
+    ]
+    if counting:
+        parts += (b',"ConsumedCapacity":', orjson.dumps(_consumed(mode, units)))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+# --- BatchWriteItem ----------------------------------------------------------------
+
+
+class _Write:
+    """One validated write request: a put (``item``) or a delete (``key_in``)."""
+
+    __slots__ = ("item", "key_in", "size")
+
+    def __init__(self, item: dict[str, Any] | None, key_in: dict[str, Any] | None, size: int) -> None:
+        self.item = item
+        self.key_in = key_in
+        self.size = size
+
+    def as_request(self) -> dict[str, Any]:
+        """The request as the client sent it, values normalised (``UnprocessedItems``)."""
+        if self.item is not None:
+            return {"PutRequest": {"Item": self.item}}
+        return {"DeleteRequest": {"Key": self.key_in}}
+
+
+def _check_write_request(body: dict[str, Any]) -> dict[str, list[_Write]]:
+    """BatchWriteItem's request-only checks, table by table, request by request.
+
+    ``router/validation.py`` has already rejected a request with neither
+    PutRequest nor DeleteRequest; one with both fails the same way.
+    """
+    request_items = body["RequestItems"]
+    for requests in request_items.values():
+        for request in requests:
+            if request.get("PutRequest") is not None and request.get("DeleteRequest") is not None:
+                raise ValidationException(MANY_TYPES_MESSAGE)
+    writes: dict[str, list[_Write]] = {}
+    count = 0
+    for name, requests in request_items.items():
+        table_writes = writes[name] = []
+        for request in requests:
+            put = request.get("PutRequest")
+            if put is not None:
+                item = validate_item(put["Item"])
+                size = item_size(item)
+                if size > limits.ITEM_SIZE_BYTES_MAX:
+                    raise ValidationException(ITEM_TOO_LARGE_MESSAGE)
+                table_writes.append(_Write(item, None, size))
+            else:
+                key_in = validate_item(request["DeleteRequest"]["Key"], context="key")
+                table_writes.append(_Write(None, key_in, 0))
+            count += 1
+            if count > limits.BATCH_WRITE_ITEMS_MAX:
+                raise ValidationException(TOO_MANY_WRITES_MESSAGE)
+    return writes
+
+
+def _put_key(item: dict[str, Any], table: Table) -> dict[str, Any]:
+    """The key of a put's item.  BatchWriteItem words a missing or mistyped
+    key attribute as a schema mismatch, where PutItem names the attribute."""
+    for name, key_type in table.key_schema:
+        value = item.get(name)
+        if value is None or key_type not in value:
+            raise ValidationException(KEY_SCHEMA_MISMATCH_MESSAGE)
+    return extract_key(item, table.key_schema)
+
+
+async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    writes = _check_write_request(body)
+    mode = body.get("ReturnConsumedCapacity")
+    counting = mode in _CAPACITY_MODES
+    # The old item's size is part of a write's cost, so ask for it when counting.
+    return_values = ReturnValues.ALL_OLD if counting else ReturnValues.NONE
+    calls: list[tuple[str, ItemOp]] = []
+    owners: list[tuple[str, _Write]] = []
+    for name, table_writes in writes.items():
+        table = await ctx.catalog.require(name)
+        seen: set[bytes] = set()
+        for write in table_writes:
+            if write.item is not None:
+                key = _put_key(write.item, table)
+                key_bytes, node = _route(ctx, table, key)
+                op = ItemOp(OpKind.PUT, table.table_id, key_bytes, key, item=write.item, return_values=return_values)
+            else:
+                key = validate_key(write.key_in, table.key_schema)
+                key_bytes, node = _route(ctx, table, key)
+                op = ItemOp(OpKind.DELETE, table.table_id, key_bytes, key, return_values=return_values)
+            if key_bytes in seen:
+                raise ValidationException(DUPLICATE_KEYS_MESSAGE)
+            seen.add(key_bytes)
+            calls.append((node, op))
+            owners.append((name, write))
+    results = await _execute(ctx, calls)
+
+    units: dict[str, float] = dict.fromkeys(writes, 0.0)
+    unprocessed: dict[str, list[dict[str, Any]]] = {}
+    for (name, write), result in zip(owners, results):
+        if result is None:
+            unprocessed.setdefault(name, []).append(write.as_request())
+        elif counting:
+            old_size = item_size(orjson.loads(result.item_json)) if result.item_json is not None else 0
+            units[name] += _write_units(max(old_size, write.size))
+    answer: dict[str, Any] = {"UnprocessedItems": unprocessed}
+    if counting:
+        answer["ConsumedCapacity"] = _consumed(mode, units)
+    return orjson.dumps(answer)
+
+
+ACTIONS = {
+    "BatchGetItem": batch_get_item,
+    "BatchWriteItem": batch_write_item,
+}
