@@ -62,8 +62,16 @@ class DynamoError(Exception):
 
 
 class SerializationException(DynamoError):
+    """Wrong JSON types.  DynamoDB spells this body's key ``Message`` (capital M)."""
+
     type_name = "SerializationException"
     namespace = _CORAL_SERVICE_NS
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"__type": self.full_type}
+        if self.message is not None:
+            out["Message"] = self.message
+        return out
 
 
 class ValidationException(DynamoError):

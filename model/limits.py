@@ -65,3 +65,15 @@ assert TRANSACT_ITEMS_MAX <= STORAGE_BATCH_OPS_MAX
 assert STORAGE_BATCH_OPS_MAX <= STORAGE_INFLIGHT_OPS_MAX
 assert 2 * HTTP_REQUEST_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX  # one op never overflows a message
 assert STORAGE_BATCH_BYTES_MAX + HTTP_REQUEST_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX
+
+# --- the expression language (model/expressions) ------------------------------
+EXPRESSION_OPERATORS_MAX = 300  # DynamoDB's: operators and functions in one UpdateExpression
+# Meridian's: parentheses nested deeper than this are a syntax error, which keeps
+# the recursive-descent parser far from Python's recursion limit (DynamoDB has no
+# documented bound; real expressions nest a handful of levels).
+EXPRESSION_PARENS_DEPTH_MAX = 64
+
+# --- request validation (router/validation.py) ---------------------------------
+# DynamoDB's: a ReadCapacityUnits/WriteCapacityUnits above this is "Given value N
+# for ReadCapacityUnits is out of bounds" (CreateTable, UpdateTable).
+CAPACITY_UNITS_VALUE_MAX = 1_000_000_000_000
