@@ -99,19 +99,19 @@ def _consumed(mode: str, units_by_table: dict[str, float]) -> list[dict[str, Any
 class _GetTable:
     """One table's entry of a BatchGetItem: its settings and validated keys."""
 
-    __slots__ = ("name", "entry", "projection", "names", "keys")
+    __slots__ = ("name", "entry", "projection", "names", "legacy", "keys")
 
     def __init__(self, name: str, entry: dict[str, Any]) -> None:
         self.name = name
         self.entry = entry
         if entry.get("AttributesToGet") is not None:
             self.projection, self.names = translate_attributes_to_get(entry["AttributesToGet"])
-            legacy = True
+            self.legacy = True
         else:
             self.projection, self.names = entry.get("ProjectionExpression"), entry.get("ExpressionAttributeNames")
-            legacy = False
+            self.legacy = False
         if self.projection is not None or self.names is not None:
-            compile_expressions(projection=self.projection, names=self.names, legacy=legacy)
+            compile_expressions(projection=self.projection, names=self.names, legacy=self.legacy)
         self.keys: list[dict[str, Any]] = []
 
     def unprocessed(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,7 +153,7 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             key = validate_key(key_in, table.key_schema)
             key_bytes, node = _route(ctx, table, key)
             calls.append((node, ItemOp(OpKind.GET, table.table_id, key_bytes, key,
-                                       projection=request.projection, names=request.names)))
+                                       projection=request.projection, names=request.names, legacy=request.legacy)))
             owners.append((request, key))
     results = await _execute(ctx, calls)
 
@@ -161,7 +161,7 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     counting = mode in _CAPACITY_MODES
     found: dict[str, list[bytes]] = {request.name: [] for request in requested}
     units: dict[str, float] = dict.fromkeys(found, 0.0)
-    unprocessed: dict[str, list[dict[str, Any]]] = {}
+    unprocessed: dict[_GetTable, list[dict[str, Any]]] = {}
     json_bytes = sum(len(r.item_json) for r in results if r is not None and r.item_json is not None)
     # JSON text is never smaller than DynamoDB's item size, so exact sizes
     # are needed only when the JSON alone passes the response cap.
@@ -169,13 +169,13 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     response_bytes = 0
     for (request, key), result in zip(owners, results):
         if result is None:
-            unprocessed.setdefault(request.name, []).append(key)
+            unprocessed.setdefault(request, []).append(key)
             continue
         item_json = result.item_json
         size = item_size(orjson.loads(item_json)) if item_json is not None and (counting or capped) else 0
         if capped and item_json is not None:
             if response_bytes + size > limits.BATCH_GET_RESPONSE_BYTES_MAX:
-                unprocessed.setdefault(request.name, []).append(key)
+                unprocessed.setdefault(request, []).append(key)
                 continue
             response_bytes += size
         if item_json is not None:
@@ -183,12 +183,11 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         if counting:
             units[request.name] += _read_units(size, bool(request.entry.get("ConsistentRead")))
 
-    by_name = {request.name: request for request in requested}
     parts = [
         b'{"Responses":{',
         b",".join(orjson.dumps(name) + b":[" + b",".join(items) + b"]" for name, items in found.items()),
         b'},"UnprocessedKeys":',
-        orjson.dumps({name: by_name[name].unprocessed(keys) for name, keys in unprocessed.items()}),
+        orjson.dumps({request.name: request.unprocessed(keys) for request, keys in unprocessed.items()}),
     ]
     if counting:
         parts += (b',"ConsumedCapacity":', orjson.dumps(_consumed(mode, units)))
