@@ -67,6 +67,8 @@ class ItemOp:
     #: AttributeUpdates, AttributesToGet): DynamoDB's expression limits do not
     #: apply and errors use the legacy wording.
     legacy: bool = False
+    #: PUT: the item's DynamoDB size, computed once by the router (-1: unknown)
+    item_size_bytes: int = -1
 
 
 @dataclass(slots=True)

@@ -355,7 +355,8 @@ class Engine:
         old_json = record_item_json(record) if record is not None else None
         if kind == _PUT:
             item = op.item
-            self._stage(batch, op.table_id, op.key, _dumps(item), item_size(item), record)
+            size = op.item_size_bytes if op.item_size_bytes >= 0 else item_size(item)
+            self._stage(batch, op.table_id, op.key, _dumps(item), size, record)
             return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
         if kind == _DELETE:
             self._stage(batch, op.table_id, op.key, None, 0, record)

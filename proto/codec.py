@@ -42,6 +42,7 @@ def op_to_pb(op_id: int, op: ItemOp) -> tuple[pb.ItemOp, int]:
         return_values=op.return_values,
         return_old_on_condition_failure=op.return_old_on_condition_failure,
         legacy=op.legacy,
+        item_size_bytes=op.item_size_bytes,
     )
     size = _FIXED_OP_BYTES + len(op.key) + len(key_item) + len(item) + len(names) + len(values)
     for text in (op.condition, op.update, op.projection):
@@ -68,6 +69,7 @@ def op_from_pb(m: pb.ItemOp) -> ItemOp:
         return_values=_RETURN_VALUES[m.return_values],
         return_old_on_condition_failure=m.return_old_on_condition_failure,
         legacy=m.legacy,
+        item_size_bytes=m.item_size_bytes,
     )
 
 

@@ -44,13 +44,26 @@ _REASONS = {
 }
 
 # Headers the router reads; everything else is skipped while parsing.
-_WANTED_HEADERS = {
+_WANTED_HEADERS: dict[bytes, str | None] = {
     b"x-amz-target": "target",
     b"content-type": "content_type",
     b"authorization": "authorization",
     b"x-amz-date": "date",
     b"date": "date",
 }
+# Header names as SDKs spell them, so the common case needs no .lower():
+# the wanted ones map to their attribute, frequent unwanted ones to None.
+_HEADER_FAST: dict[bytes, str | None] = {}
+for _name, _attr in _WANTED_HEADERS.items():
+    _HEADER_FAST[_name] = _attr
+    _HEADER_FAST[b"-".join(part.capitalize() for part in _name.split(b"-"))] = _attr
+_HEADER_FAST.update({b"X-Amz-Target": "target", b"X-Amz-Date": "date"})
+for _name in (b"Host", b"host", b"Content-Length", b"content-length", b"User-Agent", b"user-agent",
+              b"Accept-Encoding", b"accept-encoding", b"Connection", b"connection", b"Accept", b"accept",
+              b"amz-sdk-invocation-id", b"amz-sdk-request", b"X-Amz-Security-Token", b"x-amz-security-token",
+              b"X-Amz-Content-Sha256", b"x-amz-content-sha256", b"Expect", b"expect"):
+    _HEADER_FAST.setdefault(_name, None)
+_UNKNOWN = object()
 
 
 class Request:
@@ -152,9 +165,11 @@ class HttpProtocol(asyncio.Protocol):
                 raise _TooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        attr = _WANTED_HEADERS.get(name.lower())
+        attr = _HEADER_FAST.get(name, _UNKNOWN)
+        if attr is _UNKNOWN:
+            attr = _WANTED_HEADERS.get(name.lower())
         if attr is not None and self._request is not None:
-            setattr(self._request, attr, value.decode("latin-1"))
+            setattr(self._request, attr, value.decode("latin-1"))  # type: ignore[arg-type]
 
     def on_headers_complete(self) -> None:
         req = self._request

@@ -20,7 +20,7 @@ def _point(label: str) -> int:
 
 
 class Ring:
-    __slots__ = ("node_ids", "_points", "_owners", "_single")
+    __slots__ = ("node_ids", "_points", "_owners", "single")
 
     def __init__(self, node_ids: list[str], vnodes_per_node: int = VNODES_PER_NODE) -> None:
         if not node_ids:
@@ -31,12 +31,13 @@ class Ring:
         pairs = sorted((_point(f"{node}#{i}"), node) for node in node_ids for i in range(vnodes_per_node))
         self._points = [p for p, _ in pairs]
         self._owners = [n for _, n in pairs]
-        self._single = node_ids[0] if len(node_ids) == 1 else None
+        #: the only node, when there is just one (callers may skip hashing)
+        self.single = node_ids[0] if len(node_ids) == 1 else None
 
     def owner(self, partition_hash: int) -> str:
         """The node that owns a partition key with this hash."""
-        if self._single is not None:
-            return self._single
+        if self.single is not None:
+            return self.single
         i = bisect.bisect_left(self._points, partition_hash)
         return self._owners[i if i < len(self._owners) else 0]
 

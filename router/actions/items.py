@@ -74,9 +74,12 @@ def _merge(a: dict | None, b: dict | None) -> dict | None:
 
 
 def _route(ctx: RouterContext, table: Table, key: dict[str, Any]) -> tuple[bytes, str]:
-    pk_name, pk_type = table.key_schema[0]
     key_bytes = encode_item_key(table.table_id, table.key_schema, key)
-    return key_bytes, ctx.ring.owner(partition_hash(pk_type, key[pk_name]))
+    ring = ctx.ring
+    if ring.single is not None:  # one node (embedded): no hashing needed
+        return key_bytes, ring.single
+    pk_name, pk_type = table.key_schema[0]
+    return key_bytes, ring.owner(partition_hash(pk_type, key[pk_name]))
 
 
 def _read_units(size_bytes: int, consistent: bool) -> float:
@@ -157,6 +160,7 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     key_bytes, node = _route(ctx, table, key)
     op = ItemOp(
         OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,
+        item_size_bytes=size,
         return_values=_RETURN_VALUES[body.get("ReturnValues")],
         return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
         legacy=legacy,
