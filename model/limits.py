@@ -68,10 +68,11 @@ assert STORAGE_BATCH_BYTES_MAX + HTTP_REQUEST_BYTES_MAX <= GRPC_MESSAGE_BYTES_MA
 
 # --- the expression language (model/expressions) ------------------------------
 EXPRESSION_OPERATORS_MAX = 300  # DynamoDB's: operators and functions in one UpdateExpression
-# Meridian's: parentheses nested deeper than this are a syntax error, which keeps
-# the recursive-descent parser far from Python's recursion limit (DynamoDB has no
-# documented bound; real expressions nest a handful of levels).
-EXPRESSION_PARENS_DEPTH_MAX = 64
+# Meridian's: parentheses (and NOTs) nested deeper than this are a syntax error,
+# which keeps the recursive-descent parser and the tree walks far from Python's
+# recursion limit (DynamoDB has no documented bound; real expressions nest a
+# handful of levels).
+EXPRESSION_NESTING_MAX = 64
 
 # --- request validation (router/validation.py) ---------------------------------
 # DynamoDB's: a ReadCapacityUnits/WriteCapacityUnits above this is "Given value N
