@@ -78,3 +78,39 @@ EXPRESSION_NESTING_MAX = 64
 # DynamoDB's: a ReadCapacityUnits/WriteCapacityUnits above this is "Given value N
 # for ReadCapacityUnits is out of bounds" (CreateTable, UpdateTable).
 CAPACITY_UNITS_VALUE_MAX = 1_000_000_000_000
+
+# --- Query and Scan (router/actions/query_scan.py) ------------------------------
+# Meridian's: a Scan over several nodes merges one stream per node; each node
+# is first asked for its even share of what the page still needs, times this
+# headroom (percent), so one round trip usually fills the page, and a stream
+# that runs dry is refilled with twice its previous chunk.
+SCAN_CHUNK_HEADROOM_PERCENT = 150
+# Meridian's: the smallest item count asked of a node per merge chunk (a small
+# Limit split over many nodes would otherwise cost one round trip per item).
+SCAN_CHUNK_ITEMS_MIN = 16
+assert SCAN_CHUNK_HEADROOM_PERCENT >= 100
+assert PAGE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 8  # a page's JSON (base64, quoting) fits a reply
+
+# --- replication (replication/) -------------------------------------------------
+# Meridian's: one batch carries at most this many changes of one node's log ...
+REPLICATION_BATCH_CHANGES_MAX = 1000
+# ... and is closed before its changes pass this size (one change always fits).
+REPLICATION_BATCH_BYTES_MAX = 4 * 1024 * 1024
+# Batches sent to one peer region and not yet acknowledged; with the window
+# full nothing more is read, so a slow or cut link's backlog waits in the
+# change log on disk.  Replicator memory per peer <= this x the batch bytes.
+REPLICATION_INFLIGHT_BATCHES_MAX = 8
+# A simulated link gives a transmission up for lost after max(this, 2 x its
+# round trip) and sends it again (TCP's minimum retransmission timeout).
+LINK_RETRANSMIT_TIMEOUT_MIN_S = 0.2
+# The highest loss probability a link may be set to (at 1.0 nothing would
+# ever arrive, which is a cut, not loss).
+LINK_LOSS_MAX = 0.9
+# Convergence digests (replication/digest.py): 16 ** depth key-hash ranges.
+DIGEST_DEPTH = 3  # 4096 leaves: ~25 items per leaf at 100k items
+DIGEST_DEPTH_MAX = 5  # ~1M leaves, the most one digest may hold in memory
+
+assert REPLICATION_BATCH_CHANGES_MAX >= 1
+assert ITEM_SIZE_BYTES_MAX + PARTITION_KEY_BYTES_MAX + SORT_KEY_BYTES_MAX < REPLICATION_BATCH_BYTES_MAX
+assert REPLICATION_BATCH_BYTES_MAX * 2 <= GRPC_MESSAGE_BYTES_MAX  # a batch always fits one message
+assert 1 <= DIGEST_DEPTH <= DIGEST_DEPTH_MAX

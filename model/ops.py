@@ -16,10 +16,13 @@ so there is one representation on the wire.
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import limits
 from .errors import DynamoError
+from .keycodec import TABLE_PREFIX_BYTES, prefix_end
 
 Item = dict[str, Any]  # wire JSON: attribute name -> {"S": ...} etc.
 
@@ -44,7 +47,8 @@ class ItemOp:
     """One single-item operation, executed atomically by the owning node.
 
     ``key`` is the encoded storage key (``keycodec.encode_item_key``);
-    ``key_item`` holds just the key attributes, as wire JSON.
+    ``key_item`` holds just the key attributes, as wire JSON, partition key
+    first (the node derives the item's scan position from it).
     ``item`` is the full new item for PUT (validated and normalised by the
     router).  ``condition`` / ``update`` / ``projection`` are expression
     texts; ``names`` / ``values`` are ``ExpressionAttributeNames`` /
@@ -106,3 +110,118 @@ class CatalogEntry:
     revision: int
     description: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
+
+
+# --- range reads (Query and Scan) ------------------------------------------------
+#
+# A Query reads one partition of the ``items`` column family, whose keys are
+# the item keys themselves (``keycodec``), in sort-key order.  A Scan reads the
+# ``scan`` column family, which every node keeps in the same write batch as its
+# items: one empty-valued entry per live item, keyed by its *scan position*:
+#
+#     +----------------+---------------------------+--------------------------+
+#     | table id (u64) | partition hash (u64, BE)  | item key minus table id  |
+#     +----------------+---------------------------+--------------------------+
+#
+# ``partition hash`` is ``keycodec.partition_hash`` of the partition key, the
+# number the ring places partitions by.  Scan order is therefore one order for
+# the whole table, independent of which node holds what: a page ends at a
+# well-defined position (its LastEvaluatedKey), every node can serve "my items
+# after position P" and a router merges those streams; and a parallel-scan
+# segment is a contiguous range of hashes, the same on every node.
+
+_SCAN_HASH = struct.Struct(">Q")
+_SCAN_HASH_SPACE = 1 << 64
+
+
+def scan_position(item_key: bytes, partition_hash: int) -> bytes:
+    """Where the item with storage key ``item_key`` sits in its table's scan order."""
+    return item_key[:TABLE_PREFIX_BYTES] + _SCAN_HASH.pack(partition_hash) + item_key[TABLE_PREFIX_BYTES:]
+
+
+def scan_position_item_key(position: bytes) -> bytes:
+    """The storage key of the item at a scan position."""
+    return position[:TABLE_PREFIX_BYTES] + position[TABLE_PREFIX_BYTES + _SCAN_HASH.size :]
+
+
+def scan_segment_hashes(segment: int, total_segments: int) -> tuple[int, int]:
+    """The partition hashes ``[low, high)`` of one parallel-scan segment.
+
+    The hash space is cut into ``total_segments`` equal ranges; consecutive
+    segments share their boundary, so segments are disjoint and cover it.
+    """
+    low = segment * _SCAN_HASH_SPACE // total_segments
+    high = (segment + 1) * _SCAN_HASH_SPACE // total_segments
+    return low, high
+
+
+def scan_segment_bounds(table_prefix: bytes, segment: int, total_segments: int) -> tuple[bytes, bytes]:
+    """Scan positions ``[lower, upper)`` of one segment of a table."""
+    low, high = scan_segment_hashes(segment, total_segments)
+    lower = table_prefix + _SCAN_HASH.pack(low)
+    if high == _SCAN_HASH_SPACE:
+        return lower, prefix_end(table_prefix)
+    return lower, table_prefix + _SCAN_HASH.pack(high)
+
+
+class RangeKind(enum.IntEnum):
+    QUERY = 0  # the ``items`` column family: one partition, sort-key order
+    SCAN = 1  # the ``scan`` column family: a table (or segment) in scan order
+
+
+@dataclass(slots=True)
+class RangeRead:
+    """Read items in one key range of one node, a page at a time.
+
+    ``lower`` (inclusive) and ``upper`` (exclusive) are item keys (QUERY) or
+    scan positions (SCAN); the router folds the key condition and any
+    ExclusiveStartKey into them, so the node evaluates no key condition.
+    The read stops after ``items_max`` items (0: no such bound; DynamoDB's
+    ``Limit``) or once the items read reach ``bytes_max`` bytes, the item
+    that crosses it included (DynamoDB's 1 MB page).  Both count items
+    *read*, before the filter.  ``filter`` and ``projection`` are expression
+    texts; ``key_condition`` travels only so that placeholders it alone uses
+    count as used when the node compiles the request's expressions.
+    ``detail`` asks for each item's position, size and filter outcome, which
+    a router needs to merge the streams of several nodes.
+    """
+
+    kind: RangeKind
+    table_id: int
+    lower: bytes
+    upper: bytes
+    reverse: bool = False
+    items_max: int = 0
+    bytes_max: int = limits.PAGE_BYTES_MAX
+    key_condition: str | None = None
+    filter: str | None = None  # noqa: A003  (DynamoDB's own name)
+    projection: str | None = None
+    names: dict[str, str] | None = None
+    values: Item | None = None
+    legacy: bool = False
+    count_only: bool = False  # Select COUNT: items are counted, not returned
+    detail: bool = False
+
+
+@dataclass(slots=True)
+class RangeResult:
+    """What one ``RangeRead`` found.
+
+    ``items`` holds, in read order, the JSON bytes of the items that passed
+    the filter (projected; none when ``count_only``).  ``last_position`` is
+    the key (QUERY) or scan position (SCAN) of the last item read, and
+    ``more`` says the read stopped on ``items_max`` / ``bytes_max`` rather
+    than at ``upper``: the page then has a LastEvaluatedKey.  With
+    ``detail``: ``positions`` and ``sizes`` of every item read, and
+    ``hits``, one byte per item read, 1 if it passed the filter.
+    """
+
+    items: list[bytes] = field(default_factory=list)
+    count: int = 0
+    scanned: int = 0
+    bytes_read: int = 0
+    last_position: bytes | None = None
+    more: bool = False
+    positions: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    hits: bytes = b""

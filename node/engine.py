@@ -1,6 +1,6 @@
 """The storage engine of a node: single-item operations on one RocksDB.
 
-One RocksDB database (rocksdict, raw bytes mode) with three column families:
+One RocksDB database (rocksdict, raw bytes mode) with four column families:
 
 * ``items``: item key -> item record (``node/records.py``): header with the
   version stamp, then the item's wire JSON, returned by GetItem untouched.
@@ -11,6 +11,17 @@ One RocksDB database (rocksdict, raw bytes mode) with three column families:
 * ``meta``: last sequence number, last hybrid-clock value, per-table
   statistics and the catalog copy.  Counters travel in the same batch too, so
   a restart resumes exactly where the durable state ends.
+* ``scan``: scan position (``model/ops.py``: table id, partition hash, item
+  key) -> empty, one entry per live item, put when an item appears and
+  deleted when it goes, in the item's write batch.  A Scan walks it, so a
+  table is read in one order on every node and a parallel-scan segment is a
+  contiguous range; the items themselves are then point lookups in
+  ``items``.
+
+Range reads (``read_range``: a Query's partition or a Scan's range) read
+RocksDB directly, not the group-commit overlay: a write still pending there
+is not yet acknowledged, so a read that misses it is simply ordered before
+it, and every acknowledged write is in RocksDB.
 
 Every call happens on the node's event-loop thread, so a condition check and
 its write form one critical section without locks.  With ``sync=True`` each
@@ -56,8 +67,21 @@ from meridian.model.errors import (
     InternalServerError,
 )
 from meridian.model.expressions import compile_expressions, updated_attributes
-from meridian.model.keycodec import prefix_end, table_prefix
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, OpKind, ReturnValues, TableStats
+from meridian.model.keycodec import partition_hash, prefix_end, table_prefix
+from meridian.model.ops import (
+    CatalogEntry,
+    Item,
+    ItemOp,
+    ItemResult,
+    OpKind,
+    RangeKind,
+    RangeRead,
+    RangeResult,
+    ReturnValues,
+    TableStats,
+    scan_position,
+    scan_position_item_key,
+)
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_ms
 from meridian.model.values import check_item_size, item_size
 from meridian.node.records import (
@@ -84,6 +108,7 @@ _STATS = struct.Struct(">QQ")  # item count, total item size
 _BLOCK_CACHE_BYTES = 64 * 1024 * 1024  # shared by every column family
 _ITEMS_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
 _LOG_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+_SCAN_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 _META_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 _BLOOM_BITS_PER_KEY = 10
 
@@ -106,6 +131,8 @@ class EngineStatistics:
     commit_writes_max: int  # most mutations carried by one batch
     pending_writes: int  # mutations applied but not yet durable
     last_sequence: int  # newest durable change-log sequence number
+    range_reads: int = 0  # Query / Scan pages (or merge chunks) served
+    range_items_read: int = 0  # items those range reads evaluated
 
 
 class _Batch:
@@ -149,6 +176,8 @@ def _open_db(path: str) -> Rdict:
         # Only ever scanned in order from a sequence number: no filter needed.
         "log": _column_family_options(cache, _LOG_WRITE_BUFFER_BYTES, bloom=False),
         "meta": _column_family_options(cache, _META_WRITE_BUFFER_BYTES, bloom=True),
+        # Only ever iterated over ranges: no filter needed.
+        "scan": _column_family_options(cache, _SCAN_WRITE_BUFFER_BYTES, bloom=False),
     }
     return Rdict(path, opts, column_families=column_families)
 
@@ -170,6 +199,14 @@ def _resolve(fut: asyncio.Future[None], error: DynamoError | None) -> None:
 
 def _non_empty(attrs: dict) -> bytes | None:
     return _dumps(attrs) if attrs else None
+
+
+def _scan_position(key: bytes, key_item: Item) -> bytes:
+    """An item's scan position, from its key attributes (partition key first)."""
+    for value in key_item.values():
+        for tag in value:
+            return scan_position(key, partition_hash(tag, value))
+    raise ValueError("an item op without key attributes")
 
 
 class Engine:
@@ -200,9 +237,11 @@ class Engine:
         self._items = db.get_column_family("items")
         self._log = db.get_column_family("log")
         self._meta = db.get_column_family("meta")
+        self._scan = db.get_column_family("scan")
         self._items_cf = db.get_column_family_handle("items")
         self._log_cf = db.get_column_family_handle("log")
         self._meta_cf = db.get_column_family_handle("meta")
+        self._scan_cf = db.get_column_family_handle("scan")
         self._write_options = WriteOptions()
         self._write_options.sync = sync
 
@@ -224,6 +263,8 @@ class Engine:
         self._writes = 0
         self._commits = 0
         self._commit_writes_max = 0
+        self._range_reads = 0
+        self._range_items_read = 0
 
     def __repr__(self) -> str:
         return (
@@ -356,10 +397,10 @@ class Engine:
         if kind == _PUT:
             item = op.item
             size = op.item_size_bytes if op.item_size_bytes >= 0 else item_size(item)
-            self._stage(batch, op.table_id, op.key, _dumps(item), size, record)
+            self._stage(batch, op, _dumps(item), size, record)
             return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
         if kind == _DELETE:
-            self._stage(batch, op.table_id, op.key, None, 0, record)
+            self._stage(batch, op, None, 0, record)
             return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
         # UPDATE
         if compiled is not None and op.update is not None:
@@ -368,7 +409,7 @@ class Engine:
             new_item, touched = (old_item if old_item is not None else dict(op.key_item)), frozenset()
         size = check_item_size(new_item, updating=True)
         new_json = _dumps(new_item)
-        self._stage(batch, op.table_id, op.key, new_json, size, record)
+        self._stage(batch, op, new_json, size, record)
         if rv == ReturnValues.NONE:
             return ItemResult()
         if rv == ReturnValues.ALL_NEW:
@@ -384,19 +425,30 @@ class Engine:
     def _stage(
         self,
         batch: _Batch,
-        table_id: int,
-        key: bytes,
+        op: ItemOp,
         item_json: bytes | None,
         size_bytes: int,
         old_record: bytes | None,
     ) -> None:
-        """Stamp, log and count one mutation into ``batch`` (item_json None: delete)."""
+        """Stamp, log, index and count one mutation into ``batch``.
+
+        ``item_json`` None is a delete; ``old_record`` is the live record it
+        replaces (None: there is none).  The scan entry changes only when an
+        item appears or goes.
+        """
+        table_id = op.table_id
+        key = op.key
         hlc = self._clock.tick()
         self._last_hlc = hlc
         record = pack_record(pack_u64(hlc) + self._region_tail, item_json, size_bytes)
         self._sequence += 1
         wb = batch.wb
         wb.put(key, record, self._items_cf)
+        if item_json is None:
+            if old_record is not None:
+                wb.delete(_scan_position(key, op.key_item), self._scan_cf)
+        elif old_record is None:
+            wb.put(_scan_position(key, op.key_item), b"", self._scan_cf)
         wb.put(pack_u64(self._sequence), pack_log_record(table_id, key, record), self._log_cf)
         self._pending[key] = record
         batch.writes.append((key, record))
@@ -409,6 +461,102 @@ class Engine:
             stats[0] += 1
             stats[1] += size_bytes
         self._writes += 1
+
+    # --- range reads (Query, Scan) -------------------------------------------
+
+    def read_range(self, read: RangeRead) -> RangeResult:
+        """Read one page of a key range (``RangeRead`` says what a page is).
+
+        Items are read in key order (QUERY: the ``items`` column family,
+        backwards when ``reverse``) or in scan order (SCAN: the ``scan``
+        column family, then each item by key).  Tombstones are skipped
+        without counting.  Every item read counts towards ``items_max`` and
+        ``bytes_max``; the filter then decides whether it is returned.
+        Raises ``DynamoError`` (an expression the router should have
+        rejected, or a failed engine).
+        """
+        if self._failure is not None:
+            raise self._failure
+        compiled = None
+        if read.filter is not None or read.projection is not None:
+            compiled = compile_expressions(
+                key_condition=read.key_condition,
+                filter=read.filter,
+                projection=read.projection,
+                names=read.names,
+                values=read.values,
+                legacy=read.legacy,
+            )
+        matches = compiled.filter_matches if compiled is not None and read.filter is not None else None
+        project = compiled.project if compiled is not None and read.projection is not None else None
+        count_only = read.count_only
+        detail = read.detail
+        scan = read.kind == RangeKind.SCAN
+        items_get = self._items.get
+        items_max = read.items_max
+        bytes_max = read.bytes_max
+        lower = read.lower
+
+        read_options = ReadOptions()
+        read_options.set_iterate_upper_bound(read.upper)
+        it = (self._scan if scan else self._items).iter(read_options)
+        if read.reverse:
+            it.seek_to_last()
+            step = it.prev
+        else:
+            it.seek(lower)
+            step = it.next
+        reverse = read.reverse
+
+        result = RangeResult()
+        items = result.items
+        positions = result.positions
+        sizes = result.sizes
+        hits = bytearray()
+        scanned = count = bytes_read = 0
+        last = None
+        while it.valid():
+            position = it.key()
+            if reverse and position < lower:
+                break
+            record = items_get(scan_position_item_key(position)) if scan else it.value()
+            if record is None or is_tombstone(record):
+                # SCAN: the item went after this iterator's snapshot was taken.
+                step()
+                continue
+            size = record_size(record)
+            scanned += 1
+            bytes_read += size
+            last = position
+            item_json = record_item_json(record)
+            hit = True
+            item = None
+            if matches is not None:
+                item = _loads(item_json)
+                hit = matches(item)
+            if hit:
+                count += 1
+                if not count_only:
+                    if project is not None:
+                        items.append(_dumps(project(item if item is not None else _loads(item_json))))
+                    else:
+                        items.append(item_json)
+            if detail:
+                positions.append(position)
+                sizes.append(size)
+                hits.append(hit)
+            if scanned == items_max or bytes_read >= bytes_max:
+                result.more = True
+                break
+            step()
+        result.count = count
+        result.scanned = scanned
+        result.bytes_read = bytes_read
+        result.hits = bytes(hits)
+        result.last_position = last
+        self._range_reads += 1
+        self._range_items_read += scanned
+        return result
 
     # --- committing --------------------------------------------------------
 
@@ -527,6 +675,7 @@ class Engine:
         end = prefix_end(start)
         wb = WriteBatch(raw_mode=True)
         wb.delete_range(start, end, self._items_cf)
+        wb.delete_range(start, end, self._scan_cf)
         wb.delete(_stats_key(table_id), self._meta_cf)
         self._stats[table_id] = [0, 0]
         for key in [k for k in self._pending if start <= k < end]:
@@ -596,6 +745,8 @@ class Engine:
             commit_writes_max=self._commit_writes_max,
             pending_writes=len(self._pending),
             last_sequence=self._durable_sequence,
+            range_reads=self._range_reads,
+            range_items_read=self._range_items_read,
         )
 
     async def aclose(self) -> None:
@@ -624,5 +775,5 @@ class Engine:
         self._failure = InternalServerError(_INTERNAL)  # every later op fails cleanly
         self._db.close()
         # RocksDB releases its lock only once no column family object is left.
-        self._items = self._log = self._meta = None
-        self._items_cf = self._log_cf = self._meta_cf = None
+        self._items = self._log = self._meta = self._scan = None
+        self._items_cf = self._log_cf = self._meta_cf = self._scan_cf = None

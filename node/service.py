@@ -23,6 +23,8 @@ from meridian.proto.codec import (
     catalog_from_pb,
     catalog_to_pb,
     op_from_pb,
+    range_read_from_pb,
+    range_result_to_pb,
     result_to_pb,
     stats_to_pb,
 )
@@ -116,6 +118,10 @@ class StorageService(storage_pb2_grpc.StorageServicer):
     async def GetTableStats(self, request: pb.TableRef, context) -> pb.TableStats:
         stats = await self._run(context, self._engine.table_stats, request.table_id)
         return stats_to_pb(stats)
+
+    async def ReadRange(self, request: pb.RangeRead, context) -> pb.RangeReply:
+        result = await self._run(context, self._engine.read_range, range_read_from_pb(request))
+        return range_result_to_pb(result)
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

@@ -11,13 +11,24 @@ from __future__ import annotations
 import orjson
 
 from meridian.model.errors import ConditionalCheckFailedException, DynamoError, error_from_type
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, OpKind, ReturnValues, TableStats
+from meridian.model.ops import (
+    CatalogEntry,
+    ItemOp,
+    ItemResult,
+    OpKind,
+    RangeKind,
+    RangeRead,
+    RangeResult,
+    ReturnValues,
+    TableStats,
+)
 from meridian.proto import storage_pb2 as pb
 
 _dumps = orjson.dumps
 _loads = orjson.loads
 _OP_KINDS = tuple(OpKind)
 _RETURN_VALUES = tuple(ReturnValues)
+_RANGE_KINDS = tuple(RangeKind)
 _FIXED_OP_BYTES = 48  # ids, enums, tags and lengths of one encoded ItemOp, generously
 
 
@@ -126,3 +137,75 @@ def stats_to_pb(stats: TableStats) -> pb.TableStats:
 
 def stats_from_pb(m: pb.TableStats) -> TableStats:
     return TableStats(item_count=m.item_count, size_bytes=m.size_bytes)
+
+
+def range_read_to_pb(read: RangeRead) -> pb.RangeRead:
+    return pb.RangeRead(
+        kind=read.kind,
+        table_id=read.table_id,
+        lower=read.lower,
+        upper=read.upper,
+        reverse=read.reverse,
+        items_max=read.items_max,
+        bytes_max=read.bytes_max,
+        key_condition=read.key_condition,
+        filter=read.filter,
+        projection=read.projection,
+        names=b"" if read.names is None else _dumps(read.names),
+        values=b"" if read.values is None else _dumps(read.values),
+        legacy=read.legacy,
+        count_only=read.count_only,
+        detail=read.detail,
+    )
+
+
+def range_read_from_pb(m: pb.RangeRead) -> RangeRead:
+    names = m.names
+    values = m.values
+    return RangeRead(
+        kind=_RANGE_KINDS[m.kind],
+        table_id=m.table_id,
+        lower=m.lower,
+        upper=m.upper,
+        reverse=m.reverse,
+        items_max=m.items_max,
+        bytes_max=m.bytes_max,
+        key_condition=m.key_condition if m.HasField("key_condition") else None,
+        filter=m.filter if m.HasField("filter") else None,
+        projection=m.projection if m.HasField("projection") else None,
+        names=_loads(names) if names else None,
+        values=_loads(values) if values else None,
+        legacy=m.legacy,
+        count_only=m.count_only,
+        detail=m.detail,
+    )
+
+
+def range_result_to_pb(result: RangeResult) -> pb.RangeReply:
+    last = result.last_position
+    return pb.RangeReply(
+        items=result.items,
+        count=result.count,
+        scanned=result.scanned,
+        bytes_read=result.bytes_read,
+        has_last=last is not None,
+        last_position=b"" if last is None else last,
+        more=result.more,
+        positions=result.positions,
+        sizes=result.sizes,
+        hits=result.hits,
+    )
+
+
+def range_result_from_pb(m: pb.RangeReply) -> RangeResult:
+    return RangeResult(
+        items=list(m.items),
+        count=m.count,
+        scanned=m.scanned,
+        bytes_read=m.bytes_read,
+        last_position=m.last_position if m.has_last else None,
+        more=m.more,
+        positions=list(m.positions),
+        sizes=list(m.sizes),
+        hits=m.hits,
+    )

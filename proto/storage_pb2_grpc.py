@@ -65,6 +65,11 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.NodeInfo.FromString,
                 _registered_method=True)
+        self.ReadRange = channel.unary_unary(
+                '/meridian.v1.Storage/ReadRange',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.RangeRead.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.RangeReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -109,6 +114,14 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadRange(self, request, context):
+        """One page of a Query (on the partition's node) or of a Scan (on every
+        node, merged by the router).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +154,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.Info,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.NodeInfo.SerializeToString,
+            ),
+            'ReadRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadRange,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.RangeRead.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.RangeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +323,33 @@ class Storage:
             '/meridian.v1.Storage/Info',
             meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.NodeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/ReadRange',
+            meridian_dot_proto_dot_storage__pb2.RangeRead.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.RangeReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, TableStats
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 
 
 class Storage(ABC):
@@ -33,6 +33,15 @@ class Storage(ABC):
         (node unreachable -> ``InternalServerError``/``ServiceUnavailable``);
         errors of the operation (failed condition, invalid update) come back
         in ``ItemResult.error``.
+        """
+
+    @abstractmethod
+    async def read_range(self, node_id: str, read: RangeRead) -> RangeResult:
+        """Read one page of a key range on one node (a Query's partition, or
+        that node's share of a Scan).
+
+        Raises ``DynamoError``: failures of the storage layer, as ``call``
+        does, and errors of the read itself.
         """
 
     @abstractmethod

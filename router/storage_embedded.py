@@ -7,7 +7,7 @@ writes are group-committed, so concurrent requests share fsyncs.
 
 from __future__ import annotations
 
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, TableStats
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.node.engine import Engine
 from meridian.router.storage import Storage
 
@@ -26,6 +26,9 @@ class EmbeddedStorage(Storage):
         if self.engine.sync:
             return await self.engine.execute_async(op)
         return self.engine.execute(op)
+
+    async def read_range(self, node_id: str, read: RangeRead) -> RangeResult:
+        return self.engine.read_range(read)
 
     async def catalog_put(self, entry: CatalogEntry) -> None:
         self.engine.catalog_put(entry)

@@ -35,13 +35,15 @@ from meridian.model.errors import (
     ServiceUnavailable,
     error_from_type,
 )
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, TableStats
+from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
 from meridian.proto.codec import (
     catalog_from_pb,
     catalog_to_pb,
     op_to_pb,
+    range_read_to_pb,
+    range_result_from_pb,
     result_from_pb,
     stats_from_pb,
 )
@@ -348,6 +350,11 @@ class GrpcStorage(Storage):
     def call(self, node_id: str, op: ItemOp):  # type: ignore[override]
         """Returns the link's coroutine directly: one coroutine frame less per call."""
         return self._links[node_id].call(op)
+
+    async def read_range(self, node_id: str, read: RangeRead) -> RangeResult:
+        """One unary ``ReadRange`` call: a page is one message each way."""
+        reply = await self._links[node_id].unary("ReadRange", range_read_to_pb(read))
+        return range_result_from_pb(reply)
 
     async def _everywhere(self, method: str, request) -> list:
         return await asyncio.gather(*(link.unary(method, request) for link in self._links.values()))

@@ -3,3 +3,7 @@
 from . import account, batch, items, tables, tags
 
 ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **batch.ACTIONS, **tags.ACTIONS, **account.ACTIONS}
+
+from . import query_scan  # noqa: E402
+
+ACTIONS.update(query_scan.ACTIONS)

@@ -1,0 +1,511 @@
+"""Query and Scan: one page of a partition, one page of a table.
+
+What a page is (DynamoDB's rules, which the node and the router share)
+----------------------------------------------------------------------
+Items are *read* in order (Query: the partition in sort-key order, reversed
+when ``ScanIndexForward`` is false; Scan: the table in scan order, see
+``model/ops.py``).  Every item read counts: ``Limit`` bounds the number of
+items read, and the page ends once the items read reach 1 MB, the item that
+crosses 1 MB included.  Only then is the filter applied, so ``ScannedCount``
+(items read) may exceed ``Count`` (items that passed).  When the page ended
+on ``Limit`` or on 1 MB, ``LastEvaluatedKey`` is the key of the last item
+*read* (whether it passed the filter or not), even if nothing follows.
+An item's size is its DynamoDB item size, kept in its record header (so
+pages are cut without parsing items); dynalite instead fits DynamoDB's
+internal storage size with a formula adding a few bytes per attribute, so a
+page of very many small items may hold slightly more items here.
+Read capacity is computed from the bytes read, rounded up to 4 KB once per
+page.
+
+Who does what
+-------------
+The router checks the request in DynamoDB's order (request-only checks,
+the table lookup, the checks against the key schema), folds the key
+condition and ``ExclusiveStartKey`` into a key range, and sends one
+``RangeRead`` per node.  The node reads its range, applies the bounds, the
+filter and the projection, and returns only what passed the filter; so the
+bytes on the wire are those of the answer, not of everything read.  It
+returns with them how many items it read, how many bytes, where it stopped
+and whether it stopped on a bound (``RangeResult``).
+
+* **Query**: the partition lives on one node, so one read on that node is
+  the page: the node applies ``Limit`` and 1 MB exactly.
+* **Scan, one node** (embedded mode): the same, over the whole table or
+  segment.
+* **Scan, several nodes**: each node holds a subset of the table, in the
+  same scan order.  The router merges one stream per node (a k-way merge
+  by scan position) and cuts the page itself, so it needs, for every item
+  read, its position, size and filter outcome (``detail``).  Each node is
+  first asked for its share of what the page still needs, with headroom
+  (``limits.SCAN_CHUNK_HEADROOM_PERCENT``); a stream that runs dry before
+  the page is full is refilled from its last position with twice its
+  previous chunk.  What a node read beyond the page's end is dropped and
+  read again by the next page.  Memory is bounded by about one page per
+  node and the work by one page plus the headroom, never by the table.
+
+A parallel-scan segment is a range of partition hashes, cut the same way on
+every node, so segments are disjoint and cover the table however the ring
+places partitions.  ``ExclusiveStartKey`` becomes a position in the same
+order (its partition's hash, then its key), so pages resume exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+from typing import Any
+
+import orjson
+
+from meridian.model import limits
+from meridian.model.errors import ValidationException
+from meridian.model.expressions import Compiled, KeyCondition, compile_expressions
+from meridian.model.expressions.legacy import (
+    bind_legacy_key_conditions,
+    check_not_mixed,
+    translate_attributes_to_get,
+    translate_filter,
+    translate_key_conditions,
+)
+from meridian.model.keycodec import (
+    decode_item_key,
+    encode_item_key,
+    encode_sort_prefix,
+    encode_sort_value,
+    encode_value,
+    partition_hash,
+    partition_prefix,
+    prefix_end,
+    table_prefix,
+)
+from meridian.model.numbers import NOT_NUMERIC_MESSAGE, OVERFLOW_MESSAGE, PRECISION_MESSAGE, UNDERFLOW_MESSAGE
+from meridian.model.ops import (
+    RangeKind,
+    RangeRead,
+    RangeResult,
+    scan_position,
+    scan_position_item_key,
+    scan_segment_bounds,
+    scan_segment_hashes,
+)
+from meridian.model.values import (
+    EMPTY_NS_MESSAGE,
+    KEY_SCHEMA_MISMATCH_MESSAGE,
+    NS_DUPLICATES_MESSAGE,
+    KeySchema,
+    validate_attribute_value,
+    validate_key,
+)
+
+from ..catalog import Table
+from ..context import RouterContext
+from ..storage import Storage
+from .items import _consumed, _merge, _read_units
+
+STARTING_KEY_INVALID = "The provided starting key is invalid"
+_STARTING_KEY_PREFIX = STARTING_KEY_INVALID + ": "
+_QUERY_PREFIX = "1 validation error detected: "  # DynamoDB words Query's Select errors as constraint failures
+START_KEY_SIZE = "Exclusive Start Key must have same size as table's key schema"
+OUTSIDE_BOUNDARIES = "The provided starting key is outside query boundaries based on provided conditions"
+RANGE_PREDICATE = "The provided starting key does not match the range key predicate"
+CANNOT_RESTART = "The query can return at most one row and cannot be restarted"
+NO_KEY_CONDITION = "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+NOT_SCALAR_KEY = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: "
+
+# Errors of an ExclusiveStartKey value that DynamoDB reports as they are,
+# without "The provided starting key is invalid: " (dynalite records them).
+_UNPREFIXED_STARTS = (NOT_NUMERIC_MESSAGE, OVERFLOW_MESSAGE, UNDERFLOW_MESSAGE, PRECISION_MESSAGE,
+                      EMPTY_NS_MESSAGE, NS_DUPLICATES_MESSAGE)
+_SELECT_WORDS = {"COUNT": "only the Count", "ALL_ATTRIBUTES": "ALL_ATTRIBUTES",
+                 "ALL_PROJECTED_ATTRIBUTES": "ALL_PROJECTED_ATTRIBUTES"}
+
+_dumps = orjson.dumps
+
+
+# --- request-only checks ------------------------------------------------------------
+
+
+def _check_select(body: dict[str, Any], prefix: str) -> bool:
+    """DynamoDB's rules combining Select with a projection; True for COUNT."""
+    select = body.get("Select")
+    if select is None:
+        return False
+    projection = body.get("ProjectionExpression") is not None
+    attributes = body.get("AttributesToGet") is not None
+    if select == "SPECIFIC_ATTRIBUTES":
+        if not projection and not attributes:
+            raise ValidationException(
+                prefix + "Must specify the AttributesToGet or ProjectionExpression when choosing to get "
+                "SPECIFIC_ATTRIBUTES"
+            )
+        return False
+    words = _SELECT_WORDS[select]
+    if attributes:
+        raise ValidationException(prefix + f"Cannot specify the AttributesToGet when choosing to get {words}")
+    if projection:
+        raise ValidationException(prefix + f"Cannot specify the ProjectionExpression when choosing to get {words}")
+    if select == "ALL_PROJECTED_ATTRIBUTES" and body.get("IndexName") is None:
+        raise ValidationException(prefix + "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    return select == "COUNT"
+
+
+def _filter(body: dict[str, Any], legacy_member: str) -> tuple[str | None, dict | None, dict | None, bool]:
+    """The filter as expression text: ``(text, names, values, legacy)``."""
+    if "FilterExpression" in body:
+        return body["FilterExpression"], None, None, False
+    conditions = body.get(legacy_member)
+    if conditions is None:
+        return None, None, None, False
+    text, names, values = translate_filter(conditions, body.get("ConditionalOperator"))
+    return text, names or None, values or None, True
+
+
+def _projection(body: dict[str, Any]) -> tuple[str | None, dict | None, bool]:
+    """The projection as expression text: ``(text, names, legacy)``."""
+    if "ProjectionExpression" in body:
+        return body["ProjectionExpression"], None, False
+    attributes = body.get("AttributesToGet")
+    if attributes:
+        text, names = translate_attributes_to_get(attributes)
+        return text, names, True
+    return None, None, False
+
+
+def _start_key_values(body: dict[str, Any]) -> dict[str, Any] | None:
+    """ExclusiveStartKey's attribute values, validated and normalised."""
+    start_key = body.get("ExclusiveStartKey")
+    if start_key is None:
+        return None
+    out = {}
+    for name, value in start_key.items():
+        try:
+            out[name] = validate_attribute_value(value, context="key")
+        except ValidationException as error:
+            message = error.message or ""
+            if message.startswith(_UNPREFIXED_STARTS) or message.endswith("contains duplicates."):
+                raise
+            raise ValidationException(_STARTING_KEY_PREFIX + message) from None
+    return out
+
+
+def _check_segments(body: dict[str, Any]) -> tuple[int, int]:
+    """``(Segment, TotalSegments)``, ``(0, 1)`` for a whole-table Scan."""
+    segment = body.get("Segment")
+    total = body.get("TotalSegments")
+    if segment is not None and total is None:
+        raise ValidationException(
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter "
+            "is present"
+        )
+    if total is None:
+        return 0, 1
+    if segment is None:
+        raise ValidationException(
+            "The Segment parameter is required but was not present in the request when parameter TotalSegments "
+            "is present"
+        )
+    if segment >= total:
+        raise ValidationException(
+            "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
+            f"Segment: {segment} is not less than TotalSegments: {total}"
+        )
+    return segment, total
+
+
+def _compile(texts: dict[str, str | None], names: dict | None, values: dict | None, legacy: bool) -> Compiled | None:
+    if not names and not values and all(text is None for text in texts.values()):
+        return None
+    return compile_expressions(names=names, values=values, legacy=legacy, **texts)
+
+
+# --- checks against the table ----------------------------------------------------------
+
+
+def _check_index(body: dict[str, Any]) -> None:
+    index = body.get("IndexName")
+    if index is not None:
+        raise ValidationException(f"The table does not have the specified index: {index}")
+
+
+def _check_projected_keys(compiled: Compiled | None, key_names: tuple[str, ...]) -> None:
+    paths = compiled.projection_paths if compiled is not None else None
+    for path in paths or ():
+        if len(path) > 1 and path[0] in key_names:
+            raise ValidationException(NOT_SCALAR_KEY + str(path[0]))
+
+
+def _valid_start_key(start_key: dict[str, Any], schema: KeySchema) -> dict[str, Any]:
+    """The key's values against the schema (empty or oversized key values)."""
+    try:
+        return validate_key(start_key, schema)
+    except ValidationException as error:
+        raise ValidationException(_STARTING_KEY_PREFIX + (error.message or "")) from None
+
+
+def _query_start_key(start_key: dict[str, Any], schema: KeySchema) -> None:
+    """Query's shape checks of ExclusiveStartKey, before the key condition's."""
+    if len(start_key) != len(schema):
+        raise ValidationException(START_KEY_SIZE)
+    for name, key_type in schema:
+        value = start_key.get(name)
+        if value is None:
+            raise ValidationException(STARTING_KEY_INVALID)
+        if len(value) != 1 or key_type not in value:
+            raise ValidationException(KEY_SCHEMA_MISMATCH_MESSAGE)
+
+
+def _check_query_boundaries(start_key: dict[str, Any], schema: KeySchema, condition: KeyCondition) -> None:
+    pk_name, pk_type = schema[0]
+    same_partition = encode_value(pk_type, start_key[pk_name]) == encode_value(pk_type, condition.pk_value)
+    if condition.sk_name is None:
+        if not same_partition:
+            raise ValidationException(OUTSIDE_BOUNDARIES)
+        return
+    if not condition.sort_key_matches(start_key[condition.sk_name]):
+        raise ValidationException(RANGE_PREDICATE)
+    if not same_partition:
+        raise ValidationException(CANNOT_RESTART)
+
+
+def query_range(table_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
+    """The item keys ``[lower, upper)`` the key condition selects (keys are prefix-free)."""
+    prefix = partition_prefix(table_id, schema[0][1], condition.pk_value)
+    op = condition.sk_op
+    if op is None:
+        return prefix, prefix_end(prefix)
+    sk_type = schema[1][1]
+    first = condition.sk_values[0]
+    if op == "BEGINS_WITH":
+        start = prefix + encode_sort_prefix(sk_type, first)
+        return start, prefix_end(start)
+    at = prefix + encode_sort_value(sk_type, first)
+    if op == "EQ":
+        return at, at + b"\x00"
+    if op == "LT":
+        return prefix, at
+    if op == "LE":
+        return prefix, at + b"\x00"
+    if op == "GT":
+        return at + b"\x00", prefix_end(prefix)
+    if op == "GE":
+        return at, prefix_end(prefix)
+    return at, prefix + encode_sort_value(sk_type, condition.sk_values[1]) + b"\x00"  # BETWEEN
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+class _Stream:
+    """One node's part of a merged Scan page: its last chunk and how far the merge got."""
+
+    __slots__ = ("node", "chunk", "entry", "item", "items_max", "bytes_max")
+
+    def __init__(self, node: str, chunk: RangeResult, items_max: int, bytes_max: int) -> None:
+        self.node = node
+        self.chunk = chunk
+        self.entry = 0  # next item read (index into positions, sizes, hits)
+        self.item = 0  # next item returned (index into items)
+        self.items_max = items_max  # the chunk's bounds, doubled for the next one
+        self.bytes_max = bytes_max
+
+
+async def read_merged(storage: Storage, read: RangeRead) -> RangeResult:
+    """One Scan page over every node of ``storage``: a k-way merge by scan position.
+
+    The page is cut here, so each node returns every item read with its
+    position, size and filter outcome; ``read.items_max`` / ``bytes_max``
+    are the page's bounds.  See the module docstring for the chunk sizes.
+    """
+    node_ids = storage.node_ids
+    limit = read.items_max
+    page_bytes = read.bytes_max
+    headroom = limits.SCAN_CHUNK_HEADROOM_PERCENT
+
+    def chunk(lower: bytes, items_max: int, bytes_max: int) -> RangeRead:
+        return dataclasses.replace(read, lower=lower, items_max=items_max, bytes_max=bytes_max, detail=True)
+
+    def share(remaining: int, floor: int) -> int:
+        return min(remaining, max(floor, -(-remaining * headroom // (100 * len(node_ids)))))
+
+    first_items = share(limit, limits.SCAN_CHUNK_ITEMS_MIN) if limit else 0
+    first_bytes = share(page_bytes, 1)
+    chunks = await asyncio.gather(
+        *(storage.read_range(node, chunk(read.lower, first_items, first_bytes)) for node in node_ids)
+    )
+    streams = [_Stream(node, c, first_items, first_bytes) for node, c in zip(node_ids, chunks)]
+    heap = [(c.positions[0], k) for k, c in enumerate(chunks) if c.positions]
+    heapq.heapify(heap)
+    page = RangeResult()
+    items = page.items
+    count_only = read.count_only
+    scanned = count = bytes_read = 0
+    while heap:
+        position, k = heap[0]
+        stream = streams[k]
+        current = stream.chunk
+        entry = stream.entry
+        scanned += 1
+        bytes_read += current.sizes[entry]
+        if current.hits[entry]:
+            count += 1
+            if not count_only:
+                items.append(current.items[stream.item])
+                stream.item += 1
+        entry += 1
+        stream.entry = entry
+        page.last_position = position
+        if scanned == limit or bytes_read >= page_bytes:
+            page.more = True
+            break
+        if entry < len(current.positions):
+            heapq.heapreplace(heap, (current.positions[entry], k))
+            continue
+        if not current.more:
+            heapq.heappop(heap)
+            continue
+        # This stream ran dry before the page is full: read on from where it stopped.
+        items_max = min(limit - scanned, max(2 * stream.items_max, limits.SCAN_CHUNK_ITEMS_MIN)) if limit else 0
+        bytes_max = min(page_bytes - bytes_read, 2 * stream.bytes_max)
+        refill = await storage.read_range(stream.node, chunk(position + b"\x00", items_max, bytes_max))
+        streams[k] = _Stream(stream.node, refill, items_max, bytes_max)
+        if refill.positions:
+            heapq.heapreplace(heap, (refill.positions[0], k))
+        else:
+            heapq.heappop(heap)
+    page.count = count
+    page.scanned = scanned
+    page.bytes_read = bytes_read
+    return page
+
+
+# --- the answer --------------------------------------------------------------------------
+
+
+def _answer(page: RangeResult, count_only: bool, last_key: dict[str, Any] | None,
+            consumed: dict[str, Any] | None) -> bytes:
+    """Splice the items' JSON bytes into the answer without re-serialising them."""
+    head = b'{"Count":%d,"ScannedCount":%d' % (page.count, page.scanned)
+    parts = [head]
+    if not count_only:
+        parts.append(b',"Items":[' + b",".join(page.items) + b"]")
+    if last_key is not None:
+        parts.append(b',"LastEvaluatedKey":' + _dumps(last_key))
+    if consumed is not None:
+        parts.append(b',"ConsumedCapacity":' + _dumps(consumed))
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def _consumed_capacity(body: dict[str, Any], table: Table, page: RangeResult) -> dict[str, Any] | None:
+    if body.get("ReturnConsumedCapacity") not in ("TOTAL", "INDEXES"):
+        return None
+    return _consumed(body, table, _read_units(page.bytes_read, bool(body.get("ConsistentRead"))))
+
+
+# --- the actions -------------------------------------------------------------------------
+
+
+async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    count_only = _check_select(body, _QUERY_PREFIX)
+    check_not_mixed(body, "Query")
+    filter_text, filter_names, filter_values, legacy_filter = _filter(body, "QueryFilter")
+    projection, projection_names, legacy_projection = _projection(body)
+    start_key = _start_key_values(body)
+    key_conditions = body.get("KeyConditions")
+    key_condition = body.get("KeyConditionExpression")
+    if key_conditions is None and key_condition is None:
+        raise ValidationException(NO_KEY_CONDITION)
+    names = _merge(body.get("ExpressionAttributeNames"), _merge(filter_names, projection_names))
+    values = _merge(body.get("ExpressionAttributeValues"), filter_values)
+    legacy = legacy_filter or legacy_projection
+    texts = {"key_condition": key_condition, "filter": filter_text, "projection": projection}
+    compiled = _compile(texts, names, values, legacy)
+    if key_condition is None:
+        translate_key_conditions(key_conditions)  # DynamoDB's request-only checks of KeyConditions
+
+    table = await ctx.catalog.require(body["TableName"])
+    _check_index(body)
+    schema = table.key_schema
+    if start_key is not None:
+        _query_start_key(start_key, schema)
+    if key_condition is not None:
+        condition = compiled.bind_key_condition(schema)
+    else:
+        condition = bind_legacy_key_conditions(key_conditions, schema)
+    lower, upper = query_range(table.table_id, schema, condition)
+    reverse = body.get("ScanIndexForward") is False
+    if start_key is not None:
+        start_key = _valid_start_key(start_key, schema)
+        _check_query_boundaries(start_key, schema, condition)
+        position = encode_item_key(table.table_id, schema, start_key)
+        if reverse:
+            upper = min(upper, position)
+        else:
+            lower = max(lower, position + b"\x00")
+    _check_projected_keys(compiled, table.key_names)
+    if filter_text is not None:
+        compiled.check_filter_keys(table.key_names)
+
+    ring = ctx.ring
+    node = ring.single or ring.owner(partition_hash(schema[0][1], condition.pk_value))
+    expressions: dict[str, Any] = {}
+    if filter_text is not None or projection is not None:  # only then does the node compile them
+        expressions = {"key_condition": key_condition, "filter": filter_text, "projection": projection,
+                       "names": names, "values": values, "legacy": legacy}
+    read = RangeRead(RangeKind.QUERY, table.table_id, lower, upper, reverse=reverse,
+                     items_max=body.get("Limit") or 0, count_only=count_only, **expressions)
+    page = await ctx.storage.read_range(node, read)
+    last_key = decode_item_key(page.last_position, schema) if page.more else None
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page))
+
+
+async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
+    count_only = _check_select(body, "")
+    check_not_mixed(body, "Scan")
+    projection, projection_names, legacy_projection = _projection(body)
+    filter_text, filter_names, filter_values, legacy_filter = _filter(body, "ScanFilter")
+    start_key = _start_key_values(body)
+    segment, total_segments = _check_segments(body)
+    names = _merge(body.get("ExpressionAttributeNames"), _merge(filter_names, projection_names))
+    values = _merge(body.get("ExpressionAttributeValues"), filter_values)
+    legacy = legacy_filter or legacy_projection
+    compiled = _compile({"filter": filter_text, "projection": projection}, names, values, legacy)
+
+    table = await ctx.catalog.require(body["TableName"])
+    _check_index(body)
+    schema = table.key_schema
+    lower, upper = scan_segment_bounds(table_prefix(table.table_id), segment, total_segments)
+    if start_key is not None:
+        start_key = _valid_start_key(start_key, schema)
+        pk_name, pk_type = schema[0]
+        start_hash = partition_hash(pk_type, start_key[pk_name])
+        low, high = scan_segment_hashes(segment, total_segments)
+        if not low <= start_hash < high:
+            raise ValidationException(
+                _STARTING_KEY_PREFIX + "Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct "
+                f"Segment. TotalSegments: {total_segments} Segment: {segment}"
+            )
+        lower = scan_position(encode_item_key(table.table_id, schema, start_key), start_hash) + b"\x00"
+    _check_projected_keys(compiled, table.key_names)
+
+    read = RangeRead(
+        RangeKind.SCAN, table.table_id, lower, upper,
+        items_max=body.get("Limit") or 0,
+        filter=filter_text, projection=projection, names=names, values=values, legacy=legacy,
+        count_only=count_only,
+    )
+    if ctx.ring.single is not None:
+        page = await ctx.storage.read_range(ctx.ring.single, read)
+    else:
+        page = await read_merged(ctx.storage, read)
+    last_key = None
+    if page.more:
+        last_key = decode_item_key(scan_position_item_key(page.last_position), schema)
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page))
+
+
+ACTIONS = {
+    "Query": query,
+    "Scan": scan,
+}
