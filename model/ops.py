@@ -89,6 +89,10 @@ class ItemResult:
 
     item_json: bytes | None = None
     error: DynamoError | None = None
+    #: DynamoDB size of the item the op was charged for (capacity units):
+    #: GET, the whole stored item (0: none); writes, the larger of the old and
+    #: the new item; -1 when unknown (errors).
+    size_bytes: int = -1
 
 
 @dataclass(slots=True)

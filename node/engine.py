@@ -358,11 +358,13 @@ class Engine:
             if kind == _GET:
                 self._reads += 1
                 if record is None:
-                    return ItemResult()
+                    return ItemResult(size_bytes=0)
+                # Reads are charged by the whole stored item, projected or not.
                 if op.projection is None:
-                    return ItemResult(record_item_json(record))
+                    return ItemResult(record_item_json(record), size_bytes=record_size(record))
                 compiled = compile_expressions(projection=op.projection, names=op.names, legacy=op.legacy)
-                return ItemResult(_dumps(compiled.project(_loads(record_item_json(record)))))
+                projected = _dumps(compiled.project(_loads(record_item_json(record))))
+                return ItemResult(projected, size_bytes=record_size(record))
             assert batch is not None
             return self._mutate(op, record, batch)
         except DynamoError as err:
@@ -394,14 +396,15 @@ class Engine:
                 )
             )
         old_json = record_item_json(record) if record is not None else None
+        old_size = record_size(record) if record is not None else 0
         if kind == _PUT:
             item = op.item
             size = op.item_size_bytes if op.item_size_bytes >= 0 else item_size(item)
             self._stage(batch, op, _dumps(item), size, record)
-            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
+            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=max(size, old_size))
         if kind == _DELETE:
             self._stage(batch, op, None, 0, record)
-            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None)
+            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=old_size)
         # UPDATE
         if compiled is not None and op.update is not None:
             new_item, touched = compiled.apply_update(old_item, op.key_item)
@@ -411,16 +414,18 @@ class Engine:
         new_json = _dumps(new_item)
         self._stage(batch, op, new_json, size, record)
         if rv == ReturnValues.NONE:
-            return ItemResult()
-        if rv == ReturnValues.ALL_NEW:
-            return ItemResult(new_json)
-        if rv == ReturnValues.ALL_OLD:
-            return ItemResult(old_json)
-        if rv == ReturnValues.UPDATED_NEW:
-            return ItemResult(_non_empty(updated_attributes(new_item, touched)))
-        if old_item is None:
-            return ItemResult()
-        return ItemResult(_non_empty(updated_attributes(old_item, touched)))
+            answer = None
+        elif rv == ReturnValues.ALL_NEW:
+            answer = new_json
+        elif rv == ReturnValues.ALL_OLD:
+            answer = old_json
+        elif rv == ReturnValues.UPDATED_NEW:
+            answer = _non_empty(updated_attributes(new_item, touched))
+        elif old_item is None:
+            answer = None
+        else:
+            answer = _non_empty(updated_attributes(old_item, touched))
+        return ItemResult(answer, size_bytes=max(size, old_size))
 
     def _stage(
         self,

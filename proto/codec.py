@@ -89,8 +89,8 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
     if err is None:
         item_json = result.item_json
         if item_json is None:
-            return pb.OpResult(id=op_id)
-        return pb.OpResult(id=op_id, has_item=True, item=item_json)
+            return pb.OpResult(id=op_id, size_bytes=result.size_bytes)
+        return pb.OpResult(id=op_id, has_item=True, item=item_json, size_bytes=result.size_bytes)
     error_item = b""
     if isinstance(err, ConditionalCheckFailedException) and err.item is not None:
         error_item = _dumps(err.item)
@@ -105,7 +105,7 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
 def result_from_pb(m: pb.OpResult) -> ItemResult:
     error_type = m.error_type
     if not error_type:
-        return ItemResult(m.item if m.has_item else None)
+        return ItemResult(m.item if m.has_item else None, size_bytes=m.size_bytes)
     error_item = m.error_item
     err: DynamoError = error_from_type(
         error_type, m.error_message or None, _loads(error_item) if error_item else None

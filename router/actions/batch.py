@@ -172,7 +172,7 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             unprocessed.setdefault(request, []).append(key)
             continue
         item_json = result.item_json
-        size = item_size(orjson.loads(item_json)) if item_json is not None and (counting or capped) else 0
+        size = max(result.size_bytes, 0)  # the whole stored item, as DynamoDB charges
         if capped and item_json is not None:
             if response_bytes + size > limits.BATCH_GET_RESPONSE_BYTES_MAX:
                 unprocessed.setdefault(request, []).append(key)
@@ -261,8 +261,8 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     writes = _check_write_request(body)
     mode = body.get("ReturnConsumedCapacity")
     counting = mode in _CAPACITY_MODES
-    # The old item's size is part of a write's cost, so ask for it when counting.
-    return_values = ReturnValues.ALL_OLD if counting else ReturnValues.NONE
+    # A write's cost is the larger of the old and new item: the node reports it.
+    return_values = ReturnValues.NONE
     calls: list[tuple[str, ItemOp]] = []
     owners: list[tuple[str, _Write]] = []
     for name, table_writes in writes.items():
@@ -272,7 +272,8 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             if write.item is not None:
                 key = _put_key(write.item, table)
                 key_bytes, node = _route(ctx, table, key)
-                op = ItemOp(OpKind.PUT, table.table_id, key_bytes, key, item=write.item, return_values=return_values)
+                op = ItemOp(OpKind.PUT, table.table_id, key_bytes, key, item=write.item, return_values=return_values,
+                             item_size_bytes=write.size)
             else:
                 key = validate_key(write.key_in, table.key_schema)
                 key_bytes, node = _route(ctx, table, key)
@@ -290,8 +291,7 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         if result is None:
             unprocessed.setdefault(name, []).append(write.as_request())
         elif counting:
-            old_size = item_size(orjson.loads(result.item_json)) if result.item_json is not None else 0
-            units[name] += _write_units(max(old_size, write.size))
+            units[name] += _write_units(max(result.size_bytes, write.size))
     answer: dict[str, Any] = {"UnprocessedItems": unprocessed}
     if counting:
         answer["ConsumedCapacity"] = _consumed(mode, units)

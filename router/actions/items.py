@@ -137,8 +137,7 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         raise result.error
     consumed = None
     if body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
-        size = item_size(orjson.loads(result.item_json)) if result.item_json else 0
-        consumed = _consumed(body, table, _read_units(size, bool(body.get("ConsistentRead"))))
+        consumed = _consumed(body, table, _read_units(max(result.size_bytes, 0), bool(body.get("ConsistentRead"))))
     if consumed is None:
         return b'{"Item":' + result.item_json + b"}" if result.item_json is not None else b"{}"
     return _answer("Item", result.item_json, consumed)
@@ -168,7 +167,7 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     result = await ctx.storage.call(node, op)
     if result.error is not None:
         raise result.error
-    consumed = _consumed(body, table, _write_units(size)) if "ReturnConsumedCapacity" in body else None
+    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
     if result.item_json is None and consumed is None:
         return b"{}"
     return _answer("Attributes", result.item_json, consumed)
@@ -194,10 +193,7 @@ async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     result = await ctx.storage.call(node, op)
     if result.error is not None:
         raise result.error
-    consumed = None
-    if "ReturnConsumedCapacity" in body:
-        size = item_size(orjson.loads(result.item_json)) if result.item_json else 0
-        consumed = _consumed(body, table, _write_units(size))
+    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
     if result.item_json is None and consumed is None:
         return b"{}"
     return _answer("Attributes", result.item_json, consumed)
@@ -238,9 +234,7 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     result = await ctx.storage.call(node, op)
     if result.error is not None:
         raise result.error
-    consumed = None
-    if "ReturnConsumedCapacity" in body:
-        consumed = _consumed(body, table, 1.0)
+    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
     if result.item_json is None and consumed is None:
         return b"{}"
     return _answer("Attributes", result.item_json, consumed)

@@ -262,3 +262,20 @@ def test_consumed_capacity(ddb, tbl):
     assert out["ConsumedCapacity"] == {"TableName": tbl, "CapacityUnits": 0.5}
     out = ddb.get_item(TableName=tbl, Key={"id": {"S": "cap"}}, ReturnConsumedCapacity="TOTAL", ConsistentRead=True)
     assert out["ConsumedCapacity"] == {"TableName": tbl, "CapacityUnits": 1.0}
+
+
+def test_consumed_capacity_counts_whole_and_larger_item(ddb, tbl):
+    big = "x" * 5000  # 5 KB item: 5 write units, 2 read units (strong), 1 eventual
+    ddb.put_item(TableName=tbl, Item={"id": {"S": "capbig"}, "d": {"S": big}})
+    # A projection returns little, but the whole stored item is charged.
+    out = ddb.get_item(TableName=tbl, Key={"id": {"S": "capbig"}}, ProjectionExpression="id",
+                       ReturnConsumedCapacity="TOTAL", ConsistentRead=True)
+    assert out["ConsumedCapacity"]["CapacityUnits"] == 2.0
+    # Writes are charged by the larger of the old and the new item.
+    out = ddb.put_item(TableName=tbl, Item={"id": {"S": "capbig"}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"]["CapacityUnits"] == 5.0
+    out = ddb.update_item(TableName=tbl, Key={"id": {"S": "capbig"}}, UpdateExpression="SET d = :d",
+                          ExpressionAttributeValues={":d": {"S": big}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"]["CapacityUnits"] == 5.0
+    out = ddb.delete_item(TableName=tbl, Key={"id": {"S": "capbig"}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"]["CapacityUnits"] == 5.0
