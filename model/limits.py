@@ -95,11 +95,17 @@ assert PAGE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 8  # a page's JSON (base64, qu
 # Meridian's: one batch carries at most this many changes of one node's log ...
 REPLICATION_BATCH_CHANGES_MAX = 1000
 # ... and is closed before its changes pass this size (one change always fits).
-REPLICATION_BATCH_BYTES_MAX = 4 * 1024 * 1024
+REPLICATION_BATCH_BYTES_MAX = 1024 * 1024
 # Batches sent to one peer region and not yet acknowledged; with the window
 # full nothing more is read, so a slow or cut link's backlog waits in the
-# change log on disk.  Replicator memory per peer <= this x the batch bytes.
-REPLICATION_INFLIGHT_BATCHES_MAX = 8
+# change log on disk.  Eager shipping sends small batches at low rates, so the
+# window is sized for them: 32 keeps 5,000 changes/s on a 160 ms round trip
+# at link latency (8 added ~50 ms of queueing), and bounds the replicator's
+# memory per peer to 32 x the batch bytes.
+REPLICATION_INFLIGHT_BATCHES_MAX = 32
+# A replicator with nothing to ship still tells each peer, this often, how
+# far its stamps have moved on (peers need that to drop tombstones).
+REPLICATION_FLOOR_INTERVAL_S = 1.0
 # A simulated link gives a transmission up for lost after max(this, 2 x its
 # round trip) and sends it again (TCP's minimum retransmission timeout).
 LINK_RETRANSMIT_TIMEOUT_MIN_S = 0.2
@@ -113,4 +119,28 @@ DIGEST_DEPTH_MAX = 5  # ~1M leaves, the most one digest may hold in memory
 assert REPLICATION_BATCH_CHANGES_MAX >= 1
 assert ITEM_SIZE_BYTES_MAX + PARTITION_KEY_BYTES_MAX + SORT_KEY_BYTES_MAX < REPLICATION_BATCH_BYTES_MAX
 assert REPLICATION_BATCH_BYTES_MAX * 2 <= GRPC_MESSAGE_BYTES_MAX  # a batch always fits one message
+assert REPLICATION_INFLIGHT_BATCHES_MAX * REPLICATION_BATCH_BYTES_MAX <= 64 * 1024 * 1024  # memory per peer
 assert 1 <= DIGEST_DEPTH <= DIGEST_DEPTH_MAX
+
+# --- secondary indexes (node/indexes.py, node/gsi.py) ----------------------------
+# DynamoDB's: a partition key value's items plus their local secondary index
+# entries (an "item collection") may not grow past 10 GB.
+ITEM_COLLECTION_BYTES_MAX = 10 * 1024 ** 3
+# Meridian's: a node's GSI maintainer reads at most this many change-log
+# entries (or backfilled items) per index per round ...
+GSI_BATCH_CHANGES_MAX = 512
+# ... and closes the round once they pass this size, so what it sends to one
+# owner always fits one gRPC message.
+GSI_BATCH_BYTES_MAX = 4 * 1024 * 1024
+# Meridian's: with nothing signalled, a maintainer still looks for work this
+# often (a wake-up from the engine normally comes first) ...
+GSI_POLL_INTERVAL_S = 1.0
+# ... and after a failed round (an owner down, an index not yet known there)
+# it waits from this long, doubling up to the maximum, before trying again.
+GSI_RETRY_BACKOFF_S_MIN = 0.05
+GSI_RETRY_BACKOFF_S_MAX = 2.0
+# Meridian's: one round trip to an index owner may take this long.
+GSI_SEND_TIMEOUT_S = 10.0
+
+assert GSI_BATCH_BYTES_MAX + ITEM_SIZE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 4  # a round's entries fit a message
+assert GSI_RETRY_BACKOFF_S_MIN <= GSI_RETRY_BACKOFF_S_MAX

@@ -1,0 +1,13 @@
+"""Global Tables replication: regions that ship changes to each other, last writer wins.
+
+    interfaces.py   the seams: Clock, ChangeSource, ChangeSink, CursorStore,
+                    Transport, Link, and the batches and acks between regions
+    replicator.py   one region's replicator: tail logs, ship, ack, apply, measure
+    link.py         simulated inter-region links (latency, jitter, loss, cut)
+    clock.py        the system clock, and virtual time for the simulation
+    cursors.py      durable per-peer, per-node cursors (file; memory for the simulation)
+    latency.py      replication latency histograms per table and region pair
+    digest.py       Merkle-style convergence digests (``meridian verify``)
+    gc.py           when change-log entries and tombstones may be deleted
+    sim_store.py    the simulation's in-memory storage nodes (tests/sim)
+"""
