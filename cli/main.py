@@ -32,6 +32,11 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
     p.add_argument("--node-id", default=None, help="defaults to the listen address")
     p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument(
+        "--peers", default="",
+        help="the region's storage nodes, this one included, each ID=HOST:PORT, comma-separated (as the routers' "
+        "--nodes); global secondary index entries go to the node owning them. Default: this node alone",
+    )
 
 
 def _add_router(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "node":
         from meridian.node.server import run_node
 
-        run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=ns.node_id or ns.listen, region=ns.region)
+        node_id = ns.node_id or ns.listen
+        peers = parse_nodes(ns.peers)
+        placement = None
+        if peers:
+            # The routers' ring, so nodes place index partitions exactly as
+            # routers place them when they read an index.
+            from meridian.router.ring import Ring
+
+            if node_id not in {peer_id for peer_id, _ in peers}:
+                raise SystemExit(f"--peers must include this node ({node_id})")
+            placement = Ring([peer_id for peer_id, _ in peers]).owner
+        run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=node_id, region=ns.region,
+                 peers=peers, placement=placement)
         return 0
     if ns.command == "router":
         from meridian.router.server import run_router

@@ -368,21 +368,30 @@ class LocalCluster:
     def _start_nodes(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         for region in self.regions:
-            self.node_addresses[region] = []
-            self.nodes[region] = []
-            for i in range(self.nodes_per_region):
+            # Every node knows its peers (global secondary index entries go to
+            # the node owning them), so every address is chosen first.
+            ports: list[int] = []
+            while len(ports) < self.nodes_per_region:
                 port = free_port()
+                if port not in ports:
+                    ports.append(port)
+            self.node_addresses[region] = [f"127.0.0.1:{port}" for port in ports]
+            peers = ",".join(
+                f"{region}-node-{i}={address}" for i, address in enumerate(self.node_addresses[region])
+            )
+            self.nodes[region] = []
+            for i, address in enumerate(self.node_addresses[region]):
                 node_id = f"{region}-node-{i}"
                 args = [
                     "node",
-                    "--listen", f"127.0.0.1:{port}",
+                    "--listen", address,
                     "--data-dir", str(self.data_dir / region / f"node-{i}"),
                     "--node-id", node_id,
                     "--region", region,
+                    "--peers", peers,
                 ]  # fmt: skip
                 if self.sync:
                     args.append("--sync")
-                self.node_addresses[region].append(f"127.0.0.1:{port}")
                 self.nodes[region].append(
                     ManagedProcess(args, log_path=self.log_dir / f"{node_id}.log", name=node_id)
                 )

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import limits
 from .errors import DynamoError
-from .keycodec import TABLE_PREFIX_BYTES, prefix_end
+from .keycodec import TABLE_PREFIX_BYTES, decode_value, encode_value, partition_hash, prefix_end, table_prefix
 
 Item = dict[str, Any]  # wire JSON: attribute name -> {"S": ...} etc.
 
@@ -93,12 +93,28 @@ class ItemResult:
     #: GET, the whole stored item (0: none); writes, the larger of the old and
     #: the new item; -1 when unknown (errors).
     size_bytes: int = -1
+    #: writes to a table with local secondary indexes: the size of the item's
+    #: collection (its partition's items and their LSI entries) after the
+    #: write, for ``ReturnItemCollectionMetrics``; -1 otherwise.
+    collection_size_bytes: int = -1
+
+
+@dataclass(slots=True)
+class IndexStats:
+    """One secondary index's share on one node (summed by the router)."""
+
+    item_count: int = 0
+    size_bytes: int = 0
+    #: a global index added to a table with items: this node has not yet
+    #: sent the index entries of every item it held when the index appeared.
+    backfilling: bool = False
 
 
 @dataclass(slots=True)
 class TableStats:
     item_count: int = 0
     size_bytes: int = 0
+    indexes: dict[int, IndexStats] = field(default_factory=dict)  # index id -> its statistics
 
 
 @dataclass(slots=True)
@@ -107,7 +123,10 @@ class CatalogEntry:
 
     ``description`` is the JSON-serialisable table record kept by the router's
     catalog; ``revision`` increases with every change so that the newest copy
-    wins when copies differ.
+    wins when copies differ.  Nodes read three of its members, to maintain
+    secondary indexes: ``table_id``, ``key_schema`` (``[[name, type], ...]``)
+    and ``indexes`` (``IndexSpec.to_record()`` each, see
+    ``index_specs_from_catalog``); everything else is the router's.
     """
 
     name: str
@@ -171,6 +190,7 @@ def scan_segment_bounds(table_prefix: bytes, segment: int, total_segments: int) 
 class RangeKind(enum.IntEnum):
     QUERY = 0  # the ``items`` column family: one partition, sort-key order
     SCAN = 1  # the ``scan`` column family: a table (or segment) in scan order
+    INDEX = 2  # the ``index`` column family: a secondary index, in index-key order
 
 
 @dataclass(slots=True)
@@ -188,6 +208,15 @@ class RangeRead:
     count as used when the node compiles the request's expressions.
     ``detail`` asks for each item's position, size and filter outcome, which
     a router needs to merge the streams of several nodes.
+
+    INDEX reads name the index in ``table_id`` (its index id) and bound
+    index keys (see "secondary indexes" below), for a Query and a Scan
+    alike.  ``fetch`` (local secondary indexes only) reads every entry's
+    item from the base table and filters that item instead of the entry, as
+    DynamoDB does when a request needs attributes the index does not
+    project; what is returned is then ``projection``, else the whole item
+    with ``whole_items`` (Select ALL_ATTRIBUTES), else the index's own
+    projection of it.
     """
 
     kind: RangeKind
@@ -205,6 +234,8 @@ class RangeRead:
     legacy: bool = False
     count_only: bool = False  # Select COUNT: items are counted, not returned
     detail: bool = False
+    fetch: bool = False
+    whole_items: bool = False
 
 
 @dataclass(slots=True)
@@ -229,3 +260,136 @@ class RangeResult:
     positions: list[bytes] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     hits: bytes = b""
+
+
+# --- secondary indexes ------------------------------------------------------------
+#
+# Every index entry lives in the ``index`` column family of some node, keyed
+# like a scan position of the index itself, then the base item's key:
+#
+#     +----------------+------------------------+-------------------+------------------+
+#     | index id (u64) | hash of index pk (u64) | index key values  | table key values |
+#     +----------------+------------------------+-------------------+------------------+
+#
+# Index ids are random 63-bit numbers like table ids, so index entries never
+# share a prefix with anything else.  Because the hash is a function of the
+# index partition key, one index partition is still one contiguous range, in
+# index sort-key order (then base-table key order, which makes entries with
+# equal index keys distinct and ordered); and the whole index is in scan
+# order, so an index Scan merges and segments exactly like a table Scan.
+#
+# A local secondary index (LSI) shares its table's partition key, hence its
+# hash and its node: its entries are written with the item, in the same
+# RocksDB batch.  A global secondary index (GSI) is placed by its own hash
+# on the ring and maintained asynchronously from the nodes' change logs
+# (``node/gsi.py``); every entry carries its base item's version stamp, and
+# an older entry never replaces a newer one.
+
+PROJECTION_ALL = "ALL"
+PROJECTION_KEYS_ONLY = "KEYS_ONLY"
+PROJECTION_INCLUDE = "INCLUDE"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """What a node needs to know about one secondary index of a table."""
+
+    name: str
+    index_id: int
+    is_global: bool
+    key_schema: tuple[tuple[str, str], ...]  # ((pk name, type), (sk name, type)?)
+    projection_type: str  # ALL, KEYS_ONLY or INCLUDE
+    non_key_attributes: tuple[str, ...] = ()
+    #: a global index added to a table that may hold items: every node first
+    #: sends the entries of the items it holds (``IndexStats.backfilling``).
+    backfill: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "index_id": self.index_id, "is_global": self.is_global,
+            "key_schema": [list(k) for k in self.key_schema], "projection_type": self.projection_type,
+            "non_key_attributes": list(self.non_key_attributes), "backfill": self.backfill,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> IndexSpec:
+        """The spec in a record written by ``to_record`` (other members are ignored)."""
+        return cls(
+            name=record["name"], index_id=record["index_id"], is_global=record["is_global"],
+            key_schema=tuple((name, key_type) for name, key_type in record["key_schema"]),
+            projection_type=record["projection_type"],
+            non_key_attributes=tuple(record.get("non_key_attributes") or ()),
+            backfill=bool(record.get("backfill")),
+        )
+
+
+def index_specs_from_catalog(description: dict[str, Any]) -> tuple[int, list[tuple[str, str]], list[IndexSpec]]:
+    """``(table id, table key schema, index specs)`` of a catalog description."""
+    key_schema = [(name, key_type) for name, key_type in description["key_schema"]]
+    specs = [IndexSpec.from_record(record) for record in description.get("indexes") or ()]
+    return description["table_id"], key_schema, specs
+
+
+_INDEX_PREFIX_BYTES = TABLE_PREFIX_BYTES + _SCAN_HASH.size
+
+
+def index_partition_prefix(index_id: int, pk_type: str, pk_value: Any) -> bytes:
+    """The first bytes of every entry of one index partition, and of nothing else."""
+    return table_prefix(index_id) + _SCAN_HASH.pack(partition_hash(pk_type, pk_value)) + encode_value(pk_type, pk_value)
+
+
+def encode_index_key(index_id: int, index_schema: Any, table_key_suffix: bytes, item: Item) -> bytes:
+    """The index key of ``item``, whose index key attributes must all be present.
+
+    ``table_key_suffix`` is the item's storage key without its table prefix
+    (``key[TABLE_PREFIX_BYTES:]``), so base keys are never encoded twice.
+    """
+    (pk_name, pk_type), *sort = index_schema
+    key = index_partition_prefix(index_id, pk_type, item[pk_name])
+    if sort:
+        sk_name, sk_type = sort[0]
+        key += encode_value(sk_type, item[sk_name])
+    return key + table_key_suffix
+
+
+def index_key_hash(index_key: bytes) -> int:
+    """The ring position of an index entry: the hash of its index partition key."""
+    return _SCAN_HASH.unpack_from(index_key, TABLE_PREFIX_BYTES)[0]
+
+
+def index_entry_table_key(index_key: bytes, index_schema: Any, table_id: int) -> bytes:
+    """The storage key of the base item an index entry stands for."""
+    pos = _INDEX_PREFIX_BYTES
+    for _, key_type in index_schema:
+        pos = decode_value(key_type, index_key, pos)[1]
+    return table_prefix(table_id) + index_key[pos:]
+
+
+def decode_index_key(index_key: bytes, index_schema: Any, table_schema: Any) -> dict[str, dict[str, str]]:
+    """The wire JSON of an index key: index key attributes, then the table's
+    (DynamoDB's ``LastEvaluatedKey`` of an index read)."""
+    out: dict[str, dict[str, str]] = {}
+    pos = _INDEX_PREFIX_BYTES
+    for name, key_type in (*index_schema, *table_schema):
+        value, pos = decode_value(key_type, index_key, pos)
+        out[name] = {key_type: value}
+    if pos != len(index_key):
+        raise ValueError(f"{len(index_key) - pos} trailing bytes after the index key")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """One change of one global index entry, sent to the node that owns it.
+
+    ``stamp`` is the base item version's packed ``VersionStamp``;
+    ``item_json`` the projected item (None: remove the entry).  The owner
+    applies it unless it holds an entry with a newer stamp, so sending the
+    same entries again changes nothing.
+    """
+
+    index_id: int
+    key: bytes
+    stamp: bytes
+    item_json: bytes | None
+    size_bytes: int = 0

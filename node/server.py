@@ -2,7 +2,15 @@
 
 ``run_node`` is what ``meridian node`` calls: uvloop, then serve until
 SIGTERM/SIGINT, then a graceful stop (no new streams, in-flight batches
-answered, every applied write made durable, database closed).
+answered, GSI maintenance stopped, every applied write made durable,
+database closed).
+
+A node also maintains the global secondary indexes of its items
+(``node/gsi.py``), which needs its peers (the region's nodes, itself
+included, by id) and the ring placing index partitions on them.  The ring
+is handed in as ``placement`` (partition hash -> node id) by whoever wires
+the process (``meridian node``), so this package never depends on the
+router's.
 """
 
 from __future__ import annotations
@@ -11,11 +19,15 @@ import asyncio
 import logging
 import signal
 
+from collections.abc import Callable
+
 import grpc
 import uvloop
 
 from meridian.model import limits
 from meridian.node.engine import Engine
+from meridian.node.gsi import GsiMaintainer
+from meridian.node.peers import PeerLinks
 from meridian.node.service import StorageService
 from meridian.proto import storage_pb2_grpc
 
@@ -46,30 +58,58 @@ async def serve_node(
     node_id: str | None,
     region: str,
     stop: asyncio.Event | None = None,
+    peers: list[tuple[str, str]] | None = None,
+    placement: Callable[[int], str] | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (default: until SIGTERM or SIGINT)."""
+    """Serve until ``stop`` is set (default: until SIGTERM or SIGINT).
+
+    ``peers``: the region's nodes as ``(id, address)``; ``placement``: the
+    node owning a partition hash.  Without them every index entry is this
+    node's (a one-node region).
+    """
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     engine = Engine(data_dir, node_id=node_id or listen, region=region, sync=sync)
+    links = PeerLinks({peer_id: address for peer_id, address in peers or () if peer_id != engine.node_id})
+    local_id = engine.node_id
+    maintainer = GsiMaintainer(
+        engine,
+        owner=placement or (lambda partition_hash: local_id),
+        remote_send=links.send_index_entries,
+    )
     try:
         server = grpc.aio.server(options=GRPC_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
         if server.add_insecure_port(listen) == 0:
             raise OSError(f"cannot listen on {listen}")
         await server.start()
+        maintainer.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            await maintainer.stop()
             await server.stop(_STOP_GRACE_S)
+            await links.close()
     finally:
         await engine.aclose()
         log.info("storage node %s stopped", engine.node_id)
 
 
-def run_node(*, listen: str, data_dir: str, sync: bool, node_id: str | None = None, region: str = "local") -> None:
+def run_node(
+    *,
+    listen: str,
+    data_dir: str,
+    sync: bool,
+    node_id: str | None = None,
+    region: str = "local",
+    peers: list[tuple[str, str]] | None = None,
+    placement: Callable[[int], str] | None = None,
+) -> None:
     """Blocking entry point of a storage node process."""
-    uvloop.run(serve_node(listen, data_dir, sync=sync, node_id=node_id, region=region))
+    uvloop.run(
+        serve_node(listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement)
+    )

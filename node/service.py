@@ -1,5 +1,9 @@
 """The ``meridian.v1.Storage`` gRPC service over one ``Engine``.
 
+Routers call it (items, ranges, catalog, statistics); so do the other nodes
+of the region, whose GSI maintainers send ``ApplyIndex`` batches of global
+index entries owned here.
+
 ``Execute`` is the hot path: a router keeps one bidirectional stream open and
 sends one ``OpBatch`` per event-loop tick.  Each batch runs through
 ``Engine.execute_many`` at once (so its ops join the current group commit);
@@ -22,6 +26,7 @@ from meridian.proto import storage_pb2_grpc
 from meridian.proto.codec import (
     catalog_from_pb,
     catalog_to_pb,
+    index_entries_from_pb,
     op_from_pb,
     range_read_from_pb,
     range_result_to_pb,
@@ -122,6 +127,10 @@ class StorageService(storage_pb2_grpc.StorageServicer):
     async def ReadRange(self, request: pb.RangeRead, context) -> pb.RangeReply:
         result = await self._run(context, self._engine.read_range, range_read_from_pb(request))
         return range_result_to_pb(result)
+
+    async def ApplyIndex(self, request: pb.IndexEntries, context) -> pb.Empty:
+        await self._run(context, self._engine.apply_index_entries, index_entries_from_pb(request))
+        return _EMPTY
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

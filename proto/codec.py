@@ -13,6 +13,8 @@ import orjson
 from meridian.model.errors import ConditionalCheckFailedException, DynamoError, error_from_type
 from meridian.model.ops import (
     CatalogEntry,
+    IndexEntry,
+    IndexStats,
     ItemOp,
     ItemResult,
     OpKind,
@@ -89,8 +91,13 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
     if err is None:
         item_json = result.item_json
         if item_json is None:
-            return pb.OpResult(id=op_id, size_bytes=result.size_bytes)
-        return pb.OpResult(id=op_id, has_item=True, item=item_json, size_bytes=result.size_bytes)
+            return pb.OpResult(
+                id=op_id, size_bytes=result.size_bytes, collection_size_bytes=result.collection_size_bytes
+            )
+        return pb.OpResult(
+            id=op_id, has_item=True, item=item_json, size_bytes=result.size_bytes,
+            collection_size_bytes=result.collection_size_bytes,
+        )
     error_item = b""
     if isinstance(err, ConditionalCheckFailedException) and err.item is not None:
         error_item = _dumps(err.item)
@@ -105,7 +112,9 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
 def result_from_pb(m: pb.OpResult) -> ItemResult:
     error_type = m.error_type
     if not error_type:
-        return ItemResult(m.item if m.has_item else None, size_bytes=m.size_bytes)
+        return ItemResult(
+            m.item if m.has_item else None, size_bytes=m.size_bytes, collection_size_bytes=m.collection_size_bytes
+        )
     error_item = m.error_item
     err: DynamoError = error_from_type(
         error_type, m.error_message or None, _loads(error_item) if error_item else None
@@ -132,11 +141,38 @@ def catalog_from_pb(m: pb.CatalogEntry) -> CatalogEntry:
 
 
 def stats_to_pb(stats: TableStats) -> pb.TableStats:
-    return pb.TableStats(item_count=stats.item_count, size_bytes=stats.size_bytes)
+    return pb.TableStats(
+        item_count=stats.item_count,
+        size_bytes=stats.size_bytes,
+        indexes=[
+            pb.IndexStats(index_id=index_id, item_count=s.item_count, size_bytes=s.size_bytes,
+                          backfilling=s.backfilling)
+            for index_id, s in stats.indexes.items()
+        ],
+    )
 
 
 def stats_from_pb(m: pb.TableStats) -> TableStats:
-    return TableStats(item_count=m.item_count, size_bytes=m.size_bytes)
+    return TableStats(
+        item_count=m.item_count,
+        size_bytes=m.size_bytes,
+        indexes={i.index_id: IndexStats(i.item_count, i.size_bytes, i.backfilling) for i in m.indexes},
+    )
+
+
+def index_entries_to_pb(entries: list[IndexEntry]) -> pb.IndexEntries:
+    return pb.IndexEntries(entries=[
+        pb.IndexEntry(index_id=e.index_id, key=e.key, stamp=e.stamp, has_item=e.item_json is not None,
+                      item=e.item_json or b"", size_bytes=e.size_bytes)
+        for e in entries
+    ])
+
+
+def index_entries_from_pb(m: pb.IndexEntries) -> list[IndexEntry]:
+    return [
+        IndexEntry(e.index_id, e.key, e.stamp, e.item if e.has_item else None, e.size_bytes)
+        for e in m.entries
+    ]
 
 
 def range_read_to_pb(read: RangeRead) -> pb.RangeRead:
@@ -156,6 +192,8 @@ def range_read_to_pb(read: RangeRead) -> pb.RangeRead:
         legacy=read.legacy,
         count_only=read.count_only,
         detail=read.detail,
+        fetch=read.fetch,
+        whole_items=read.whole_items,
     )
 
 
@@ -178,6 +216,8 @@ def range_read_from_pb(m: pb.RangeRead) -> RangeRead:
         legacy=m.legacy,
         count_only=m.count_only,
         detail=m.detail,
+        fetch=m.fetch,
+        whole_items=m.whole_items,
     )
 
 

@@ -25,43 +25,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmeridian/proto/storage.proto\x12\x0bmeridian.v1\"\x87\x03\n\x06ItemOp\x12\n\n\x02id\x18\x01 \x01(\x04\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.meridian.v1.OpKind\x12\x10\n\x08table_id\x18\x03 \x01(\x04\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\x10\n\x08key_item\x18\x05 \x01(\x0c\x12\x0c\n\x04item\x18\x06 \x01(\x0c\x12\x16\n\tcondition\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06update\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x17\n\nprojection\x18\t \x01(\tH\x02\x88\x01\x01\x12\r\n\x05names\x18\n \x01(\x0c\x12\x0e\n\x06values\x18\x0b \x01(\x0c\x12\x30\n\rreturn_values\x18\x0c \x01(\x0e\x32\x19.meridian.v1.ReturnValues\x12\'\n\x1freturn_old_on_condition_failure\x18\r \x01(\x08\x12\x0e\n\x06legacy\x18\x0e \x01(\x08\x12\x17\n\x0fitem_size_bytes\x18\x0f \x01(\x03\x42\x0c\n\n_conditionB\t\n\x07_updateB\r\n\x0b_projection\"+\n\x07OpBatch\x12 \n\x03ops\x18\x01 \x03(\x0b\x32\x13.meridian.v1.ItemOp\"\x89\x01\n\x08OpResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08has_item\x18\x02 \x01(\x08\x12\x0c\n\x04item\x18\x03 \x01(\x0c\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x12\n\nerror_item\x18\x06 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\"5\n\x0bResultBatch\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.meridian.v1.OpResult\"T\n\x0c\x43\x61talogEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\x0c\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"<\n\x0e\x43\x61talogEntries\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.meridian.v1.CatalogEntry\"\x1c\n\x08TableRef\x12\x10\n\x08table_id\x18\x01 \x01(\x04\"4\n\nTableStats\x12\x12\n\nitem_count\x18\x01 \x01(\x04\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\"\xe1\x02\n\tRangeRead\x12$\n\x04kind\x18\x01 \x01(\x0e\x32\x16.meridian.v1.RangeKind\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\r\n\x05lower\x18\x03 \x01(\x0c\x12\r\n\x05upper\x18\x04 \x01(\x0c\x12\x0f\n\x07reverse\x18\x05 \x01(\x08\x12\x11\n\titems_max\x18\x06 \x01(\r\x12\x11\n\tbytes_max\x18\x07 \x01(\x04\x12\x1a\n\rkey_condition\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06\x66ilter\x18\t \x01(\tH\x01\x88\x01\x01\x12\x17\n\nprojection\x18\n \x01(\tH\x02\x88\x01\x01\x12\r\n\x05names\x18\x0b \x01(\x0c\x12\x0e\n\x06values\x18\x0c \x01(\x0c\x12\x0e\n\x06legacy\x18\r \x01(\x08\x12\x12\n\ncount_only\x18\x0e \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x0f \x01(\x08\x42\x10\n\x0e_key_conditionB\t\n\x07_filterB\r\n\x0b_projection\"\xb6\x01\n\nRangeReply\x12\r\n\x05items\x18\x01 \x03(\x0c\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0f\n\x07scanned\x18\x03 \x01(\r\x12\x12\n\nbytes_read\x18\x04 \x01(\x04\x12\x10\n\x08has_last\x18\x05 \x01(\x08\x12\x15\n\rlast_position\x18\x06 \x01(\x0c\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x11\n\tpositions\x18\x08 \x03(\x0c\x12\r\n\x05sizes\x18\t \x03(\r\x12\x0c\n\x04hits\x18\n \x01(\x0c\"\x07\n\x05\x45mpty\"2\n\x08NodeInfo\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04*2\n\x06OpKind\x12\x07\n\x03GET\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x12\n\n\x06UPDATE\x10\x03*T\n\x0cReturnValues\x12\x08\n\x04NONE\x10\x00\x12\x0b\n\x07\x41LL_OLD\x10\x01\x12\x0f\n\x0bUPDATED_OLD\x10\x02\x12\x0b\n\x07\x41LL_NEW\x10\x03\x12\x0f\n\x0bUPDATED_NEW\x10\x04* \n\tRangeKind\x12\t\n\x05QUERY\x10\x00\x12\x08\n\x04SCAN\x10\x01\x32\xaf\x03\n\x07Storage\x12=\n\x07\x45xecute\x12\x14.meridian.v1.OpBatch\x1a\x18.meridian.v1.ResultBatch(\x01\x30\x01\x12;\n\nCatalogPut\x12\x19.meridian.v1.CatalogEntry\x1a\x12.meridian.v1.Empty\x12>\n\x0b\x43\x61talogList\x12\x12.meridian.v1.Empty\x1a\x1b.meridian.v1.CatalogEntries\x12\x36\n\tDropTable\x12\x15.meridian.v1.TableRef\x1a\x12.meridian.v1.Empty\x12?\n\rGetTableStats\x12\x15.meridian.v1.TableRef\x1a\x17.meridian.v1.TableStats\x12\x31\n\x04Info\x12\x12.meridian.v1.Empty\x1a\x15.meridian.v1.NodeInfo\x12<\n\tReadRange\x12\x16.meridian.v1.RangeRead\x1a\x17.meridian.v1.RangeReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmeridian/proto/storage.proto\x12\x0bmeridian.v1\"\x87\x03\n\x06ItemOp\x12\n\n\x02id\x18\x01 \x01(\x04\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.meridian.v1.OpKind\x12\x10\n\x08table_id\x18\x03 \x01(\x04\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\x10\n\x08key_item\x18\x05 \x01(\x0c\x12\x0c\n\x04item\x18\x06 \x01(\x0c\x12\x16\n\tcondition\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06update\x18\x08 \x01(\tH\x01\x88\x01\x01\x12\x17\n\nprojection\x18\t \x01(\tH\x02\x88\x01\x01\x12\r\n\x05names\x18\n \x01(\x0c\x12\x0e\n\x06values\x18\x0b \x01(\x0c\x12\x30\n\rreturn_values\x18\x0c \x01(\x0e\x32\x19.meridian.v1.ReturnValues\x12\'\n\x1freturn_old_on_condition_failure\x18\r \x01(\x08\x12\x0e\n\x06legacy\x18\x0e \x01(\x08\x12\x17\n\x0fitem_size_bytes\x18\x0f \x01(\x03\x42\x0c\n\n_conditionB\t\n\x07_updateB\r\n\x0b_projection\"+\n\x07OpBatch\x12 \n\x03ops\x18\x01 \x03(\x0b\x32\x13.meridian.v1.ItemOp\"\xa8\x01\n\x08OpResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08has_item\x18\x02 \x01(\x08\x12\x0c\n\x04item\x18\x03 \x01(\x0c\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x12\n\nerror_item\x18\x06 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x1d\n\x15\x63ollection_size_bytes\x18\x08 \x01(\x03\"5\n\x0bResultBatch\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.meridian.v1.OpResult\"T\n\x0c\x43\x61talogEntry\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\x0c\x12\x0f\n\x07\x64\x65leted\x18\x04 \x01(\x08\"<\n\x0e\x43\x61talogEntries\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.meridian.v1.CatalogEntry\"\x1c\n\x08TableRef\x12\x10\n\x08table_id\x18\x01 \x01(\x04\"[\n\nIndexStats\x12\x10\n\x08index_id\x18\x01 \x01(\x04\x12\x12\n\nitem_count\x18\x02 \x01(\x04\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x13\n\x0b\x62\x61\x63kfilling\x18\x04 \x01(\x08\"^\n\nTableStats\x12\x12\n\nitem_count\x18\x01 \x01(\x04\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12(\n\x07indexes\x18\x03 \x03(\x0b\x32\x17.meridian.v1.IndexStats\"\x85\x03\n\tRangeRead\x12$\n\x04kind\x18\x01 \x01(\x0e\x32\x16.meridian.v1.RangeKind\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\r\n\x05lower\x18\x03 \x01(\x0c\x12\r\n\x05upper\x18\x04 \x01(\x0c\x12\x0f\n\x07reverse\x18\x05 \x01(\x08\x12\x11\n\titems_max\x18\x06 \x01(\r\x12\x11\n\tbytes_max\x18\x07 \x01(\x04\x12\x1a\n\rkey_condition\x18\x08 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06\x66ilter\x18\t \x01(\tH\x01\x88\x01\x01\x12\x17\n\nprojection\x18\n \x01(\tH\x02\x88\x01\x01\x12\r\n\x05names\x18\x0b \x01(\x0c\x12\x0e\n\x06values\x18\x0c \x01(\x0c\x12\x0e\n\x06legacy\x18\r \x01(\x08\x12\x12\n\ncount_only\x18\x0e \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x0f \x01(\x08\x12\r\n\x05\x66\x65tch\x18\x10 \x01(\x08\x12\x13\n\x0bwhole_items\x18\x11 \x01(\x08\x42\x10\n\x0e_key_conditionB\t\n\x07_filterB\r\n\x0b_projection\"\xb6\x01\n\nRangeReply\x12\r\n\x05items\x18\x01 \x03(\x0c\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0f\n\x07scanned\x18\x03 \x01(\r\x12\x12\n\nbytes_read\x18\x04 \x01(\x04\x12\x10\n\x08has_last\x18\x05 \x01(\x08\x12\x15\n\rlast_position\x18\x06 \x01(\x0c\x12\x0c\n\x04more\x18\x07 \x01(\x08\x12\x11\n\tpositions\x18\x08 \x03(\x0c\x12\r\n\x05sizes\x18\t \x03(\r\x12\x0c\n\x04hits\x18\n \x01(\x0c\"n\n\nIndexEntry\x12\x10\n\x08index_id\x18\x01 \x01(\x04\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05stamp\x18\x03 \x01(\x0c\x12\x10\n\x08has_item\x18\x04 \x01(\x08\x12\x0c\n\x04item\x18\x05 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x06 \x01(\x04\"8\n\x0cIndexEntries\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.meridian.v1.IndexEntry\"\x07\n\x05\x45mpty\"2\n\x08NodeInfo\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04*2\n\x06OpKind\x12\x07\n\x03GET\x10\x00\x12\x07\n\x03PUT\x10\x01\x12\n\n\x06\x44\x45LETE\x10\x02\x12\n\n\x06UPDATE\x10\x03*T\n\x0cReturnValues\x12\x08\n\x04NONE\x10\x00\x12\x0b\n\x07\x41LL_OLD\x10\x01\x12\x0f\n\x0bUPDATED_OLD\x10\x02\x12\x0b\n\x07\x41LL_NEW\x10\x03\x12\x0f\n\x0bUPDATED_NEW\x10\x04*+\n\tRangeKind\x12\t\n\x05QUERY\x10\x00\x12\x08\n\x04SCAN\x10\x01\x12\t\n\x05INDEX\x10\x02\x32\xec\x03\n\x07Storage\x12=\n\x07\x45xecute\x12\x14.meridian.v1.OpBatch\x1a\x18.meridian.v1.ResultBatch(\x01\x30\x01\x12;\n\nCatalogPut\x12\x19.meridian.v1.CatalogEntry\x1a\x12.meridian.v1.Empty\x12>\n\x0b\x43\x61talogList\x12\x12.meridian.v1.Empty\x1a\x1b.meridian.v1.CatalogEntries\x12\x36\n\tDropTable\x12\x15.meridian.v1.TableRef\x1a\x12.meridian.v1.Empty\x12?\n\rGetTableStats\x12\x15.meridian.v1.TableRef\x1a\x17.meridian.v1.TableStats\x12\x31\n\x04Info\x12\x12.meridian.v1.Empty\x1a\x15.meridian.v1.NodeInfo\x12<\n\tReadRange\x12\x16.meridian.v1.RangeRead\x1a\x17.meridian.v1.RangeReply\x12;\n\nApplyIndex\x12\x19.meridian.v1.IndexEntries\x1a\x12.meridian.v1.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'meridian.proto.storage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPKIND']._serialized_start=1513
-  _globals['_OPKIND']._serialized_end=1563
-  _globals['_RETURNVALUES']._serialized_start=1565
-  _globals['_RETURNVALUES']._serialized_end=1649
-  _globals['_RANGEKIND']._serialized_start=1651
-  _globals['_RANGEKIND']._serialized_end=1683
+  _globals['_OPKIND']._serialized_start=1885
+  _globals['_OPKIND']._serialized_end=1935
+  _globals['_RETURNVALUES']._serialized_start=1937
+  _globals['_RETURNVALUES']._serialized_end=2021
+  _globals['_RANGEKIND']._serialized_start=2023
+  _globals['_RANGEKIND']._serialized_end=2066
   _globals['_ITEMOP']._serialized_start=46
   _globals['_ITEMOP']._serialized_end=437
   _globals['_OPBATCH']._serialized_start=439
   _globals['_OPBATCH']._serialized_end=482
   _globals['_OPRESULT']._serialized_start=485
-  _globals['_OPRESULT']._serialized_end=622
-  _globals['_RESULTBATCH']._serialized_start=624
-  _globals['_RESULTBATCH']._serialized_end=677
-  _globals['_CATALOGENTRY']._serialized_start=679
-  _globals['_CATALOGENTRY']._serialized_end=763
-  _globals['_CATALOGENTRIES']._serialized_start=765
-  _globals['_CATALOGENTRIES']._serialized_end=825
-  _globals['_TABLEREF']._serialized_start=827
-  _globals['_TABLEREF']._serialized_end=855
-  _globals['_TABLESTATS']._serialized_start=857
-  _globals['_TABLESTATS']._serialized_end=909
-  _globals['_RANGEREAD']._serialized_start=912
-  _globals['_RANGEREAD']._serialized_end=1265
-  _globals['_RANGEREPLY']._serialized_start=1268
-  _globals['_RANGEREPLY']._serialized_end=1450
-  _globals['_EMPTY']._serialized_start=1452
-  _globals['_EMPTY']._serialized_end=1459
-  _globals['_NODEINFO']._serialized_start=1461
-  _globals['_NODEINFO']._serialized_end=1511
-  _globals['_STORAGE']._serialized_start=1686
-  _globals['_STORAGE']._serialized_end=2117
+  _globals['_OPRESULT']._serialized_end=653
+  _globals['_RESULTBATCH']._serialized_start=655
+  _globals['_RESULTBATCH']._serialized_end=708
+  _globals['_CATALOGENTRY']._serialized_start=710
+  _globals['_CATALOGENTRY']._serialized_end=794
+  _globals['_CATALOGENTRIES']._serialized_start=796
+  _globals['_CATALOGENTRIES']._serialized_end=856
+  _globals['_TABLEREF']._serialized_start=858
+  _globals['_TABLEREF']._serialized_end=886
+  _globals['_INDEXSTATS']._serialized_start=888
+  _globals['_INDEXSTATS']._serialized_end=979
+  _globals['_TABLESTATS']._serialized_start=981
+  _globals['_TABLESTATS']._serialized_end=1075
+  _globals['_RANGEREAD']._serialized_start=1078
+  _globals['_RANGEREAD']._serialized_end=1467
+  _globals['_RANGEREPLY']._serialized_start=1470
+  _globals['_RANGEREPLY']._serialized_end=1652
+  _globals['_INDEXENTRY']._serialized_start=1654
+  _globals['_INDEXENTRY']._serialized_end=1764
+  _globals['_INDEXENTRIES']._serialized_start=1766
+  _globals['_INDEXENTRIES']._serialized_end=1822
+  _globals['_EMPTY']._serialized_start=1824
+  _globals['_EMPTY']._serialized_end=1831
+  _globals['_NODEINFO']._serialized_start=1833
+  _globals['_NODEINFO']._serialized_end=1883
+  _globals['_STORAGE']._serialized_start=2069
+  _globals['_STORAGE']._serialized_end=2561
 # @@protoc_insertion_point(module_scope)

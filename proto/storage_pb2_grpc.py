@@ -70,6 +70,11 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.RangeRead.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.RangeReply.FromString,
                 _registered_method=True)
+        self.ApplyIndex = channel.unary_unary(
+                '/meridian.v1.Storage/ApplyIndex',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.IndexEntries.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -122,6 +127,13 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyIndex(self, request, context):
+        """Node to node: apply global index entries durably (older ones are ignored).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +171,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.ReadRange,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.RangeRead.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.RangeReply.SerializeToString,
+            ),
+            'ApplyIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyIndex,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.IndexEntries.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +367,33 @@ class Storage:
             '/meridian.v1.Storage/ReadRange',
             meridian_dot_proto_dot_storage__pb2.RangeRead.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.RangeReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/ApplyIndex',
+            meridian_dot_proto_dot_storage__pb2.IndexEntries.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,13 @@ Tables are created ACTIVE at once: the CreateTable answer says CREATING (as
 DynamoDB's does) and the next DescribeTable says ACTIVE, which is all the
 ``table-exists`` waiter needs.  DeleteTable answers DELETING and the table
 is gone from the next call on.
+
+Secondary indexes are part of a table's record (``Index``): the part the
+storage nodes read to maintain them (``IndexSpec``, ``model/ops.py``) and
+the router's own (throughput).  A global index added by UpdateTable is
+CREATING, with ``Backfilling``, for as long as some node still builds it
+from its items (``TableStats``); a deleted one is DELETING in the
+UpdateTable answer and gone from the next call on.
 """
 
 from __future__ import annotations
@@ -25,13 +32,89 @@ from typing import Any
 
 from meridian.model import limits
 from meridian.model.errors import ResourceNotFoundException
-from meridian.model.ops import CatalogEntry
+from meridian.model.ops import PROJECTION_INCLUDE, CatalogEntry, IndexSpec, IndexStats
 
 from .storage import Storage
 
 log = logging.getLogger("meridian.router.catalog")
 
 ACCOUNT_ID = "000000000000"
+
+
+@dataclass(slots=True)
+class Index:
+    """One secondary index of a table, as the catalog keeps it."""
+
+    spec: IndexSpec
+    read_capacity: int = 0  # GSIs of PROVISIONED tables
+    write_capacity: int = 0
+    last_increase_s: float | None = None
+    last_decrease_s: float | None = None
+    decreases_today: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_global(self) -> bool:
+        return self.spec.is_global
+
+    @property
+    def key_schema(self) -> list[tuple[str, str]]:
+        return list(self.spec.key_schema)
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.spec.key_schema)
+
+    def to_record(self) -> dict[str, Any]:
+        record = self.spec.to_record()
+        record.update(
+            read_capacity=self.read_capacity, write_capacity=self.write_capacity,
+            last_increase_s=self.last_increase_s, last_decrease_s=self.last_decrease_s,
+            decreases_today=self.decreases_today,
+        )
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Index":
+        return cls(
+            spec=IndexSpec.from_record(record),
+            read_capacity=record.get("read_capacity", 0), write_capacity=record.get("write_capacity", 0),
+            last_increase_s=record.get("last_increase_s"), last_decrease_s=record.get("last_decrease_s"),
+            decreases_today=record.get("decreases_today", 0),
+        )
+
+    def describe(self, table_arn: str, status: str, stats: IndexStats | None) -> dict[str, Any]:
+        """Its ``LocalSecondaryIndexDescription`` / ``GlobalSecondaryIndexDescription``.
+
+        ``status`` is a GSI's IndexStatus; a GSI added by UpdateTable shows
+        ``Backfilling`` while it is CREATING, true once nodes build it.
+        """
+        key_schema = [{"AttributeName": self.spec.key_schema[0][0], "KeyType": "HASH"}]
+        if len(self.spec.key_schema) > 1:
+            key_schema.append({"AttributeName": self.spec.key_schema[1][0], "KeyType": "RANGE"})
+        projection: dict[str, Any] = {"ProjectionType": self.spec.projection_type}
+        if self.spec.projection_type == PROJECTION_INCLUDE:
+            projection["NonKeyAttributes"] = sorted(self.spec.non_key_attributes)
+        out: dict[str, Any] = {"IndexName": self.name, "KeySchema": key_schema, "Projection": projection}
+        if self.is_global:
+            out["IndexStatus"] = status
+            if status == "CREATING" and self.spec.backfill:
+                out["Backfilling"] = stats is not None and stats.backfilling
+            throughput: dict[str, Any] = {"NumberOfDecreasesToday": self.decreases_today}
+            if self.last_increase_s is not None:
+                throughput["LastIncreaseDateTime"] = self.last_increase_s
+            if self.last_decrease_s is not None:
+                throughput["LastDecreaseDateTime"] = self.last_decrease_s
+            throughput["ReadCapacityUnits"] = self.read_capacity
+            throughput["WriteCapacityUnits"] = self.write_capacity
+            out["ProvisionedThroughput"] = throughput
+        out["IndexSizeBytes"] = stats.size_bytes if stats is not None else 0
+        out["ItemCount"] = stats.item_count if stats is not None else 0
+        out["IndexArn"] = f"{table_arn}/index/{self.name}"
+        return out
 
 
 @dataclass(slots=True)
@@ -58,6 +141,7 @@ class Table:
     deletion_protection: bool = False
     table_class: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
     revision: int = 0
 
     @property
@@ -67,6 +151,20 @@ class Table:
     @property
     def key_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.key_schema)
+
+    def index(self, name: str) -> Index | None:
+        for index in self.indexes:
+            if index.name == name:
+                return index
+        return None
+
+    @property
+    def global_indexes(self) -> list[Index]:
+        return [index for index in self.indexes if index.is_global]
+
+    @property
+    def local_indexes(self) -> list[Index]:
+        return [index for index in self.indexes if not index.is_global]
 
     # --- persistence ------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
@@ -81,18 +179,32 @@ class Table:
             "decreases_today": self.decreases_today, "last_pay_per_request_s": self.last_pay_per_request_s,
             "stream": self.stream, "stream_label": self.stream_label,
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
-            "tags": self.tags,
+            "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any], revision: int) -> "Table":
         fields = dict(record)
         fields["key_schema"] = [tuple(k) for k in fields["key_schema"]]
+        fields["indexes"] = [Index.from_record(index) for index in fields.get("indexes") or ()]
         return cls(revision=revision, **fields)
 
     # --- DescribeTable ------------------------------------------------------------
-    def describe(self, status: str, item_count: int = 0, size_bytes: int = 0) -> dict[str, Any]:
-        """The ``TableDescription`` DynamoDB returns for this table."""
+    def describe(
+        self,
+        status: str,
+        item_count: int = 0,
+        size_bytes: int = 0,
+        index_stats: dict[int, IndexStats] | None = None,
+        index_status: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The ``TableDescription`` DynamoDB returns for this table.
+
+        ``index_stats``: the indexes' live statistics, by index id;
+        ``index_status``: a GSI's IndexStatus when it is not the one the
+        table's state implies (CREATING while the table is, or while nodes
+        backfill it; otherwise ACTIVE).
+        """
         key_schema = [{"AttributeName": self.key_schema[0][0], "KeyType": "HASH"}]
         if len(self.key_schema) > 1:
             key_schema.append({"AttributeName": self.key_schema[1][0], "KeyType": "RANGE"})
@@ -124,6 +236,20 @@ class Table:
             out["StreamSpecification"] = self.stream
             out["LatestStreamLabel"] = self.stream_label
             out["LatestStreamArn"] = f"{self.arn}/stream/{self.stream_label}"
+        index_stats = index_stats or {}
+        local = [index.describe(self.arn, "", index_stats.get(index.spec.index_id)) for index in self.local_indexes]
+        if local:
+            out["LocalSecondaryIndexes"] = local
+        global_ = []
+        for index in self.global_indexes:
+            stats = index_stats.get(index.spec.index_id)
+            index_state = (index_status or {}).get(index.name)
+            if index_state is None:
+                creating = status == "CREATING" or (stats is not None and stats.backfilling)
+                index_state = "CREATING" if creating else "ACTIVE"
+            global_.append(index.describe(self.arn, index_state, stats))
+        if global_:
+            out["GlobalSecondaryIndexes"] = global_
         if self.table_class is not None:
             out["TableClassSummary"] = {"TableClass": self.table_class}
         out["DeletionProtectionEnabled"] = self.deletion_protection
@@ -156,6 +282,7 @@ class Catalog:
         self._tables: dict[str, Table] = {}
         self._revisions: dict[str, int] = {}
         self._refreshed_at_s = 0.0
+        self._built_indexes: set[int] = set()  # GSIs added by UpdateTable seen built on every node
         self._refresh_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -209,6 +336,21 @@ class Catalog:
         if table is None:
             raise ResourceNotFoundException(message)
         return table
+
+    async def index_built(self, table: Table, index: Index) -> bool:
+        """Whether a global index may be read: not being built by some node.
+
+        Only an index added to an existing table is ever built; once every
+        node reported it built it stays so, and is not asked about again.
+        """
+        index_id = index.spec.index_id
+        if not index.spec.backfill or index_id in self._built_indexes:
+            return True
+        stats = (await self._storage.table_stats(table.table_id)).indexes.get(index_id)
+        if stats is None or stats.backfilling:
+            return False
+        self._built_indexes.add(index_id)
+        return True
 
     def names(self) -> list[str]:
         return sorted(self._tables)

@@ -2,25 +2,35 @@
 
 The engine runs on the router's own event loop: ops are handed over as the
 same Python objects, with no serialization and no network.  In sync mode
-writes are group-committed, so concurrent requests share fsyncs.
+writes are group-committed, so concurrent requests share fsyncs.  The one
+node owns every index entry, so its GSI maintainer sends nothing anywhere:
+it applies what it derives from the change log to the same engine.
 """
 
 from __future__ import annotations
 
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.node.engine import Engine
+from meridian.node.gsi import GsiMaintainer
 from meridian.router.storage import Storage
 
 
 class EmbeddedStorage(Storage):
-    """One engine in this process; its node id is the only node id."""
+    """One engine in this process; its node id is the only node id.
+
+    Construct it on the loop that serves requests: global secondary index
+    maintenance starts there at once.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.node_ids = [engine.node_id]
+        node_id = engine.node_id
+        self.indexer = GsiMaintainer(engine, owner=lambda partition_hash: node_id)
+        self.indexer.start()
 
     def __repr__(self) -> str:
-        return f"<EmbeddedStorage {self.engine!r}>"
+        return f"<EmbeddedStorage {self.engine!r} {self.indexer!r}>"
 
     async def call(self, node_id: str, op: ItemOp) -> ItemResult:
         if self.engine.sync:
@@ -43,4 +53,5 @@ class EmbeddedStorage(Storage):
         return self.engine.table_stats(table_id)
 
     async def close(self) -> None:
+        await self.indexer.stop()
         await self.engine.aclose()

@@ -35,7 +35,7 @@ from meridian.model.errors import (
     ServiceUnavailable,
     error_from_type,
 )
-from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
+from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
 from meridian.proto.codec import (
@@ -393,6 +393,11 @@ class GrpcStorage(Storage):
             stats = stats_from_pb(reply)
             total.item_count += stats.item_count
             total.size_bytes += stats.size_bytes
+            for index_id, index in stats.indexes.items():
+                summed = total.indexes.setdefault(index_id, IndexStats())
+                summed.item_count += index.item_count
+                summed.size_bytes += index.size_bytes
+                summed.backfilling = summed.backfilling or index.backfilling
         return total
 
     async def close(self) -> None:

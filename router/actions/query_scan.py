@@ -47,6 +47,22 @@ A parallel-scan segment is a range of partition hashes, cut the same way on
 every node, so segments are disjoint and cover the table however the ring
 places partitions.  ``ExclusiveStartKey`` becomes a position in the same
 order (its partition's hash, then its key), so pages resume exactly.
+
+Secondary indexes (``IndexName``)
+---------------------------------
+An index is read like a table (``RangeKind.INDEX``): its entries are keyed
+by index id, the hash of the index partition key, the index key, then the
+table key (``model/ops.py``), so a Query reads one index partition on the
+node that owns it (a local index's is its table partition's node) and a
+Scan merges every node's entries in the same scan order as a table's.  A
+page's ``LastEvaluatedKey`` holds the index key attributes and the table's.
+A request that needs attributes a local index does not project (``Select``
+ALL_ATTRIBUTES, a projection naming others, or any filter, which is then
+evaluated against whole items) reads each entry's item from the table on
+the same node (``RangeRead.fetch``); a global index never does, as in
+DynamoDB: ``Select`` ALL_ATTRIBUTES is refused, and other attributes are
+simply absent.  Reads from a global index are eventually consistent
+(``ConsistentRead`` is refused) and refused while it is being built.
 """
 
 from __future__ import annotations
@@ -69,6 +85,7 @@ from meridian.model.expressions.legacy import (
     translate_key_conditions,
 )
 from meridian.model.keycodec import (
+    TABLE_PREFIX_BYTES,
     decode_item_key,
     encode_item_key,
     encode_sort_prefix,
@@ -81,9 +98,13 @@ from meridian.model.keycodec import (
 )
 from meridian.model.numbers import NOT_NUMERIC_MESSAGE, OVERFLOW_MESSAGE, PRECISION_MESSAGE, UNDERFLOW_MESSAGE
 from meridian.model.ops import (
+    PROJECTION_ALL,
     RangeKind,
     RangeRead,
     RangeResult,
+    decode_index_key,
+    encode_index_key,
+    index_partition_prefix,
     scan_position,
     scan_position_item_key,
     scan_segment_bounds,
@@ -98,7 +119,7 @@ from meridian.model.values import (
     validate_key,
 )
 
-from ..catalog import Table
+from ..catalog import Index, Table
 from ..context import RouterContext
 from ..storage import Storage
 from .items import _consumed, _merge, _read_units
@@ -112,6 +133,11 @@ RANGE_PREDICATE = "The provided starting key does not match the range key predic
 CANNOT_RESTART = "The query can return at most one row and cannot be restarted"
 NO_KEY_CONDITION = "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
 NOT_SCALAR_KEY = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: "
+NOT_SCALAR_INDEX_KEY = (
+    "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: IndexKey: "
+)
+GSI_CONSISTENT_READ = "Consistent reads are not supported on global secondary indexes"
+GSI_BACKFILLING = "Cannot read from backfilling global secondary index: "
 
 # Errors of an ExclusiveStartKey value that DynamoDB reports as they are,
 # without "The provided starting key is invalid: " (dynalite records them).
@@ -222,17 +248,84 @@ def _compile(texts: dict[str, str | None], names: dict | None, values: dict | No
 # --- checks against the table ----------------------------------------------------------
 
 
-def _check_index(body: dict[str, Any]) -> None:
-    index = body.get("IndexName")
-    if index is not None:
-        raise ValidationException(f"The table does not have the specified index: {index}")
+async def _index(ctx: RouterContext, body: dict[str, Any], table: Table) -> Index | None:
+    """The index ``IndexName`` names (None: the table is read), checked as DynamoDB does."""
+    name = body.get("IndexName")
+    if name is None:
+        return None
+    index = table.index(name)
+    if index is None:
+        raise ValidationException(f"The table does not have the specified index: {name}")
+    if index.is_global:
+        if body.get("ConsistentRead"):
+            raise ValidationException(GSI_CONSISTENT_READ)
+        if not await ctx.catalog.index_built(table, index):
+            raise ValidationException(GSI_BACKFILLING + name)
+    return index
 
 
-def _check_projected_keys(compiled: Compiled | None, key_names: tuple[str, ...]) -> None:
+def _check_all_attributes(body: dict[str, Any], index: Index | None) -> None:
+    """A global index cannot fetch from its table: Select ALL_ATTRIBUTES needs ALL."""
+    if (index is not None and index.is_global and body.get("Select") == "ALL_ATTRIBUTES"
+            and index.spec.projection_type != PROJECTION_ALL):
+        raise ValidationException(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global "
+            f"secondary index {index.name} because its projection type is not ALL"
+        )
+
+
+def _check_projected_keys(compiled: Compiled | None, table: Table) -> None:
     paths = compiled.projection_paths if compiled is not None else None
-    for path in paths or ():
+    if not paths:
+        return
+    key_names = table.key_names
+    for path in paths:
         if len(path) > 1 and path[0] in key_names:
             raise ValidationException(NOT_SCALAR_KEY + str(path[0]))
+    for index in table.indexes:
+        for path in paths:
+            if len(path) > 1 and path[0] in index.key_names:
+                raise ValidationException(NOT_SCALAR_INDEX_KEY + str(path[0]))
+
+
+def _index_start_key(start_key: dict[str, Any], table: Table, index: Index) -> None:
+    """The shape checks of an index read's ExclusiveStartKey (index keys and table keys)."""
+    names = set(table.key_names) | set(index.key_names)
+    if len(start_key) != len(names):
+        raise ValidationException(STARTING_KEY_INVALID)
+    for name, key_type in index.key_schema:
+        value = start_key.get(name)
+        if value is None:
+            raise ValidationException(STARTING_KEY_INVALID)
+        if len(value) != 1 or key_type not in value:
+            raise ValidationException(KEY_SCHEMA_MISMATCH_MESSAGE)
+
+
+def _valid_index_start_key(start_key: dict[str, Any], table: Table) -> dict[str, Any]:
+    """The table key part of an index read's ExclusiveStartKey, against the table's schema."""
+    table_key = _valid_start_key({name: start_key[name] for name in table.key_names if name in start_key},
+                                 table.key_schema)
+    return {**start_key, **table_key}
+
+
+def _index_position(table: Table, index: Index, start_key: dict[str, Any]) -> bytes:
+    """The index key an index read resumes after."""
+    table_key = encode_item_key(table.table_id, table.key_schema, start_key)
+    return encode_index_key(index.spec.index_id, index.spec.key_schema, table_key[TABLE_PREFIX_BYTES:], start_key)
+
+
+def _fetches(body: dict[str, Any], table: Table, index: Index | None, compiled: Compiled | None,
+             filtered: bool) -> bool:
+    """Whether a local index read needs whole items from the table (see the module docstring)."""
+    if index is None or index.is_global or index.spec.projection_type == PROJECTION_ALL:
+        return False
+    if body.get("Select") == "ALL_ATTRIBUTES" or filtered:
+        return True
+    paths = compiled.projection_paths if compiled is not None else None
+    if not paths:
+        return False
+    projected = {*table.key_names, *index.key_names, *index.spec.non_key_attributes}
+    return any(path[0] not in projected for path in paths)
 
 
 def _valid_start_key(start_key: dict[str, Any], schema: KeySchema) -> dict[str, Any]:
@@ -268,9 +361,11 @@ def _check_query_boundaries(start_key: dict[str, Any], schema: KeySchema, condit
         raise ValidationException(CANNOT_RESTART)
 
 
-def query_range(table_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
-    """The item keys ``[lower, upper)`` the key condition selects (keys are prefix-free)."""
-    prefix = partition_prefix(table_id, schema[0][1], condition.pk_value)
+def _sort_range(prefix: bytes, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
+    """The keys ``[lower, upper)`` under a partition's ``prefix`` whose sort key
+    the condition selects.  Key values are prefix-free, so "every key whose
+    sort value is v" is the range of the prefix ``prefix + v``, whatever
+    follows it (an index key goes on with the table key)."""
     op = condition.sk_op
     if op is None:
         return prefix, prefix_end(prefix)
@@ -281,16 +376,26 @@ def query_range(table_id: int, schema: KeySchema, condition: KeyCondition) -> tu
         return start, prefix_end(start)
     at = prefix + encode_sort_value(sk_type, first)
     if op == "EQ":
-        return at, at + b"\x00"
+        return at, prefix_end(at)
     if op == "LT":
         return prefix, at
     if op == "LE":
-        return prefix, at + b"\x00"
+        return prefix, prefix_end(at)
     if op == "GT":
-        return at + b"\x00", prefix_end(prefix)
+        return prefix_end(at), prefix_end(prefix)
     if op == "GE":
         return at, prefix_end(prefix)
-    return at, prefix + encode_sort_value(sk_type, condition.sk_values[1]) + b"\x00"  # BETWEEN
+    return at, prefix_end(prefix + encode_sort_value(sk_type, condition.sk_values[1]))  # BETWEEN
+
+
+def query_range(table_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
+    """The item keys ``[lower, upper)`` the key condition selects."""
+    return _sort_range(partition_prefix(table_id, schema[0][1], condition.pk_value), schema, condition)
+
+
+def index_query_range(index_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
+    """The index keys ``[lower, upper)`` the key condition selects."""
+    return _sort_range(index_partition_prefix(index_id, schema[0][1], condition.pk_value), schema, condition)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -397,10 +502,35 @@ def _answer(page: RangeResult, count_only: bool, last_key: dict[str, Any] | None
     return b"".join(parts)
 
 
-def _consumed_capacity(body: dict[str, Any], table: Table, page: RangeResult) -> dict[str, Any] | None:
-    if body.get("ReturnConsumedCapacity") not in ("TOTAL", "INDEXES"):
+def _consumed_capacity(body: dict[str, Any], table: Table, page: RangeResult, index: Index | None,
+                       fetched: bool) -> dict[str, Any] | None:
+    """Read capacity of a page.  An index read is charged to the index, and
+    the items it fetched to the table (both from the bytes read, which are
+    the items' when fetching)."""
+    mode = body.get("ReturnConsumedCapacity")
+    if mode not in ("TOTAL", "INDEXES"):
         return None
-    return _consumed(body, table, _read_units(page.bytes_read, bool(body.get("ConsistentRead"))))
+    units = _read_units(page.bytes_read, bool(body.get("ConsistentRead")))
+    if index is None:
+        return _consumed(body, table, units)
+    table_units = units if fetched else 0.0
+    total = units + table_units
+    if mode == "TOTAL":
+        return {"TableName": table.name, "CapacityUnits": total}
+    member = "GlobalSecondaryIndexes" if index.is_global else "LocalSecondaryIndexes"
+    return {"TableName": table.name, "CapacityUnits": total, "Table": {"CapacityUnits": table_units},
+            member: {index.name: {"CapacityUnits": units}}}
+
+
+def _last_key(page: RangeResult, table: Table, index: Index | None, scanned: bool) -> dict[str, Any] | None:
+    """``LastEvaluatedKey``: where the page stopped, in the shape of what was read."""
+    if not page.more:
+        return None
+    if index is not None:
+        return decode_index_key(page.last_position, index.key_schema, table.key_schema)
+    if scanned:
+        return decode_item_key(scan_position_item_key(page.last_position), table.key_schema)
+    return decode_item_key(page.last_position, table.key_schema)
 
 
 # --- the actions -------------------------------------------------------------------------
@@ -425,27 +555,41 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         translate_key_conditions(key_conditions)  # DynamoDB's request-only checks of KeyConditions
 
     table = await ctx.catalog.require(body["TableName"])
-    _check_index(body)
-    schema = table.key_schema
+    index = await _index(ctx, body, table)
+    schema = index.key_schema if index is not None else table.key_schema
     if start_key is not None:
-        _query_start_key(start_key, schema)
+        if index is None:
+            _query_start_key(start_key, schema)
+        else:
+            _index_start_key(start_key, table, index)
     if key_condition is not None:
         condition = compiled.bind_key_condition(schema)
     else:
         condition = bind_legacy_key_conditions(key_conditions, schema)
-    lower, upper = query_range(table.table_id, schema, condition)
+    if index is None:
+        lower, upper = query_range(table.table_id, schema, condition)
+    else:
+        lower, upper = index_query_range(index.spec.index_id, schema, condition)
     reverse = body.get("ScanIndexForward") is False
     if start_key is not None:
-        start_key = _valid_start_key(start_key, schema)
+        if index is None:
+            start_key = _valid_start_key(start_key, schema)
+        else:
+            start_key = _valid_index_start_key(start_key, table)
         _check_query_boundaries(start_key, schema, condition)
-        position = encode_item_key(table.table_id, schema, start_key)
+        if index is None:
+            position = encode_item_key(table.table_id, schema, start_key)
+        else:
+            position = _index_position(table, index, start_key)
         if reverse:
             upper = min(upper, position)
         else:
             lower = max(lower, position + b"\x00")
-    _check_projected_keys(compiled, table.key_names)
+    _check_projected_keys(compiled, table)
     if filter_text is not None:
-        compiled.check_filter_keys(table.key_names)
+        compiled.check_filter_keys(tuple(name for name, _ in schema))
+    _check_all_attributes(body, index)
+    fetch = _fetches(body, table, index, compiled, filter_text is not None)
 
     ring = ctx.ring
     node = ring.single or ring.owner(partition_hash(schema[0][1], condition.pk_value))
@@ -453,11 +597,12 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if filter_text is not None or projection is not None:  # only then does the node compile them
         expressions = {"key_condition": key_condition, "filter": filter_text, "projection": projection,
                        "names": names, "values": values, "legacy": legacy}
-    read = RangeRead(RangeKind.QUERY, table.table_id, lower, upper, reverse=reverse,
-                     items_max=body.get("Limit") or 0, count_only=count_only, **expressions)
+    kind, read_id = (RangeKind.QUERY, table.table_id) if index is None else (RangeKind.INDEX, index.spec.index_id)
+    read = RangeRead(kind, read_id, lower, upper, reverse=reverse, items_max=body.get("Limit") or 0,
+                     count_only=count_only, fetch=fetch, whole_items=_whole_items(body), **expressions)
     page = await ctx.storage.read_range(node, read)
-    last_key = decode_item_key(page.last_position, schema) if page.more else None
-    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page))
+    last_key = _last_key(page, table, index, scanned=False)
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, fetch))
 
 
 async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -473,12 +618,21 @@ async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     compiled = _compile({"filter": filter_text, "projection": projection}, names, values, legacy)
 
     table = await ctx.catalog.require(body["TableName"])
-    _check_index(body)
-    schema = table.key_schema
-    lower, upper = scan_segment_bounds(table_prefix(table.table_id), segment, total_segments)
+    index = await _index(ctx, body, table)
+    if index is None:
+        lower, upper = scan_segment_bounds(table_prefix(table.table_id), segment, total_segments)
+    else:
+        if start_key is not None:
+            _index_start_key(start_key, table, index)
+        _check_all_attributes(body, index)
+        lower, upper = scan_segment_bounds(table_prefix(index.spec.index_id), segment, total_segments)
     if start_key is not None:
-        start_key = _valid_start_key(start_key, schema)
-        pk_name, pk_type = schema[0]
+        if index is None:
+            start_key = _valid_start_key(start_key, table.key_schema)
+            pk_name, pk_type = table.key_schema[0]
+        else:
+            start_key = _valid_index_start_key(start_key, table)
+            pk_name, pk_type = index.key_schema[0]
         start_hash = partition_hash(pk_type, start_key[pk_name])
         low, high = scan_segment_hashes(segment, total_segments)
         if not low <= start_hash < high:
@@ -486,23 +640,32 @@ async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
                 _STARTING_KEY_PREFIX + "Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct "
                 f"Segment. TotalSegments: {total_segments} Segment: {segment}"
             )
-        lower = scan_position(encode_item_key(table.table_id, schema, start_key), start_hash) + b"\x00"
-    _check_projected_keys(compiled, table.key_names)
+        if index is None:
+            lower = scan_position(encode_item_key(table.table_id, table.key_schema, start_key), start_hash) + b"\x00"
+        else:
+            lower = _index_position(table, index, start_key) + b"\x00"
+    _check_projected_keys(compiled, table)
+    fetch = _fetches(body, table, index, compiled, filter_text is not None)
 
+    kind, read_id = (RangeKind.SCAN, table.table_id) if index is None else (RangeKind.INDEX, index.spec.index_id)
     read = RangeRead(
-        RangeKind.SCAN, table.table_id, lower, upper,
+        kind, read_id, lower, upper,
         items_max=body.get("Limit") or 0,
         filter=filter_text, projection=projection, names=names, values=values, legacy=legacy,
-        count_only=count_only,
+        count_only=count_only, fetch=fetch, whole_items=_whole_items(body),
     )
     if ctx.ring.single is not None:
         page = await ctx.storage.read_range(ctx.ring.single, read)
     else:
         page = await read_merged(ctx.storage, read)
-    last_key = None
-    if page.more:
-        last_key = decode_item_key(scan_position_item_key(page.last_position), schema)
-    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page))
+    last_key = _last_key(page, table, index, scanned=True)
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, fetch))
+
+
+def _whole_items(body: dict[str, Any]) -> bool:
+    """A fetching read returns whole items only for Select ALL_ATTRIBUTES
+    (an index read defaults to ALL_PROJECTED_ATTRIBUTES)."""
+    return body.get("Select") == "ALL_ATTRIBUTES"
 
 
 ACTIONS = {

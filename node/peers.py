@@ -1,0 +1,55 @@
+"""Reaching the other storage nodes of the region (GSI maintenance).
+
+A node's GSI maintainer sends index entries to the nodes that own them
+(``node/gsi.py``).  ``PeerLinks`` keeps one lazily opened gRPC channel per
+peer and sends each batch as one unary ``ApplyIndex`` call; a failure is
+raised to the maintainer, which repeats the round later.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from meridian.model import limits
+from meridian.model.ops import IndexEntry
+from meridian.proto import storage_pb2_grpc
+from meridian.proto.codec import index_entries_to_pb
+
+_CHANNEL_OPTIONS = (
+    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    # A restarted peer must be found again within the maintainer's own backoff.
+    ("grpc.initial_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MIN * 1000)),
+    ("grpc.min_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MIN * 1000)),
+    ("grpc.max_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MAX * 1000)),
+)
+
+
+class PeerLinks:
+    """gRPC channels to the peers of a node, by node id."""
+
+    def __init__(self, peers: dict[str, str]) -> None:
+        self._addresses = dict(peers)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, storage_pb2_grpc.StorageStub] = {}
+
+    def __repr__(self) -> str:
+        return f"<PeerLinks peers={sorted(self._addresses)} open={sorted(self._channels)}>"
+
+    def _stub(self, node_id: str) -> storage_pb2_grpc.StorageStub:
+        stub = self._stubs.get(node_id)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(self._addresses[node_id], options=_CHANNEL_OPTIONS)
+            self._channels[node_id] = channel
+            stub = self._stubs[node_id] = storage_pb2_grpc.StorageStub(channel)
+        return stub
+
+    async def send_index_entries(self, node_id: str, entries: list[IndexEntry]) -> None:
+        """Return once ``node_id`` applied ``entries`` durably; raises ``grpc.aio.AioRpcError``."""
+        await self._stub(node_id).ApplyIndex(index_entries_to_pb(entries), timeout=limits.GSI_SEND_TIMEOUT_S)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        self._stubs.clear()
