@@ -52,7 +52,7 @@ from meridian.model.values import (
 
 from ..catalog import Table
 from ..context import RouterContext
-from .items import _read_units, _route, _write_units
+from .items import _read_units, _route, _write_units, collection_metrics
 
 DUPLICATE_KEYS_MESSAGE = "Provided list of item keys contains duplicates"
 TOO_MANY_GETS_MESSAGE = "Too many items requested for the BatchGetItem call"
@@ -265,6 +265,7 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     return_values = ReturnValues.NONE
     calls: list[tuple[str, ItemOp]] = []
     owners: list[tuple[str, _Write]] = []
+    keys: list[tuple[Table, dict[str, Any]]] = []
     for name, table_writes in writes.items():
         table = await ctx.catalog.require(name)
         seen: set[bytes] = set()
@@ -283,18 +284,26 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             seen.add(key_bytes)
             calls.append((node, op))
             owners.append((name, write))
+            keys.append((table, key))
     results = await _execute(ctx, calls)
 
     units: dict[str, float] = dict.fromkeys(writes, 0.0)
     unprocessed: dict[str, list[dict[str, Any]]] = {}
-    for (name, write), result in zip(owners, results):
+    metrics: dict[str, list[dict[str, Any]]] = {}
+    for (name, write), (table, key), result in zip(owners, keys, results):
         if result is None:
             unprocessed.setdefault(name, []).append(write.as_request())
-        elif counting:
+            continue
+        if counting:
             units[name] += _write_units(max(result.size_bytes, write.size))
+        item_metrics = collection_metrics(body, table, key, result.collection_size_bytes)
+        if item_metrics is not None:
+            metrics.setdefault(name, []).append(item_metrics)
     answer: dict[str, Any] = {"UnprocessedItems": unprocessed}
     if counting:
         answer["ConsumedCapacity"] = _consumed(mode, units)
+    if metrics:
+        answer["ItemCollectionMetrics"] = metrics
     return orjson.dumps(answer)
 
 

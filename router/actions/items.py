@@ -100,13 +100,33 @@ def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any
     return None
 
 
-def _answer(attr: str, item_json: bytes | None, consumed: dict[str, Any] | None) -> bytes:
+_GB = 1024**3
+
+
+def collection_metrics(body: dict[str, Any], table: Table, key: dict[str, Any], size_bytes: int) -> dict[str, Any] | None:
+    """``ItemCollectionMetrics`` for a write, when asked for and the table has LSIs.
+
+    The node reports the item collection's size (``collection_size_bytes``,
+    -1 for tables without local indexes); DynamoDB answers with an estimate
+    range in whole gigabytes around it.
+    """
+    if body.get("ReturnItemCollectionMetrics") != "SIZE" or size_bytes < 0:
+        return None
+    pk_name = table.key_schema[0][0]
+    low = float(size_bytes // _GB)
+    return {"ItemCollectionKey": {pk_name: key[pk_name]}, "SizeEstimateRangeGB": [low, low + 1.0]}
+
+
+def _answer(attr: str, item_json: bytes | None, consumed: dict[str, Any] | None,
+            metrics: dict[str, Any] | None = None) -> bytes:
     """Splice the node's JSON bytes into the answer without re-serialising them."""
     parts = []
     if item_json is not None:
         parts.append(b'"' + attr.encode() + b'":' + item_json)
     if consumed is not None:
         parts.append(b'"ConsumedCapacity":' + orjson.dumps(consumed))
+    if metrics is not None:
+        parts.append(b'"ItemCollectionMetrics":' + orjson.dumps(metrics))
     return b"{" + b",".join(parts) + b"}"
 
 
@@ -168,9 +188,10 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if result.error is not None:
         raise result.error
     consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    if result.item_json is None and consumed is None:
+    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
+    if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
-    return _answer("Attributes", result.item_json, consumed)
+    return _answer("Attributes", result.item_json, consumed, metrics)
 
 
 async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -194,9 +215,10 @@ async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if result.error is not None:
         raise result.error
     consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    if result.item_json is None and consumed is None:
+    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
+    if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
-    return _answer("Attributes", result.item_json, consumed)
+    return _answer("Attributes", result.item_json, consumed, metrics)
 
 
 async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -235,9 +257,10 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if result.error is not None:
         raise result.error
     consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    if result.item_json is None and consumed is None:
+    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
+    if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
-    return _answer("Attributes", result.item_json, consumed)
+    return _answer("Attributes", result.item_json, consumed, metrics)
 
 
 ACTIONS = {

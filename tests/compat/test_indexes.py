@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import expect_error, unique_name
+from helpers import create_table, expect_error, unique_name
 
 CONVERGE_S = 10.0  # a global index catches up well within this
 POLL_S = 0.05
@@ -513,3 +513,27 @@ def test_pay_per_request_index_throughput_rules(ddb, indexed_table):
                  f"{INVALID}ProvisionedThroughput must be specified for index: by_a",
                  TableName=name, BillingMode="PROVISIONED",
                  ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
+
+
+def test_item_collection_metrics_on_writes(ddb, lsi_table):
+    key = {"pk": _s("metrics"), "sk": {"N": "1"}}
+    out = ddb.put_item(TableName=lsi_table, Item={**key, "score": {"N": "1"}}, ReturnItemCollectionMetrics="SIZE")
+    assert out["ItemCollectionMetrics"] == {"ItemCollectionKey": {"pk": _s("metrics")}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    out = ddb.update_item(TableName=lsi_table, Key=key, UpdateExpression="SET score = :s",
+                          ExpressionAttributeValues={":s": {"N": "2"}}, ReturnItemCollectionMetrics="SIZE")
+    assert out["ItemCollectionMetrics"]["ItemCollectionKey"] == {"pk": _s("metrics")}
+    out = ddb.batch_write_item(RequestItems={lsi_table: [{"PutRequest": {"Item": {"pk": _s("metrics"), "sk": {"N": "2"}}}}]},
+                               ReturnItemCollectionMetrics="SIZE")
+    assert out["ItemCollectionMetrics"][lsi_table] == [
+        {"ItemCollectionKey": {"pk": _s("metrics")}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    ]
+    out = ddb.delete_item(TableName=lsi_table, Key=key, ReturnItemCollectionMetrics="SIZE")
+    assert out["ItemCollectionMetrics"]["ItemCollectionKey"] == {"pk": _s("metrics")}
+    # Not asked for: not answered.
+    assert "ItemCollectionMetrics" not in ddb.put_item(TableName=lsi_table, Item=key)
+
+
+def test_no_item_collection_metrics_without_local_indexes(ddb):
+    name = create_table(ddb, unique_name("nolsi"))
+    out = ddb.put_item(TableName=name, Item={"id": {"S": "x"}}, ReturnItemCollectionMetrics="SIZE")
+    assert "ItemCollectionMetrics" not in out
