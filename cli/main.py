@@ -4,6 +4,9 @@
     meridian node     a storage node (gRPC)
     meridian router   a router in front of storage nodes
     meridian up       a local cluster of real processes (nodes + routers)
+    meridian replicator  one region's replicator (Global Tables)
+    meridian link | replication | clock | lag | verify
+                      operate replication between regions
 """
 
 from __future__ import annotations
@@ -51,6 +54,18 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--region", default=DEFAULT_REGION)
 
 
+def _add_replicator(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replicator", help="one region's replicator: ships its changes to peer regions, applies theirs")
+    p.add_argument("--region", required=True)
+    p.add_argument("--nodes", required=True, help="the region's storage nodes, each ID=HOST:PORT (as the routers')")
+    p.add_argument("--peers", default="", help="the other regions' replicators, each REGION=HOST:PORT")
+    p.add_argument("--listen", required=True, help="HOST:PORT to serve peers and control on")
+    p.add_argument("--data-dir", required=True, help="where the durable cursors are kept")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="simulated one-way latency to every peer (default 0)")
+    p.add_argument("--jitter-ms", type=float, default=0.0)
+    p.add_argument("--loss", type=float, default=0.0, help="probability that one transmission is lost")
+
+
 def parse_nodes(text: str) -> list[tuple[str, str]]:
     """``"a=h:1,h:2"`` -> ``[("a", "h:1"), ("h:2", "h:2")]``."""
     nodes = []
@@ -69,9 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_node(sub)
     _add_router(sub)
+    _add_replicator(sub)
     from . import up
 
     up.add_arguments(sub.add_parser("up", help="a local cluster of real processes"))
+    from . import replication_cli
+
+    replication_cli.add_arguments(sub)
     return parser
 
 
@@ -103,6 +122,24 @@ def main(argv: list[str] | None = None) -> int:
         from meridian.router.server import run_router
 
         return run_router(host=ns.host, port=ns.port, nodes=parse_nodes(ns.nodes), region=ns.region)
+    if ns.command == "replicator":
+        from meridian.replication.link import LinkConditions
+        from meridian.replication.process import run_replicator
+
+        peers = dict(parse_nodes(ns.peers))
+        if ns.region in peers:
+            raise SystemExit(f"--peers must not include this region ({ns.region})")
+        try:
+            conditions = LinkConditions(latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, loss=ns.loss)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+        run_replicator(ns.region, parse_nodes(ns.nodes), peers, ns.listen, ns.data_dir,
+                       dict.fromkeys(peers, conditions))
+        return 0
+    if ns.command in ("link", "replication", "clock", "lag", "verify"):
+        from . import replication_cli
+
+        return replication_cli.run(ns)
     if ns.command == "up":
         from . import up
 

@@ -276,9 +276,11 @@ class LocalCluster:
     cluster restarted on the same data dir maps keys to the same nodes even
     though node ports change.
 
-    Regions are independent clusters for now.  Cross-region replication will
-    add one replicator per region: it starts after that region's nodes (it
-    tails their change logs) and is stopped before them; see ``_phases``.
+    With more than one region, each region also gets a replicator (on a
+    free port, cursors in ``data_dir/<region>/replicator``) that tails its
+    nodes and peers with every other region's; it starts after the nodes
+    and is stopped before them (``_phases``).  ``link_latency_ms`` is the
+    simulated one-way latency of every inter-region link at start.
     """
 
     def __init__(
@@ -291,6 +293,7 @@ class LocalCluster:
         *,
         host: str = "127.0.0.1",
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        link_latency_ms: float = 0.0,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -310,6 +313,9 @@ class LocalCluster:
         self.nodes: dict[str, list[ManagedProcess]] = {}
         self.routers: dict[str, ManagedProcess] = {}
         self.endpoints: dict[str, str] = {}
+        self.link_latency_ms = link_latency_ms
+        self.replicator_addresses: dict[str, str] = {}
+        self.replicators: dict[str, ManagedProcess] = {}
 
     # --- lifecycle --------------------------------------------------------
 
@@ -322,8 +328,9 @@ class LocalCluster:
         router_ports = self._router_ports()
         try:
             self._start_nodes()
-            # Replicators (one per region) start here: after the nodes whose
-            # change logs they tail, before the routers that serve clients.
+            # Replicators start after the nodes whose change logs they tail,
+            # before the routers that serve clients.
+            self._start_replicators()
             self._start_routers(router_ports)
         except BaseException:
             self.stop()
@@ -338,6 +345,7 @@ class LocalCluster:
         """Processes in start order, one list per phase; ``stop`` walks it backwards."""
         return [
             [p for nodes in self.nodes.values() for p in nodes],
+            list(self.replicators.values()),
             list(self.routers.values()),
         ]
 
@@ -400,6 +408,36 @@ class LocalCluster:
             for address, process in zip(self.node_addresses[region], self.nodes[region]):
                 host, port = address.rsplit(":", 1)
                 wait_for_port(host, int(port), max(0.0, deadline - time.monotonic()), process=process)
+
+    def _start_replicators(self) -> None:
+        if len(self.regions) < 2:
+            return
+        deadline = time.monotonic() + self.startup_timeout_s
+        taken = {address for addresses in self.node_addresses.values() for address in addresses}
+        for region in self.regions:
+            address = f"127.0.0.1:{free_port()}"
+            while address in taken:
+                address = f"127.0.0.1:{free_port()}"
+            taken.add(address)
+            self.replicator_addresses[region] = address
+        for region in self.regions:
+            name = f"{region}-replicator"
+            peers = ",".join(f"{peer}={address}" for peer, address in self.replicator_addresses.items() if peer != region)
+            args = [
+                "replicator",
+                "--region", region,
+                "--nodes", ",".join(
+                    f"{region}-node-{i}={address}" for i, address in enumerate(self.node_addresses[region])
+                ),
+                "--peers", peers,
+                "--listen", self.replicator_addresses[region],
+                "--data-dir", str(self.data_dir / region / "replicator"),
+                "--latency-ms", str(self.link_latency_ms),
+            ]  # fmt: skip
+            self.replicators[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
+        for region in self.regions:
+            host, port = self.replicator_addresses[region].rsplit(":", 1)
+            wait_for_port(host, int(port), max(0.0, deadline - time.monotonic()), process=self.replicators[region])
 
     def _start_routers(self, ports: dict[str, int]) -> None:
         deadline = time.monotonic() + self.startup_timeout_s

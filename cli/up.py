@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data of every node (<dir>/<region>/node-<i>) and logs (<dir>/logs) (default: ./meridian-cluster)",
     )  # fmt: skip
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
+    parser.add_argument(
+        "--link-latency-ms", type=float, default=0.0,
+        help="with several regions: simulated one-way latency of every inter-region link at start (default: 0)",
+    )  # fmt: skip
 
 
 class _StopRequested(Exception):
@@ -90,6 +94,8 @@ def _print_banner(cluster: LocalCluster) -> None:
         print(f"  {region:<{width}}  {url}", flush=True)
     first = next(iter(cluster.endpoints.values()))
     print(f"try this: aws dynamodb list-tables --endpoint-url {first}", flush=True)
+    for region, address in cluster.replicator_addresses.items():
+        print(f"  {region:<{width}}  replicator {address}", flush=True)
     print(f"logs in {cluster.log_dir}; Ctrl-C stops everything", flush=True)
 
 
@@ -115,7 +121,10 @@ def _supervise(cluster: LocalCluster) -> None:
 
 def run_up(ns: argparse.Namespace) -> int:
     """Run the cluster described by ``ns`` until a stop signal; 0 on a clean stop."""
-    cluster = LocalCluster(ns.regions, ns.nodes_per_region, ns.port, ns.data_dir, ns.sync, host=ns.host)
+    cluster = LocalCluster(
+        ns.regions, ns.nodes_per_region, ns.port, ns.data_dir, ns.sync, host=ns.host,
+        link_latency_ms=ns.link_latency_ms,
+    )  # fmt: skip
     previous_handlers = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
     try:
         cluster.start()

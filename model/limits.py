@@ -144,3 +144,22 @@ GSI_SEND_TIMEOUT_S = 10.0
 
 assert GSI_BATCH_BYTES_MAX + ITEM_SIZE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 4  # a round's entries fit a message
 assert GSI_RETRY_BACKOFF_S_MIN <= GSI_RETRY_BACKOFF_S_MAX
+
+# --- replication transport (replication/grpc_*.py, node/replica_service.py) -------
+
+# A replicator's long poll of a node's change log (WaitBeyond): the node
+# answers at the latest after this long, so a dead connection is noticed.
+REPLICATION_WAIT_BEYOND_S_MAX = 5.0
+# A replicator retries a call to one of its region's nodes after this long
+# (a node restarting); the backlog waits in the node's log meanwhile.
+REPLICATION_NODE_RETRY_S = 0.2
+# Deadline of one batch delivery to a peer replicator (apply included);
+# past it the link retransmits.
+REPLICATION_DELIVER_TIMEOUT_S = 10.0
+# How often a replicator garbage-collects its nodes' logs and tombstones.
+REPLICATION_GC_INTERVAL_S = 30.0
+# A replicator reads its region's catalog this often for replica changes to
+# carry out and for which tables replicate where (replication/replicas.py).
+REPLICA_MANAGER_INTERVAL_S = 0.5
+# A backfilling replica's ReplicaStatusPercentProgress is saved in steps of this.
+REPLICA_PROGRESS_STEP_PERCENT = 10

@@ -98,6 +98,7 @@ from meridian.model.ops import (
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_ms
 from meridian.model.values import check_item_size, item_size
 from meridian.node.indexes import IndexPlan, IndexRegistry, TableIndexes
+from meridian.node.replica import ReplicaMixin
 from meridian.node.records import (
     Change,
     is_tombstone,
@@ -168,7 +169,7 @@ class EngineStatistics:
 class _Batch:
     """Mutations that become durable together (one RocksDB write batch)."""
 
-    __slots__ = ("wb", "writes", "meta_writes", "tables", "indexes", "last_sequence", "done")
+    __slots__ = ("wb", "writes", "meta_writes", "tables", "indexes", "last_sequence", "last_hlc", "done")
 
     def __init__(self, done: asyncio.Future[None] | None = None) -> None:
         self.wb = WriteBatch(raw_mode=True)
@@ -177,6 +178,7 @@ class _Batch:
         self.tables: set[int] = set()
         self.indexes: set[int] = set()  # local indexes whose statistics changed
         self.last_sequence = 0
+        self.last_hlc = 0  # the clock's last reading when the batch was sealed
         self.done = done  # resolves once the batch is durable (group commit only)
 
 
@@ -259,8 +261,14 @@ def _scan_position(key: bytes, key_item: Item) -> bytes:
     raise ValueError("an item op without key attributes")
 
 
-class Engine:
-    """Executes item operations atomically against one RocksDB database."""
+class Engine(ReplicaMixin):
+    """Executes item operations atomically against one RocksDB database.
+
+    Replication's side (last-writer-wins apply, log position, garbage
+    collection) is in ``node/replica.py``.
+    """
+
+    _batch_type = _Batch  # for the replication mixin, which cannot import this module
 
     def __init__(
         self,
@@ -305,6 +313,11 @@ class Engine:
         self._clock = HybridLogicalClock(now_ms or wall_clock_ms)
         hlc = self._meta.get(_META_HLC)
         self._last_hlc = self._clock.observe(unpack_u64(hlc)) if hlc is not None else 0
+        self._durable_hlc = self._last_hlc  # the clock's last reading as of the durable log end
+        self._replica_tables: dict[int, list] | None = None  # table id -> key schema (node/replica.py)
+        self._log_waiters: list[asyncio.Future[None]] = []  # ReplicaMixin.wait_beyond
+        self.replicated_applied = 0
+        self.replicated_discarded = 0
 
         self._stats: dict[int, list[int]] = {}  # table id -> [item count, size bytes]
         self._index_stats: dict[int, list[int]] = {}  # index id -> [entry count, size bytes]
@@ -512,6 +525,7 @@ class Engine:
         size_bytes: int,
         old_record: bytes | None,
         indexes: TableIndexes | None,
+        stamp: bytes | None = None,
     ) -> int:
         """Stamp, log, index and count one mutation into ``batch``.
 
@@ -521,6 +535,9 @@ class Engine:
         item's collection after the write when the table has local secondary
         indexes (-1 otherwise); raises ``ItemCollectionSizeLimitExceededException``,
         before staging anything, when the write would grow it past the limit.
+        ``stamp`` (packed) is given for a replicated change: it keeps the
+        stamp it was written with, the clock observes it, and no limit
+        applies (the write was accepted in its own region already).
         """
         table_id = op.table_id
         key = op.key
@@ -528,11 +545,14 @@ class Engine:
         collection = -1
         if indexes is not None and indexes.local:
             local, collection_key, collection = self._plan_local_indexes(
-                indexes.local, op, item, item_json, size_bytes, old_record
+                indexes.local, op, item, item_json, size_bytes, old_record, stamp is None
             )
-        hlc = self._clock.tick()
-        self._last_hlc = hlc
-        stamp = pack_u64(hlc) + self._region_tail
+        if stamp is None:
+            hlc = self._clock.tick()
+            self._last_hlc = hlc
+            stamp = pack_u64(hlc) + self._region_tail
+        else:
+            self._last_hlc = self._clock.observe(unpack_u64(stamp[:8]))
         record = pack_record(stamp, item_json, size_bytes)
         self._sequence += 1
         wb = batch.wb
@@ -568,6 +588,7 @@ class Engine:
         item_json: bytes | None,
         size_bytes: int,
         old_record: bytes | None,
+        enforce_limit: bool = True,
     ) -> tuple[list, bytes, int]:
         """The LSI entries a write removes and adds, and its collection's new size."""
         key = op.key
@@ -590,7 +611,7 @@ class Engine:
             changes.append((plan.index_id, old, new))
         collection_key = _collection_key(op.table_id, op.key_item)
         collection = self._collection_size(collection_key) + growth
-        if growth > 0 and collection > self._collection_bytes_max:
+        if enforce_limit and growth > 0 and collection > self._collection_bytes_max:
             raise ItemCollectionSizeLimitExceededException(_COLLECTION_LIMIT_MESSAGE)
         return changes, collection_key, collection
 
@@ -771,6 +792,7 @@ class Engine:
             count, size = self._index_stats[index_id]
             wb.put(_index_stats_key(index_id), _STATS.pack(count, size), meta)
         batch.last_sequence = self._sequence
+        batch.last_hlc = self._last_hlc
 
     def _write(self, wb: WriteBatch) -> None:
         """Write one batch (any thread); a failure stops the engine."""
@@ -811,6 +833,9 @@ class Engine:
         # Group callbacks may run after a later, directly written batch retired.
         if batch.last_sequence > self._durable_sequence:
             self._durable_sequence = batch.last_sequence
+            self._durable_hlc = batch.last_hlc
+            if self._log_waiters:
+                self._wake_log_waiters()
         if self.gsi_wakeup is not None and not self.indexes.global_tables.isdisjoint(batch.tables):
             self.gsi_wakeup()
 
@@ -932,6 +957,7 @@ class Engine:
         current = self._meta.get(key)
         if current is not None and _loads(current)["revision"] > entry.revision:
             return
+        self._replica_tables = None
         value = _dumps(
             {"revision": entry.revision, "description": entry.description, "deleted": entry.deleted}
         )

@@ -83,6 +83,7 @@ class Change:
     stamp: VersionStamp
     tombstone: bool
     item_json: bytes | None  # None for a delete
+    size_bytes: int = -1  # DynamoDB item size (0 for a delete; -1: not known)
 
 
 def unpack_log_record(sequence: int, value: bytes) -> Change:
@@ -98,4 +99,5 @@ def unpack_log_record(sequence: int, value: bytes) -> Change:
         stamp=record_stamp(record),
         tombstone=tombstone,
         item_json=None if tombstone else record_item_json(record),
+        size_bytes=record_size(record),
     )

@@ -28,8 +28,9 @@ from meridian.model import limits
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
+from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
-from meridian.proto import storage_pb2_grpc
+from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ async def serve_node(
     try:
         server = grpc.aio.server(options=GRPC_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
+        replication_pb2_grpc.add_ReplicaNodeServicer_to_server(ReplicaNodeService(engine), server)
         if server.add_insecure_port(listen) == 0:
             raise OSError(f"cannot listen on {listen}")
         await server.start()

@@ -10,4 +10,10 @@
     digest.py       Merkle-style convergence digests (``meridian verify``)
     gc.py           when change-log entries and tombstones may be deleted
     sim_store.py    the simulation's in-memory storage nodes (tests/sim)
+
+    wire.py         changes, batches and acks as protobuf (proto/replication.proto)
+    nodes.py        the region's storage nodes over gRPC: ChangeSource, ChangeSink
+    peers.py        peer replicators over gRPC: Transport, the Replicator service, control
+    replicas.py     which tables replicate where; creating (backfill) and deleting replicas
+    process.py      the ``meridian replicator`` process wiring all of it
 """

@@ -39,6 +39,7 @@ from .storage import Storage
 log = logging.getLogger("meridian.router.catalog")
 
 ACCOUNT_ID = "000000000000"
+GLOBAL_TABLE_VERSION = "2019.11.21"
 
 
 @dataclass(slots=True)
@@ -142,6 +143,11 @@ class Table:
     table_class: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
+    #: Global Tables (2019.11.21): every region holding a replica, this one
+    #: included, as {"RegionName", "ReplicaStatus", "ReplicaStatusPercentProgress"?,
+    #: "Coordinator"}; the coordinator is the region whose replicator creates
+    #: or deletes that replica (replication/replicas.py).  Empty: not global.
+    replicas: list[dict[str, Any]] = field(default_factory=list)
     revision: int = 0
 
     @property
@@ -180,6 +186,7 @@ class Table:
             "stream": self.stream, "stream_label": self.stream_label,
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
             "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
+            "replicas": self.replicas,
         }
 
     @classmethod
@@ -253,7 +260,19 @@ class Table:
         if self.table_class is not None:
             out["TableClassSummary"] = {"TableClass": self.table_class}
         out["DeletionProtectionEnabled"] = self.deletion_protection
+        if self.replicas:
+            out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
+            out["Replicas"] = [
+                {k: v for k, v in replica.items() if k != "Coordinator"}
+                for replica in self.replicas
+                if replica["RegionName"] != self.region
+            ]
         return out
+
+    @property
+    def replicas_changing(self) -> bool:
+        """A replica is being created or deleted: the table is UPDATING."""
+        return any(replica["ReplicaStatus"] != "ACTIVE" for replica in self.replicas)
 
 
 def new_table_id() -> int:

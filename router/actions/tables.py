@@ -126,7 +126,7 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
 
 async def describe_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     table = await _require(ctx, body["TableName"])
-    return {"Table": await _describe(ctx, table, "ACTIVE")}
+    return {"Table": await _describe(ctx, table, "UPDATING" if table.replicas_changing else "ACTIVE")}
 
 
 async def list_tables(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -305,9 +305,56 @@ def _prune_attribute_definitions(table: Table) -> None:
     table.attribute_definitions = [d for d in table.attribute_definitions if d["AttributeName"] in used]
 
 
+# --- UpdateTable's ReplicaUpdates (Global Tables 2019.11.21) ---------------------------
+
+_LOCAL_REPLICA = (
+    "Cannot add, delete, or update the local region through ReplicaUpdates. "
+    "Use CreateTable, DeleteTable, or UpdateTable as required."
+)
+_GLOBAL_STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def _check_replica_updates(ctx: RouterContext, updates: list[dict[str, Any]]) -> None:
+    for update in updates:
+        for action in update.values():
+            if action is not None and action.get("RegionName") == ctx.region:
+                raise ValidationException(_LOCAL_REPLICA)
+
+
+def _apply_replica_updates(ctx: RouterContext, table: Table, updates: list[dict[str, Any]], now_s: float) -> bool:
+    """Record replicas to create (CREATING) or delete (DELETING); this
+    region's replicator does the work and turns them ACTIVE, or removes
+    them (``replication/replicas.py``).  A table becoming global gets a
+    NEW_AND_OLD_IMAGES stream, as DynamoDB enables one.  Returns whether
+    anything changed."""
+    changed = False
+    for update in updates:
+        create, delete = update.get("Create"), update.get("Delete")
+        if create is not None:
+            region = create["RegionName"]
+            if any(r["RegionName"] == region for r in table.replicas):
+                continue
+            if not table.replicas:
+                table.replicas.append({"RegionName": ctx.region, "ReplicaStatus": "ACTIVE"})
+            table.replicas.append({"RegionName": region, "ReplicaStatus": "CREATING", "Coordinator": ctx.region})
+            changed = True
+        elif delete is not None:
+            for replica in table.replicas:
+                if replica["RegionName"] == delete["RegionName"] and replica["ReplicaStatus"] != "DELETING":
+                    replica.update(ReplicaStatus="DELETING", Coordinator=ctx.region)
+                    replica.pop("ReplicaStatusPercentProgress", None)
+                    changed = True
+    if changed and table.stream is None:
+        table.stream = dict(_GLOBAL_STREAM)
+        table.stream_label = stream_label(now_s)
+    return changed
+
+
 async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     index_updates = [u for u in body.get("GlobalSecondaryIndexUpdates") or () if u is not None]
     _check_index_throughput_bounds(index_updates)
+    replica_updates = [u for u in body.get("ReplicaUpdates") or () if u is not None]
+    _check_replica_updates(ctx, replica_updates)
     table = await _require(ctx, body["TableName"])
     now_s = time.time()
     billing = body.get("BillingMode")
@@ -371,6 +418,7 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         table.deletion_protection = bool(body["DeletionProtectionEnabled"])
     if "TableClass" in body:
         table.table_class = body["TableClass"]
+    replicas_changed = _apply_replica_updates(ctx, table, replica_updates, now_s)
 
     # The answer shows a new index CREATING, a deleted one DELETING and an
     # updated one UPDATING with its old throughput, as DynamoDB's does.
@@ -396,7 +444,9 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
             index = table.index(update["Update"]["IndexName"])
             throughputs.append((index, update["Update"]["ProvisionedThroughput"]))
             index_status[index.name] = "UPDATING"
-    changing = billing or throughput or any(u.get("Create") or u.get("Delete") for u in index_updates)
+    changing = (
+        billing or throughput or replicas_changed or any(u.get("Create") or u.get("Delete") for u in index_updates)
+    )
     answer = await _describe(ctx, table, "UPDATING" if changing else "ACTIVE", index_status)
     for index, index_throughput in throughputs:
         _update_index_throughput(index, index_throughput, now_s)

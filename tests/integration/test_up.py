@@ -359,7 +359,8 @@ def test_regions_get_consecutive_router_ports(tmp_path, start_up):
     assert f"eu-west-1  http://127.0.0.1:{base + 1}" in banner
     roles = _roles(_children(up.pid))
     assert sorted((_flag(a, "--region"), a[0]) for a in roles.values()) == [
-        ("eu-west-1", "node"), ("eu-west-1", "router"), ("us-east-1", "node"), ("us-east-1", "router"),
+        ("eu-west-1", "node"), ("eu-west-1", "replicator"), ("eu-west-1", "router"),
+        ("us-east-1", "node"), ("us-east-1", "replicator"), ("us-east-1", "router"),
     ]  # fmt: skip
 
     up.kill(signal.SIGTERM)

@@ -1,0 +1,221 @@
+"""A replicator's view of its own region's storage nodes, over gRPC.
+
+``NodeChangeSource`` is one node's change log (``ChangeSource``);
+``RegionSink`` applies incoming changes through the nodes that own them
+(``ChangeSink``), placing each key on the routers' ring
+(``meridian.router.ring.Ring``, same node ids) by its partition key, which
+it decodes with the table's key schema from the region's catalog copy.
+
+A node that does not answer (restarting) is retried here, every
+``REPLICATION_NODE_RETRY_S``, for reads: the backlog waits in its log.  An
+apply that fails raises instead, so the batch goes unacknowledged and the
+sending region's link retransmits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from meridian.model import limits
+from meridian.model.keycodec import decode_item_key, partition_hash
+from meridian.model.ops import CatalogEntry
+from meridian.node.records import Change
+from meridian.proto.codec import catalog_from_pb, catalog_to_pb
+from meridian.proto import replication_pb2 as rpb
+from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
+from meridian.proto import storage_pb2 as spb
+from meridian.replication.digest import Digest
+from meridian.replication.interfaces import Clock, LogPosition
+from meridian.replication.wire import changes_from_pb, changes_to_pb, position_from_pb
+from meridian.router.ring import Ring
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_OPTIONS = (
+    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.initial_reconnect_backoff_ms", int(limits.REPLICATION_NODE_RETRY_S * 1000)),
+    ("grpc.min_reconnect_backoff_ms", int(limits.REPLICATION_NODE_RETRY_S * 1000)),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+_EMPTY = rpb.ReplEmpty()
+
+
+class RegionNodes:
+    """Channels to the region's nodes, by node id."""
+
+    def __init__(self, nodes: Sequence[tuple[str, str]]) -> None:
+        self.addresses = dict(nodes)
+        self.ring = Ring([node_id for node_id, _ in nodes])
+        self._channels = {
+            node_id: grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS) for node_id, address in nodes
+        }
+        self.replica = {node_id: replication_pb2_grpc.ReplicaNodeStub(ch) for node_id, ch in self._channels.items()}
+        self.storage = {node_id: storage_pb2_grpc.StorageStub(ch) for node_id, ch in self._channels.items()}
+
+    def __repr__(self) -> str:
+        return f"<RegionNodes {sorted(self.addresses)}>"
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+    async def catalog(self, *, every_node: bool = False) -> dict[str, CatalogEntry]:
+        """Every table's newest catalog entry over the nodes that answer (a
+        node that was down missed changes); ``every_node``: raise unless all do."""
+        newest: dict[str, CatalogEntry] = {}
+        for node_id, stub in self.storage.items():
+            try:
+                reply = await stub.CatalogList(spb.Empty(), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+            except grpc.aio.AioRpcError as exc:
+                if every_node:
+                    raise
+                log.info("CatalogList on %s failed: %s", node_id, exc.code().name)
+                continue
+            for entry in reply.entries:
+                if entry.name not in newest or newest[entry.name].revision < entry.revision:
+                    newest[entry.name] = catalog_from_pb(entry)
+        return newest
+
+    async def catalog_put(self, entry: CatalogEntry) -> None:
+        """Store a catalog entry on every node (raises if one does not answer)."""
+        message = catalog_to_pb(entry)
+        for stub in self.storage.values():
+            await stub.CatalogPut(message, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+
+    async def drop_table(self, table_id: int) -> None:
+        for stub in self.storage.values():
+            await stub.DropTable(spb.TableRef(table_id=table_id), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+
+    async def item_count(self, table_id: int) -> int:
+        total = 0
+        for stub in self.storage.values():
+            stats = await stub.GetTableStats(spb.TableRef(table_id=table_id), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+            total += stats.item_count
+        return total
+
+    async def table_id(self, name: str) -> int | None:
+        entry = (await self.catalog()).get(name)
+        if entry is None or entry.deleted or "table_id" not in entry.description:
+            return None
+        return entry.description["table_id"]
+
+    async def digest(self, table_id: int, depth: int) -> Digest:
+        """The region's digest of a table: every node's records, tombstones included."""
+        digest = Digest(depth)
+        async for key, record in self.records(table_id):
+            digest.add(key, record)
+        return digest
+
+    async def records(self, table_id: int):
+        """Every stored ``(key, record)`` of a table, node by node, page by page."""
+        for stub in self.replica.values():
+            after = b""
+            while True:
+                request = rpb.RecordsRequest(table_id=table_id, after=after)
+                page = (await stub.ReadRecords(request, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)).records
+                for record in page:
+                    yield record.key, record.record
+                if not page:
+                    break
+                after = page[-1].key
+
+
+async def _retrying(what: str, call, clock: Clock):
+    """Await ``call()`` until the node answers (it may be restarting)."""
+    while True:
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.OUT_OF_RANGE:
+                raise
+            log.info("%s failed (%s), retrying", what, exc.code().name)
+            await clock.sleep(limits.REPLICATION_NODE_RETRY_S)
+
+
+class NodeChangeSource:
+    """One local node's change log (``ChangeSource``)."""
+
+    def __init__(self, node_id: str, stub: replication_pb2_grpc.ReplicaNodeStub, clock: Clock) -> None:
+        self._node_id = node_id
+        self._stub = stub
+        self._clock = clock
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    def __repr__(self) -> str:
+        return f"<NodeChangeSource {self._node_id}>"
+
+    async def read(self, after_seq: int, changes_max: int, bytes_max: int) -> list[Change]:
+        request = rpb.ReadChangesRequest(after_sequence=after_seq, changes_max=changes_max, bytes_max=bytes_max)
+        reply = await _retrying(f"ReadChanges on {self._node_id}", lambda: self._stub.ReadChanges(request), self._clock)
+        return changes_from_pb(reply)
+
+    async def log_position(self) -> LogPosition:
+        reply = await _retrying(f"GetLogPosition on {self._node_id}", lambda: self._stub.GetLogPosition(_EMPTY), self._clock)
+        return position_from_pb(reply)
+
+    async def wait_beyond(self, sequence: int) -> None:
+        request = rpb.WaitBeyondRequest(sequence=sequence, timeout_s=limits.REPLICATION_WAIT_BEYOND_S_MAX)
+        deadline_s = limits.REPLICATION_WAIT_BEYOND_S_MAX + 5
+        while True:
+            reply = await _retrying(
+                f"WaitBeyond on {self._node_id}", lambda: self._stub.WaitBeyond(request, timeout=deadline_s), self._clock
+            )
+            if reply.last_sequence > sequence:
+                return
+
+
+class RegionSink:
+    """The region's storage as incoming replication sees it (``ChangeSink``)."""
+
+    def __init__(self, nodes: RegionNodes) -> None:
+        self._nodes = nodes
+        self._schemas: dict[int, list] = {}  # table id -> key schema, from the catalog
+
+    def __repr__(self) -> str:
+        return f"<RegionSink {self._nodes!r} tables={len(self._schemas)}>"
+
+    async def _refresh_schemas(self) -> None:
+        self._schemas = {
+            entry.description["table_id"]: entry.description["key_schema"]
+            for entry in (await self._nodes.catalog()).values()
+            if not entry.deleted and "table_id" in entry.description
+        }
+
+    def _owner(self, change: Change) -> str | None:
+        schema = self._schemas.get(change.table_id)
+        if schema is None:
+            return None
+        ring = self._nodes.ring
+        if ring.single is not None:
+            return ring.single
+        pk_name, pk_type = schema[0]
+        key = decode_item_key(change.key, schema)
+        return ring.owner(partition_hash(pk_type, key[pk_name][pk_type]))
+
+    async def apply(self, changes: Sequence[Change]) -> list[bool]:
+        if any(c.table_id not in self._schemas for c in changes):
+            await self._refresh_schemas()
+        by_node: dict[str, list[int]] = {}
+        for i, change in enumerate(changes):
+            owner = self._owner(change)
+            if owner is not None:  # a table without a replica here: discarded
+                by_node.setdefault(owner, []).append(i)
+        applied = [False] * len(changes)
+
+        async def apply_on(node_id: str, positions: list[int]) -> None:
+            reply = await self._nodes.replica[node_id].ApplyReplicated(
+                changes_to_pb(changes[i] for i in positions), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
+            )
+            for i, ok in zip(positions, reply.applied):
+                applied[i] = ok
+
+        await asyncio.gather(*(apply_on(node_id, positions) for node_id, positions in by_node.items()))
+        return applied

@@ -1,0 +1,226 @@
+"""Replicators of different regions talking gRPC: the ``Transport`` to a
+peer, and the ``Replicator`` service a peer delivers to and a user controls.
+
+``PeerTransport.deliver`` is one unary ``Deliver`` call per batch on a
+long-lived HTTP/2 channel; the ``SimulatedLink`` in front of it keeps
+batches in order (it hands the next one over only once the previous one is
+acknowledged) and turns any failure - peer down, restarting, too slow -
+into a retransmission, so this layer never loses or reorders a batch.
+
+``Control`` takes JSON commands (``link-set``, ``link-cut``, ``link-heal``,
+``pause``, ``resume``, ``show``, ``clock-skew``, ``digest``) for the
+``meridian link`` / ``replication`` / ``clock`` / ``lag`` / ``verify``
+commands and tests; a link is one direction (this region -> peer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+
+import grpc
+import orjson
+
+from meridian.model import limits
+from meridian.proto import replication_pb2 as rpb
+from meridian.proto import replication_pb2_grpc
+from meridian.replication.digest import FANOUT, entry_hash, leaf_of
+from meridian.model.ops import CatalogEntry
+from meridian.node.records import Change
+from meridian.replication.interfaces import Ack, ChangeSink, PeerUnavailable, ReplicationBatch
+from meridian.replication.link import SimulatedLink
+from meridian.replication.nodes import RegionNodes
+from meridian.replication.replicator import Replicator
+from meridian.replication.wire import ack_from_pb, ack_to_pb, batch_from_pb, batch_to_pb, changes_from_pb, changes_to_pb
+
+log = logging.getLogger(__name__)
+
+_CHANNEL_OPTIONS = (
+    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+_LINK_SETTINGS = ("latency_ms", "jitter_ms", "loss")
+
+
+class PeerTransport:
+    """Delivers batches to one peer region's replicator (``Transport``)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._stub = replication_pb2_grpc.ReplicatorStub(self._channel)
+
+    def __repr__(self) -> str:
+        return f"<PeerTransport {self.address}>"
+
+    async def deliver(self, batch: ReplicationBatch) -> Ack:
+        try:
+            reply = await self._stub.Deliver(batch_to_pb(batch), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise PeerUnavailable(f"{self.address}: {exc.code().name} {exc.details()}") from exc
+        return ack_from_pb(reply)
+
+    async def control(self, command: dict) -> dict:
+        reply = await self._stub.Control(
+            rpb.ControlRequest(json=orjson.dumps(command)), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
+        )
+        return orjson.loads(reply.json)
+
+    async def backfill(self, changes: list[Change]) -> None:
+        """Have the peer apply a new replica's existing items (raises on failure)."""
+        await self._stub.Backfill(changes_to_pb(changes), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class ControlError(ValueError):
+    """A control command that cannot be carried out (unknown peer, bad value)."""
+
+
+class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
+    """One region's replicator as peers and users reach it."""
+
+    def __init__(
+        self,
+        replicator: Replicator,
+        links: Mapping[str, SimulatedLink],
+        nodes: RegionNodes,
+        sink: ChangeSink | None = None,
+        note_catalog: Callable[[CatalogEntry], None] | None = None,
+    ) -> None:
+        self._replicator = replicator
+        self._links = dict(links)
+        self._nodes = nodes
+        self._sink = sink
+        self._note_catalog = note_catalog  # ReplicaManager.note
+
+    def __repr__(self) -> str:
+        return f"<ReplicatorService {self._replicator.region}>"
+
+    async def Deliver(self, request: rpb.Batch, context) -> rpb.BatchAck:
+        try:
+            ack = await self._replicator.receive(batch_from_pb(request))
+        except PeerUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:  # a node failed or is down: not acknowledged, so resent
+            log.info("applying a batch from %s failed: %s", request.origin, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"apply failed: {exc}")
+        return ack_to_pb(ack)
+
+    async def Backfill(self, request: rpb.Changes, context) -> rpb.Applied:
+        try:
+            applied = await self._sink.apply(changes_from_pb(request))
+        except Exception as exc:
+            log.info("applying a backfill batch failed: %s", exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"apply failed: {exc}")
+        return rpb.Applied(applied=applied)
+
+    async def Control(self, request: rpb.ControlRequest, context) -> rpb.ControlReply:
+        try:
+            answer = await self.control(orjson.loads(request.json))
+        except (ControlError, orjson.JSONDecodeError, TypeError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return rpb.ControlReply(json=orjson.dumps(answer))
+
+    def _link(self, command: dict) -> SimulatedLink:
+        link = self._links.get(command.get("peer"))
+        if link is None:
+            raise ControlError(f"{command.get('peer')!r} is not a peer of {self._replicator.region}")
+        return link
+
+    async def control(self, command: dict) -> dict:
+        """Carry out one control command; answer with the state after it."""
+        name = command.get("command")
+        if name == "link-set":
+            settings = {k: float(command[k]) for k in _LINK_SETTINGS if command.get(k) is not None}
+            try:
+                self._link(command).set(**settings)
+            except ValueError as exc:
+                raise ControlError(str(exc)) from exc
+        elif name == "link-cut":
+            self._link(command).cut()
+        elif name == "link-heal":
+            self._link(command).heal()
+        elif name in ("pause", "resume"):
+            peers = [command["peer"]] if command.get("peer") else list(self._links)
+            for peer in peers:
+                self._link({"peer": peer})
+                getattr(self._replicator, name)(peer)
+        elif name == "clock-skew":
+            for stub in self._nodes.replica.values():
+                await stub.SetClockSkew(rpb.Skew(ms=int(command["ms"])), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+            return {"region": self._replicator.region, "skew_ms": int(command["ms"])}
+        elif name == "digest":
+            return await self._digest(command)
+        elif name == "catalog-put":  # from the coordinator of a replica change
+            entry = CatalogEntry(
+                command["name"], int(command["revision"]), command["description"], bool(command["deleted"])
+            )
+            if self._note_catalog is not None:
+                self._note_catalog(entry)  # the scope first: see ReplicaManager.note
+            await self._nodes.catalog_put(entry)
+            return {"region": self._replicator.region}
+        elif name == "drop-table":
+            await self._nodes.drop_table(int(command["table_id"]))
+            return {"region": self._replicator.region}
+        elif name != "show":
+            raise ControlError(f"unknown control command {name!r}")
+        return await self.show()
+
+    async def _digest(self, command: dict) -> dict:
+        """A table's digest in this region: its non-empty leaves, and with
+        ``leaves`` given, the entry hash of every key in those leaves."""
+        table_id = await self._nodes.table_id(str(command.get("table")))
+        if table_id is None:
+            return {"region": self._replicator.region, "table_id": None}
+        depth = int(command.get("depth", limits.DIGEST_DEPTH))
+        try:
+            digest = await self._nodes.digest(table_id, depth)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from exc
+        leaves = {}
+        for leaf in range(FANOUT**depth):
+            total, count = digest.node(depth, leaf)
+            if count:
+                leaves[str(leaf)] = f"{total:x}/{count}"
+        answer = {"region": self._replicator.region, "table_id": table_id, "count": digest.count, "leaves": leaves}
+        wanted = frozenset(int(leaf) for leaf in command.get("leaves") or ())
+        if wanted:
+            entries = {}
+            async for key, record in self._nodes.records(table_id):
+                if leaf_of(key, depth) in wanted:
+                    entries[key.hex()] = f"{entry_hash(key, record):x}"
+            answer["entries"] = entries
+        return answer
+
+    async def show(self) -> dict:
+        replicator = self._replicator
+        statistics = dataclasses.asdict(replicator.statistics())
+        return {
+            "region": replicator.region,
+            "links": [
+                {**dataclasses.asdict(link.statistics().conditions), "source": link.source, "target": link.target}
+                for link in self._links.values()
+            ],
+            "statistics": statistics,
+            "pending": await replicator.pending_changes(),
+            "latency": [
+                {"table_id": key.table_id, "origin": key.origin, "receiver": key.receiver, **dataclasses.asdict(s)}
+                for key, s in replicator.latency.summaries().items()
+            ],
+        }
+
+
+async def control(address: str, command: dict, timeout_s: float = 10.0) -> dict:
+    """Send one control command to the replicator at ``address``."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = replication_pb2_grpc.ReplicatorStub(channel)
+        reply = await stub.Control(rpb.ControlRequest(json=orjson.dumps(command)), timeout=timeout_s)
+    return orjson.loads(reply.json)
