@@ -161,6 +161,10 @@ class RunningTarget:
         """User + system CPU of the target and all its live descendants."""
         return sum(_process_cpu_ticks(pid) for pid in _process_tree(self.pid)) / _CLOCK_TICKS_PER_S
 
+    def pids(self) -> list[int]:
+        """The target's PID and its live descendants' (a walk of all of /proc: not for tight loops)."""
+        return _process_tree(self.pid)
+
     def wait_listening(self, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -241,3 +245,20 @@ def _process_cpu_ticks(pid: int) -> int:
     fields = _stat_fields(pid)
     # utime and stime are fields 14 and 15 of stat(5), i.e. 11 and 12 here.
     return int(fields[11]) + int(fields[12]) if fields else 0
+
+
+def rss_kb(pids: list[int]) -> int:
+    """Resident memory (VmRSS) of these processes together, in KiB; cheap enough to sample often."""
+    return sum(_process_rss_kb(pid) for pid in pids)
+
+
+def _process_rss_kb(pid: int) -> int:
+    """VmRSS from /proc/PID/status; 0 for a process gone (or a zombie, which has none)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])  # "VmRSS:  123456 kB"
+    except OSError:
+        pass
+    return 0
