@@ -57,6 +57,7 @@ from functools import partial
 
 import orjson
 from rocksdict import (
+    BlockBasedIndexType,
     BlockBasedOptions,
     Cache,
     DBCompressionType,
@@ -141,6 +142,8 @@ _SCAN_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 _META_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
 _INDEX_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 _BLOOM_BITS_PER_KEY = 10
+# Partitioned index/filter pieces are cut at about this size (RocksDB default 4 KB).
+_METADATA_BLOCK_BYTES = 4096
 
 _INTERNAL = "Internal server error"
 
@@ -188,6 +191,15 @@ def _column_family_options(cache: Cache, write_buffer_bytes: int, bloom: bool) -
     table.set_block_cache(cache)
     table.set_cache_index_and_filter_blocks(True)
     table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    # Partitioned index and filters: a large SST file's index and bloom filter
+    # are cut into metadata-block-sized pieces, each small enough to live in
+    # one shard of the block cache. Unpartitioned, a 1M-key file's ~1.3 MB
+    # filter could not stay cached, and every point lookup re-read and
+    # decompressed it (Scan of 1M items fell to ~2k items/s in the benchmark).
+    table.set_index_type(BlockBasedIndexType.two_level_index_search())
+    table.set_partition_filters(True)
+    table.set_metadata_block_size(_METADATA_BLOCK_BYTES)
+    table.set_pin_top_level_index_and_filter(True)
     if bloom:
         table.set_bloom_filter(_BLOOM_BITS_PER_KEY, False)
     opts.set_block_based_table_factory(table)
