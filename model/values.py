@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from . import limits
 from .errors import SerializationException, ValidationException
@@ -533,3 +533,59 @@ def validate_key(key: Item, key_schema: KeySchema) -> Item:
         out[name] = value
         is_partition = False
     return out
+
+
+# --- secondary index keys ------------------------------------------------------
+
+_INVALID = "One or more parameter values were invalid: "
+_NOT_VALID = "One or more parameter values are not valid. "
+_EMPTY_WORDS = {"S": "string", "B": "binary"}
+
+
+def index_key_type_message(name: str, expected: str, actual: str, index_name: str) -> str:
+    return f"{_INVALID}Type mismatch for Index Key {name} Expected: {expected} Actual: {actual} IndexName: {index_name}"
+
+
+def empty_index_key_message(name: str, key_type: str, index_name: str, updating: bool) -> str:
+    """DynamoDB's words for an empty S or B value of an index key attribute.
+
+    UpdateItem's wording names neither the index nor the attribute.
+    """
+    kind = _EMPTY_WORDS[key_type]
+    if updating:
+        return (
+            _NOT_VALID + "The update expression attempted to update a secondary index key to a value that is not "
+            f"supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
+        )
+    return (
+        _NOT_VALID + "A value specified for a secondary index key is not supported. The AttributeValue for a key "
+        f"attribute cannot contain an empty {kind} value. IndexName: {index_name}, IndexKey: {name}"
+    )
+
+
+def check_index_keys(
+    item: dict[str, Any],
+    indexes: Iterable[tuple[str, Sequence[tuple[str, str]]]],
+    *,
+    updating: bool,
+) -> None:
+    """Reject an item whose index key attributes break their declared types.
+
+    ``indexes``: (index name, its key schema) for every secondary index of
+    the table, global ones first, as DynamoDB reports them.  An attribute may
+    be absent (the item is then not in that index), but if present it must
+    have the type of the index's attribute definition and, for S and B, a
+    value.  The router runs this before anything is written (so a batch
+    with one bad item writes nothing); the node runs it again for updates,
+    whose new item only it knows.
+    """
+    for index_name, key_schema in indexes:
+        for name, key_type in key_schema:
+            value = item.get(name)
+            if value is None:
+                continue
+            inner = value.get(key_type)
+            if inner is None:
+                raise ValidationException(index_key_type_message(name, key_type, attribute_type(value), index_name))
+            if inner == "":
+                raise ValidationException(empty_index_key_message(name, key_type, index_name, updating))

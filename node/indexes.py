@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import orjson
 
-from meridian.model.errors import ValidationException
 from meridian.model.keycodec import TABLE_PREFIX_BYTES
 from meridian.model.ops import (
     PROJECTION_ALL,
@@ -30,35 +29,9 @@ from meridian.model.ops import (
     encode_index_key,
     index_specs_from_catalog,
 )
-from meridian.model.values import attribute_type, item_size
+from meridian.model.values import check_index_keys, item_size
 
 _dumps = orjson.dumps
-
-_INVALID = "One or more parameter values were invalid: "
-_NOT_VALID = "One or more parameter values are not valid. "
-_EMPTY_WORDS = {"S": "string", "B": "binary"}
-
-
-def index_key_type_message(name: str, expected: str, actual: str, index_name: str) -> str:
-    return f"{_INVALID}Type mismatch for Index Key {name} Expected: {expected} Actual: {actual} IndexName: {index_name}"
-
-
-def empty_index_key_message(name: str, key_type: str, index_name: str, updating: bool) -> str:
-    """DynamoDB's words for an empty S or B value of an index key attribute.
-
-    UpdateItem's wording names neither the index nor the attribute.
-    """
-    kind = _EMPTY_WORDS[key_type]
-    if updating:
-        return (
-            _NOT_VALID + "The update expression attempted to update a secondary index key to a value that is not "
-            f"supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
-        )
-    return (
-        _NOT_VALID + "A value specified for a secondary index key is not supported. The AttributeValue for a key "
-        f"attribute cannot contain an empty {kind} value. IndexName: {index_name}, IndexKey: {name}"
-    )
-
 
 class IndexPlan:
     """One index of one table, compiled for the write path."""
@@ -133,16 +106,7 @@ class TableIndexes:
         if present it must have the type of the index's attribute definition
         and, for S and B, a value.
         """
-        for plan in (*self.global_, *self.local):
-            for name, key_type in plan.key_schema:
-                value = item.get(name)
-                if value is None:
-                    continue
-                inner = value.get(key_type)
-                if inner is None:
-                    raise ValidationException(index_key_type_message(name, key_type, attribute_type(value), plan.name))
-                if inner == "":
-                    raise ValidationException(empty_index_key_message(name, key_type, plan.name, updating))
+        check_index_keys(item, ((plan.name, plan.key_schema) for plan in (*self.global_, *self.local)), updating=updating)
 
 
 class IndexRegistry:

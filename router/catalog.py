@@ -165,6 +165,13 @@ class Table:
         return None
 
     @property
+    def index_key_schemas(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        """(name, key schema) of every secondary index, global ones first (the nodes' order)."""
+        return [(i.name, i.spec.key_schema) for i in self.global_indexes] + [
+            (i.name, i.spec.key_schema) for i in self.local_indexes
+        ]
+
+    @property
     def global_indexes(self) -> list[Index]:
         return [index for index in self.indexes if index.is_global]
 

@@ -44,6 +44,7 @@ from meridian.model.values import (
     ITEM_TOO_LARGE_MESSAGE,
     KEY_SCHEMA_MISMATCH_MESSAGE,
     MANY_TYPES_MESSAGE,
+    check_index_keys,
     extract_key,
     item_size,
     validate_item,
@@ -272,6 +273,8 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         for write in table_writes:
             if write.item is not None:
                 key = _put_key(write.item, table)
+                if table.indexes:
+                    check_index_keys(write.item, table.index_key_schemas, updating=False)
                 key_bytes, node = _route(ctx, table, key)
                 op = ItemOp(OpKind.PUT, table.table_id, key_bytes, key, item=write.item, return_values=return_values,
                              item_size_bytes=write.size)

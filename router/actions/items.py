@@ -29,7 +29,7 @@ from meridian.model.expressions.legacy import (
 )
 from meridian.model.keycodec import encode_item_key, partition_hash
 from meridian.model.ops import ItemOp, OpKind, ReturnValues
-from meridian.model.values import extract_key, item_size, validate_item, validate_key
+from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
 
 from ..catalog import Table
 from ..context import RouterContext
@@ -176,6 +176,8 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         compile_expressions(condition=condition, names=names, values=values, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     key = extract_key(item, table.key_schema)
+    if table.indexes:
+        check_index_keys(item, table.index_key_schemas, updating=False)
     key_bytes, node = _route(ctx, table, key)
     op = ItemOp(
         OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,

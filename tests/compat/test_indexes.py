@@ -271,6 +271,15 @@ def test_index_key_values_must_fit_their_definitions(ddb, lsi_table):
     assert "Item" not in ddb.get_item(TableName=lsi_table, Key={"pk": _s("v"), "sk": _n(1)})
 
 
+def test_batch_with_a_bad_index_key_writes_nothing(ddb, lsi_table):
+    good = {"pk": _s("batchbad"), "sk": _n(1), "score": _n(5)}
+    bad = {"pk": _s("batchbad"), "sk": _n(2), "score": _s("five")}
+    expect_error(ddb.batch_write_item, "ValidationException",
+                 f"{INVALID}Type mismatch for Index Key score Expected: N Actual: S IndexName: by_score",
+                 RequestItems={lsi_table: [{"PutRequest": {"Item": good}}, {"PutRequest": {"Item": bad}}]})
+    assert "Item" not in ddb.get_item(TableName=lsi_table, Key={"pk": _s("batchbad"), "sk": _n(1)}, ConsistentRead=True)
+
+
 # --- global secondary indexes -----------------------------------------------------------
 
 GSI_ITEMS = 30  # item i lives in city c{i % 3}, is i years old, on a team only when i % 5 == 0
