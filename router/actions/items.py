@@ -141,6 +141,27 @@ def _check_return_values_put_delete(body: dict[str, Any]) -> None:
         raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
 
 
+def _write_options(body: dict[str, Any], legacy: bool) -> dict[str, Any]:
+    """The ItemOp fields every write takes from the request the same way."""
+    return {
+        "return_values": _RETURN_VALUES[body.get("ReturnValues")],
+        "return_old_on_condition_failure": body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
+        "legacy": legacy,
+    }
+
+
+async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: dict[str, Any], node: str, op: ItemOp) -> bytes:
+    """Send one write to its node and shape DynamoDB's answer from the result."""
+    result = await ctx.storage.call(node, op)
+    if result.error is not None:
+        raise result.error
+    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
+    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
+    if result.item_json is None and consumed is None and metrics is None:
+        return b"{}"
+    return _answer("Attributes", result.item_json, consumed, metrics)
+
+
 async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     check_not_mixed(body, "GetItem")
     key_in = validate_item(body["Key"], context="key")
@@ -182,18 +203,9 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     op = ItemOp(
         OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,
         item_size_bytes=size,
-        return_values=_RETURN_VALUES[body.get("ReturnValues")],
-        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        legacy=legacy,
+        **_write_options(body, legacy),
     )
-    result = await ctx.storage.call(node, op)
-    if result.error is not None:
-        raise result.error
-    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
-    if result.item_json is None and consumed is None and metrics is None:
-        return b"{}"
-    return _answer("Attributes", result.item_json, consumed, metrics)
+    return await _write(ctx, body, table, key, node, op)
 
 
 async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -209,18 +221,9 @@ async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     key_bytes, node = _route(ctx, table, key)
     op = ItemOp(
         OpKind.DELETE, table.table_id, key_bytes, key, condition=condition, names=names, values=values,
-        return_values=_RETURN_VALUES[body.get("ReturnValues")],
-        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        legacy=legacy,
+        **_write_options(body, legacy),
     )
-    result = await ctx.storage.call(node, op)
-    if result.error is not None:
-        raise result.error
-    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
-    if result.item_json is None and consumed is None and metrics is None:
-        return b"{}"
-    return _answer("Attributes", result.item_json, consumed, metrics)
+    return await _write(ctx, body, table, key, node, op)
 
 
 async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -251,18 +254,9 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     key_bytes, node = _route(ctx, table, key)
     op = ItemOp(
         OpKind.UPDATE, table.table_id, key_bytes, key, condition=condition, update=update, names=names, values=values,
-        return_values=_RETURN_VALUES[body.get("ReturnValues")],
-        return_old_on_condition_failure=body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD",
-        legacy=legacy,
+        **_write_options(body, legacy),
     )
-    result = await ctx.storage.call(node, op)
-    if result.error is not None:
-        raise result.error
-    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
-    metrics = collection_metrics(body, table, key, result.collection_size_bytes)
-    if result.item_json is None and consumed is None and metrics is None:
-        return b"{}"
-    return _answer("Attributes", result.item_json, consumed, metrics)
+    return await _write(ctx, body, table, key, node, op)
 
 
 ACTIONS = {
