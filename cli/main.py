@@ -52,6 +52,11 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
         "address); keys are placed by node id, so give stable ids when node ports may change",
     )
     p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument(
+        "--replicator", metavar="HOST:PORT",
+        help="the region's replicator, so that GET /meridian/replication can name every region's replicator "
+        "(what the replication commands' --endpoint uses)",
+    )  # fmt: skip
 
 
 def _add_replicator(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +69,7 @@ def _add_replicator(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-ms", type=float, default=0.0, help="simulated one-way latency to every peer (default 0)")
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--loss", type=float, default=0.0, help="probability that one transmission is lost")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)")
 
 
 def parse_nodes(text: str) -> list[tuple[str, str]]:
@@ -121,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "router":
         from meridian.router.server import run_router
 
-        return run_router(host=ns.host, port=ns.port, nodes=parse_nodes(ns.nodes), region=ns.region)
+        return run_router(host=ns.host, port=ns.port, nodes=parse_nodes(ns.nodes), region=ns.region,
+                          replicator=ns.replicator)
     if ns.command == "replicator":
         from meridian.replication.link import LinkConditions
         from meridian.replication.process import run_replicator
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         run_replicator(ns.region, parse_nodes(ns.nodes), peers, ns.listen, ns.data_dir,
-                       dict.fromkeys(peers, conditions))
+                       dict.fromkeys(peers, conditions), metrics_port=ns.metrics_port)
         return 0
     if ns.command in ("link", "replication", "clock", "lag", "verify"):
         from . import replication_cli

@@ -316,6 +316,7 @@ class LocalCluster:
         self.link_latency_ms = link_latency_ms
         self.replicator_addresses: dict[str, str] = {}
         self.replicators: dict[str, ManagedProcess] = {}
+        self.replicator_metrics_ports: dict[str, int] = {}  # region -> port of its Prometheus /metrics
 
     # --- lifecycle --------------------------------------------------------
 
@@ -361,6 +362,10 @@ class LocalCluster:
         self.stop()
 
     # --- the phases -------------------------------------------------------
+
+    def replicator_metrics_url(self, region: str) -> str:
+        """Where the region's replicator serves Prometheus ``/metrics``."""
+        return f"http://{self._connect_host}:{self.replicator_metrics_ports[region]}/metrics"
 
     def _router_ports(self) -> dict[str, int]:
         if self.base_port is None:
@@ -420,6 +425,11 @@ class LocalCluster:
                 address = f"127.0.0.1:{free_port()}"
             taken.add(address)
             self.replicator_addresses[region] = address
+            metrics_port = free_port()
+            while f"127.0.0.1:{metrics_port}" in taken:
+                metrics_port = free_port()
+            taken.add(f"127.0.0.1:{metrics_port}")
+            self.replicator_metrics_ports[region] = metrics_port
         for region in self.regions:
             name = f"{region}-replicator"
             peers = ",".join(f"{peer}={address}" for peer, address in self.replicator_addresses.items() if peer != region)
@@ -433,6 +443,7 @@ class LocalCluster:
                 "--listen", self.replicator_addresses[region],
                 "--data-dir", str(self.data_dir / region / "replicator"),
                 "--latency-ms", str(self.link_latency_ms),
+                "--metrics-port", str(self.replicator_metrics_ports[region]),
             ]  # fmt: skip
             self.replicators[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
         for region in self.regions:
@@ -452,6 +463,8 @@ class LocalCluster:
                 ),
                 "--region", region,
             ]  # fmt: skip
+            if region in self.replicator_addresses:
+                args += ["--replicator", self.replicator_addresses[region]]
             self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
             self.endpoints[region] = f"http://{self._connect_host}:{ports[region]}"
         for region in self.regions:

@@ -7,7 +7,9 @@
     meridian verify --table T             do all replicas hold the same versions?
 
 Each talks to the regions' replicators, given as ``--replicators
-REGION=HOST:PORT,...`` (``meridian up`` prints them).  A link is one
+REGION=HOST:PORT,...`` (``meridian up`` prints them) or found through
+``--endpoint URL`` of any region's router (``GET /meridian/replication``,
+which a router started with ``--replicator`` answers).  A link is one
 direction; ``set``, ``cut`` and ``heal`` act on both directions between two
 regions unless ``--one-way`` (then only A -> B).
 """
@@ -18,11 +20,17 @@ import argparse
 import asyncio
 import sys
 import time
+import urllib.error
+import urllib.request
+
+import orjson
 
 from meridian.replication.peers import control
 
 #: ``verify``: pause between two comparisons while replicas still differ.
 VERIFY_RETRY_INTERVAL_S = 0.5
+#: ``--endpoint``: how long the router may take to name the replicators.
+ENDPOINT_TIMEOUT_S = 10.0
 
 
 def _replicators(text: str) -> dict[str, str]:
@@ -39,11 +47,26 @@ def _replicators(text: str) -> dict[str, str]:
 
 
 def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "--replicators", type=_replicators, required=True,
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--replicators", type=_replicators,
         help="every region's replicator, each REGION=HOST:PORT, comma-separated",
     )  # fmt: skip
+    where.add_argument("--endpoint", metavar="URL", help="any region's router, e.g. http://localhost:8000")
     return parser
+
+
+def _from_endpoint(url: str) -> dict[str, str]:
+    """Every region's replicator, as the router at ``url`` names them."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/meridian/replication", timeout=ENDPOINT_TIMEOUT_S) as answer:
+            return orjson.loads(answer.read())["replicators"]
+    except urllib.error.HTTPError as exc:
+        raise SystemExit(
+            f"{url} does not name its replicators (HTTP {exc.code}): is it a router started with --replicator?"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SystemExit(f"cannot reach {url}: {exc}") from None
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +110,7 @@ def _call(replicators: dict[str, str], region: str, **command) -> dict:
 
 
 def run(ns: argparse.Namespace) -> int:
-    replicators = ns.replicators
+    replicators = ns.replicators or _from_endpoint(ns.endpoint)
     if ns.command == "link":
         if ns.link_command != "show":
             pairs = [(ns.source, ns.target)] if ns.one_way else [(ns.source, ns.target), (ns.target, ns.source)]

@@ -163,3 +163,6 @@ REPLICATION_GC_INTERVAL_S = 30.0
 REPLICA_MANAGER_INTERVAL_S = 0.5
 # A backfilling replica's ReplicaStatusPercentProgress is saved in steps of this.
 REPLICA_PROGRESS_STEP_PERCENT = 10
+# A replicator's PendingReplicationCount gauge (replication/metrics.py) is
+# refreshed this often: each refresh reads every node's log position.
+REPLICATION_METRICS_REFRESH_S = 1.0

@@ -97,6 +97,24 @@ class LatencyHistogram:
                 return min(float(lowest + width), self.max_ms)
         raise AssertionError("bucket counts do not add up to the sample count")
 
+    def cumulative_counts(self, upper_bounds_ms: tuple[float, ...]) -> list[int]:
+        """Per upper bound (ascending): samples known to be at most it (Prometheus ``le``).
+
+        A bucket counts once its whole range lies at or below the bound, so a
+        bucket straddling a bound is reported under the next one: at worst
+        one bucket width (about 3 %) late, never early.
+        """
+        ranges = sorted((lowest + width, n) for lowest, width, n in (
+            (*bucket_bounds(index), n) for index, n in self._buckets.copy().items()
+        ))  # fmt: skip
+        out, seen, i = [], 0, 0
+        for bound in upper_bounds_ms:
+            while i < len(ranges) and ranges[i][0] <= bound:
+                seen += ranges[i][1]
+                i += 1
+            out.append(seen)
+        return out
+
     def summary(self) -> LatencySummary:
         return LatencySummary(
             count=self.count,
@@ -136,6 +154,10 @@ class LatencyRecorder:
 
     def histogram(self, table_id: int, origin: str, receiver: str) -> LatencyHistogram | None:
         return self._series.get(LatencyKey(table_id, origin, receiver))
+
+    def series(self) -> list[tuple[LatencyKey, LatencyHistogram]]:
+        """Every series (a snapshot of the list, safe to take from another thread)."""
+        return list(self._series.copy().items())
 
     def summaries(self) -> dict[LatencyKey, LatencySummary]:
         return {key: self._series[key].summary() for key in sorted(self._series)}

@@ -92,8 +92,12 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         nodes: RegionNodes,
         sink: ChangeSink | None = None,
         note_catalog: Callable[[CatalogEntry], None] | None = None,
+        peer_addresses: Mapping[str, str] | None = None,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self._replicator = replicator
+        self._peer_addresses = dict(peer_addresses or {})  # answered to "peers", for --endpoint
+        self._metrics = metrics  # Prometheus text, answered to "metrics" (a router's GET /metrics)
         self._links = dict(links)
         self._nodes = nodes
         self._sink = sink
@@ -170,6 +174,12 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         elif name == "drop-table":
             await self._nodes.drop_table(int(command["table_id"]))
             return {"region": self._replicator.region}
+        elif name == "peers":  # a router resolving every region's replicator for the CLI
+            return {"region": self._replicator.region, "replicators": self._peer_addresses}
+        elif name == "metrics":
+            if self._metrics is None:
+                raise ControlError(f"the replicator of {self._replicator.region} keeps no metrics")
+            return {"region": self._replicator.region, "text": self._metrics()}
         elif name != "show":
             raise ControlError(f"unknown control command {name!r}")
         return await self.show()

@@ -34,6 +34,7 @@ from meridian.replication.cursors import FileCursorStore
 from meridian.replication.interfaces import Clock
 from meridian.replication.gc import NO_PEERS_FLOOR_HLC
 from meridian.replication.link import LinkConditions, SimulatedLink
+from meridian.replication.metrics import ReplicationCollector, exposition, refresh_pending, registry_of, serve_metrics
 from meridian.replication.nodes import NodeChangeSource, RegionNodes, RegionSink
 from meridian.replication.peers import PeerTransport, ReplicatorService
 from meridian.replication.replicas import ReplicaManager
@@ -69,8 +70,12 @@ async def serve_replicator(
     *,
     conditions: Mapping[str, LinkConditions] | None = None,
     stop: asyncio.Event | None = None,
+    metrics_port: int | None = None,
 ) -> None:
-    """Replicate until ``stop`` is set (default: until SIGTERM or SIGINT)."""
+    """Replicate until ``stop`` is set (default: until SIGTERM or SIGINT).
+
+    With ``metrics_port``, Prometheus ``/metrics`` is served on it (same host as ``listen``).
+    """
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
@@ -102,8 +107,12 @@ async def serve_replicator(
         clock,
         replicates=manager.replicates,
     )
+    collector = ReplicationCollector(region, replicator, manager.table_name)
+    registry = registry_of(collector)
     server = grpc.aio.server(options=GRPC_OPTIONS)
-    service = ReplicatorService(replicator, links, region_nodes, sink, manager.note)
+    service = ReplicatorService(
+        replicator, links, region_nodes, sink, manager.note, peer_addresses=peers, metrics=lambda: exposition(registry)
+    )
     replication_pb2_grpc.add_ReplicatorServicer_to_server(service, server)
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot listen on {listen}")
@@ -119,6 +128,10 @@ async def serve_replicator(
     running = asyncio.create_task(replicator.run())
     gc = asyncio.create_task(_collect_garbage(replicator, region_nodes, clock))
     managing = asyncio.create_task(manager.run())
+    background = [gc, managing, asyncio.create_task(refresh_pending(collector, replicator, clock))]
+    metrics_server = None
+    if metrics_port is not None:
+        metrics_server, _ = serve_metrics(registry, listen.rsplit(":", 1)[0], metrics_port)
     log.info("replicator of %s listening on %s, peers %s", region, listen, dict(peers))
     try:
         stopped = asyncio.create_task(stop.wait())
@@ -128,9 +141,11 @@ async def serve_replicator(
         stopped.cancel()
     finally:
         replicator.close()
-        gc.cancel()
-        managing.cancel()
-        await asyncio.gather(running, gc, managing, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(running, *background, return_exceptions=True)
+        if metrics_server is not None:
+            metrics_server.shutdown()
         await server.stop(_STOP_GRACE_S)
         for transport in transports.values():
             await transport.close()
@@ -145,6 +160,7 @@ def run_replicator(
     listen: str,
     data_dir: str,
     conditions: Mapping[str, LinkConditions] | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Blocking entry point of a replicator process."""
-    uvloop.run(serve_replicator(region, nodes, peers, listen, data_dir, conditions=conditions))
+    uvloop.run(serve_replicator(region, nodes, peers, listen, data_dir, conditions=conditions, metrics_port=metrics_port))

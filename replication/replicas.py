@@ -102,6 +102,7 @@ class ReplicaManager:
         self._interval_s = interval_s
         self._scope: dict[int, frozenset[str]] = {}  # table id -> regions holding a replica
         self._scope_revisions: dict[int, int] = {}  # table id -> catalog revision the scope is from
+        self._names: dict[int, str] = {}  # table id -> table name, for metrics
 
     def __repr__(self) -> str:
         return f"<ReplicaManager {self.region} global_tables={len(self._scope)}>"
@@ -110,6 +111,10 @@ class ReplicaManager:
         """The replicator's scope: does ``peer`` hold a replica of the table?"""
         regions = self._scope.get(table_id)
         return regions is not None and peer in regions
+
+    def table_name(self, table_id: int) -> str | None:
+        """The name of a table this region's catalog has shown (None if never seen)."""
+        return self._names.get(table_id)
 
     async def refresh(self, *, every_node: bool = False) -> dict[str, CatalogEntry]:
         """Re-read the catalog and the scope from it (``every_node``: only
@@ -131,6 +136,7 @@ class ReplicaManager:
         if table_id is None or self._scope_revisions.get(table_id, -1) > entry.revision:
             return
         self._scope_revisions[table_id] = entry.revision
+        self._names[table_id] = entry.name
         regions = replica_regions(entry)
         if self.region in regions:
             self._scope[table_id] = regions

@@ -15,6 +15,9 @@ import signal
 import tempfile
 from dataclasses import dataclass
 
+from collections.abc import Awaitable, Callable
+
+import grpc
 import orjson
 import uvloop
 
@@ -28,7 +31,14 @@ from .storage import Storage
 
 log = logging.getLogger("meridian.router.server")
 
+#: ``GET /meridian/replication`` waits this long for the region's replicator.
+_REPLICATOR_TIMEOUT_S = 5.0
+
+Route = Callable[[], Awaitable[Response]]
+
 _JSON_HEADER = b"Content-Type: application/json\r\n"
+_REPLICATION_PATH = b"/meridian/replication"
+_PROMETHEUS_HEADER = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 
 
 @dataclass
@@ -51,7 +61,39 @@ class RouterServer:
         await self.storage.close()
 
 
-async def start_router(storage: Storage, *, host: str, port: int, region: str, shared_catalog: bool) -> RouterServer:
+def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
+    """``GET /meridian/replication`` and ``GET /metrics``, answered by the region's replicator.
+
+    The first names every region's replicator, as this region's one knows
+    them: the replication commands' ``--endpoint`` starts there, then talks
+    to the replicators themselves.  The second relays the replicator's
+    Prometheus metrics, so a router is enough to scrape its region.
+    """
+    from meridian.replication.peers import control
+
+    async def replication() -> Response:
+        try:
+            answer = await control(replicator, {"command": "peers"}, timeout_s=_REPLICATOR_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            body = {"message": f"the replicator of {region} at {replicator} is unavailable: {exc.code().name}"}
+            return Response(503, orjson.dumps(body), _JSON_HEADER)
+        replicators = {region: replicator, **answer["replicators"]}
+        return Response(200, orjson.dumps({"region": region, "replicators": replicators}), _JSON_HEADER)
+
+    async def metrics() -> Response:
+        try:
+            answer = await control(replicator, {"command": "metrics"}, timeout_s=_REPLICATOR_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            return Response(503, f"# replicator of {region} unavailable: {exc.code().name}\n".encode(), _PROMETHEUS_HEADER)
+        return Response(200, answer["text"].encode(), _PROMETHEUS_HEADER)
+
+    return replication, metrics
+
+
+async def start_router(
+    storage: Storage, *, host: str, port: int, region: str, shared_catalog: bool, replicator: str | None = None
+) -> RouterServer:
+    """``replicator``: the region's replicator (HOST:PORT), served on ``GET /meridian/replication``."""
     catalog = Catalog(storage, region, shared=shared_catalog)
     await catalog.start()
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
@@ -60,7 +102,10 @@ async def start_router(storage: Storage, *, host: str, port: int, region: str, s
     async def health() -> Response:
         return Response(200, orjson.dumps({"status": "ok", "region": region, "nodes": len(storage.node_ids)}), _JSON_HEADER)
 
-    app = Application(ctx, ACTIONS, {b"/health": health})
+    routes = {b"/health": health}
+    if replicator is not None:
+        routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
+    app = Application(ctx, ACTIONS, routes)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: HttpProtocol(app.handle, app.encode, stats), host, port, reuse_address=True, backlog=1024
@@ -93,11 +138,11 @@ async def serve_embedded(*, host: str, port: int, data_dir: str, sync: bool, reg
         await router.close()
 
 
-async def serve_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str) -> None:
+async def serve_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None) -> None:
     from .storage_grpc import GrpcStorage
 
     storage = GrpcStorage(nodes)
-    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=True)
+    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=True, replicator=replicator)
     print(f"meridian router: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
     try:
         await _wait_for_signal()
@@ -121,6 +166,6 @@ def run_serve(*, host: str, port: int, data_dir: str | None, in_memory: bool, sy
     return 0
 
 
-def run_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str) -> int:
-    uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region))
+def run_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None = None) -> int:
+    uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region, replicator=replicator))
     return 0
