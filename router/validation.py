@@ -34,7 +34,7 @@ import json
 import math
 import re
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Iterable, Callable
 
 from meridian.model import limits
 from meridian.model.errors import SerializationException, ValidationException
@@ -623,10 +623,18 @@ def _check_throughput_bounds(throughput: dict[str, Any]) -> None:
             raise ValidationException(f"Given value {units} for {member} is out of bounds")
 
 
-def _check_key_schema(key_schema: list[dict[str, Any]], definitions: list[str]) -> None:
-    """The rules a table's and every secondary index's key schema obey, in DynamoDB's order."""
+def check_key_schema(
+    key_schema: list[dict[str, Any]], definitions: list[str], known: Iterable[str] | None = None
+) -> None:
+    """The rules a table's and every secondary index's key schema obey, in DynamoDB's order.
+
+    ``definitions``: the request's attribute definitions (named in the
+    message); ``known``: every attribute a key may use, when more than those
+    (UpdateTable: the table's own definitions too).
+    """
     keys = _names(key_schema)
-    if any(k not in definitions for k in keys):
+    usable = set(definitions if known is None else known)
+    if any(k not in usable for k in keys):
         raise ValidationException(
             f"{_PARAM}Some index key attributes are not defined in AttributeDefinitions. "
             f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
@@ -678,7 +686,7 @@ def _create_table(body: dict[str, Any]) -> None:
     keys = _names(key_schema)
     if len(keys) > len(definitions):
         raise ValidationException("Invalid KeySchema: Some index key attribute have no definition")
-    _check_key_schema(key_schema, definitions)
+    check_key_schema(key_schema, definitions)
 
     local_indexes = body.get("LocalSecondaryIndexes")
     global_indexes = body.get("GlobalSecondaryIndexes")
@@ -702,7 +710,7 @@ def _create_table(body: dict[str, Any]) -> None:
                 continue
             name = index["IndexName"]
             index_keys = _names(_elements(index["KeySchema"]))
-            _check_key_schema(_elements(index["KeySchema"]), definitions)
+            check_key_schema(_elements(index["KeySchema"]), definitions)
             if len(index_keys) != 2:
                 raise ValidationException(f"{_PARAM}Index KeySchema does not have a range key for index: {name}")
             if index_keys[0] != keys[0]:
@@ -728,7 +736,7 @@ def _create_table(body: dict[str, Any]) -> None:
                 continue
             name = index["IndexName"]
             index_keys = _names(_elements(index["KeySchema"]))
-            _check_key_schema(_elements(index["KeySchema"]), definitions)
+            check_key_schema(_elements(index["KeySchema"]), definitions)
             _check_projection(index["Projection"])
             if billing == "PAY_PER_REQUEST" and index.get("ProvisionedThroughput") is not None:
                 raise ValidationException(

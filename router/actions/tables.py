@@ -30,6 +30,7 @@ from meridian.model.ops import IndexSpec, IndexStats
 
 from ..catalog import Index, Table, new_table_id, new_table_uuid, stream_label
 from ..context import RouterContext
+from ..validation import check_key_schema
 
 _PARAM = "One or more parameter values were invalid: "
 _ONE_ONLINE_INDEX = "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
@@ -190,18 +191,7 @@ def _check_create_index(table: Table, body: dict[str, Any], create: dict[str, An
     # A key attribute the table already defines keeps the table's type.
     types.update((d["AttributeName"], d["AttributeType"]) for d in table.attribute_definitions)
     key_schema = create["KeySchema"]
-    keys = [k.get("AttributeName") for k in key_schema]
-    if any(k not in types for k in keys):
-        raise ValidationException(
-            f"{_PARAM}Some index key attributes are not defined in AttributeDefinitions. "
-            f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(d['AttributeName'] for d in definitions)}]"
-        )
-    if len(keys) == 2 and keys[0] == keys[1]:
-        raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
-    if key_schema[0].get("KeyType") != "HASH":
-        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    if len(key_schema) == 2 and key_schema[1].get("KeyType") != "RANGE":
-        raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
+    check_key_schema(key_schema, [d["AttributeName"] for d in definitions], known=types)
     projection = create["Projection"]
     projection_type = projection.get("ProjectionType")
     if projection_type is None:
