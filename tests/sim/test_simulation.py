@@ -19,7 +19,6 @@ import pytest
 from sim.world import SimResult, WorldConfig, replay_hint, run_world
 
 SEEDS = int(os.environ.get("MERIDIAN_SIM_SEEDS", "200"))
-SEEDS_WALL_S_MAX = 20.0
 
 
 def _run(config: WorldConfig) -> SimResult:
@@ -45,7 +44,6 @@ def test_many_seeds_converge() -> None:
     assert sum(r.replicator_crashes for r in results) > 0
     assert sum(r.tombstones_dropped for r in results) > 0
     assert sum(r.log_entries_truncated for r in results) > 0
-    assert elapsed_s < SEEDS_WALL_S_MAX
 
 
 def test_same_seed_same_trace() -> None:
