@@ -1,0 +1,15 @@
+"""``meridian lab``: the three-region Docker lab (``deploy/docker-compose.yml``).
+
+Modules, one job each:
+
+    compose.py  names shared with the chaos and demo tools (project, services,
+                containers, networks, endpoints) and how to run Compose
+    dockerd.py  is Docker usable; start dockerd when it is not running
+    source.py   the Meridian source checkout the lab builds from, and its hash
+    image.py    the wheelhouse, the base image (pulled or debootstrapped), the image
+    rootfs.py   a Debian root filesystem with debootstrap, for offline machines
+    wait.py     wait until every region's router answers and its catalog works
+    lock.py     one owner of the lab at a time (tests, scenarios)
+    cli.py      ``meridian lab up|down|status|logs|build``
+    probe.py    the containers' health checks (stdlib only, run inside the image)
+"""
