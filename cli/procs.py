@@ -29,8 +29,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from meridian.replication.topology import realistic_links as realistic_links_of
 
 #: How the children are started: this interpreter, the meridian entry module.
 MERIDIAN_COMMAND: tuple[str, ...] = (sys.executable, "-m", "meridian.main")
@@ -195,6 +198,11 @@ class ManagedProcess:
         return self._popen.poll() is None
 
     @property
+    def paused(self) -> bool:
+        """Stopped by ``pause`` and not resumed (and still alive)."""
+        return self._paused and self.alive
+
+    @property
     def returncode(self) -> int | None:
         """Exit code, negative signal number if killed, None while running."""
         return self._popen.poll()
@@ -266,6 +274,22 @@ def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = TERMIN
         process.wait(TERMINATE_TIMEOUT_S)
 
 
+@dataclass(frozen=True)
+class Member:
+    """One process of a ``LocalCluster`` as ``meridian up``'s control API names it.
+
+    ``name`` is ``<region>/node-<i>``, ``<region>/router`` or
+    ``<region>/replicator``; ``ready`` is what says it serves again after a
+    restart (a node's or replicator's gRPC port, a router's ``/health``).
+    """
+
+    name: str
+    role: str  # "node" | "router" | "replicator"
+    region: str
+    process: ManagedProcess
+    ready: Callable[[float], None]
+
+
 class LocalCluster:
     """Every process of a local multi-region cluster, started and stopped together.
 
@@ -280,7 +304,9 @@ class LocalCluster:
     free port, cursors in ``data_dir/<region>/replicator``) that tails its
     nodes and peers with every other region's; it starts after the nodes
     and is stopped before them (``_phases``).  ``link_latency_ms`` is the
-    simulated one-way latency of every inter-region link at start.
+    simulated one-way latency of every inter-region link at start;
+    ``realistic_links`` gives each link instead the approximate real-world
+    latency between its two AWS regions (``replication/topology.py``).
     """
 
     def __init__(
@@ -294,9 +320,17 @@ class LocalCluster:
         host: str = "127.0.0.1",
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
         link_latency_ms: float = 0.0,
+        realistic_links: bool = False,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
+        if realistic_links:
+            try:
+                self._realistic_links = {r: realistic_links_of(r, [p for p in regions if p != r]) for r in regions}
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
+        else:
+            self._realistic_links = {}
         if nodes_per_region < 1:
             raise ValueError(f"nodes_per_region must be at least 1: {nodes_per_region}")
         self.regions = list(regions)
@@ -353,6 +387,26 @@ class LocalCluster:
     def processes(self) -> list[ManagedProcess]:
         """Every process of the cluster, in start order."""
         return [p for phase in self._phases() for p in phase]
+
+    def members(self) -> list[Member]:
+        """Every process with its name, role and region, in start order."""
+        out = []
+        for region, nodes in self.nodes.items():
+            for i, (process, address) in enumerate(zip(nodes, self.node_addresses[region])):
+                out.append(Member(f"{region}/node-{i}", "node", region, process, self._port_ready(address, process)))
+        for region, process in self.replicators.items():
+            address = self.replicator_addresses[region]
+            out.append(Member(f"{region}/replicator", "replicator", region, process, self._port_ready(address, process)))
+        for region, process in self.routers.items():
+            url = self.endpoints[region] + "/health"
+            out.append(Member(f"{region}/router", "router", region, process,
+                              lambda timeout_s, url=url, process=process: wait_for_http_ok(url, timeout_s, process=process)))
+        return out
+
+    @staticmethod
+    def _port_ready(address: str, process: ManagedProcess) -> Callable[[float], None]:
+        host, port = address.rsplit(":", 1)
+        return lambda timeout_s: wait_for_port(host, int(port), timeout_s, process=process)
 
     def __enter__(self) -> LocalCluster:
         self.start()
@@ -445,6 +499,8 @@ class LocalCluster:
                 "--latency-ms", str(self.link_latency_ms),
                 "--metrics-port", str(self.replicator_metrics_ports[region]),
             ]  # fmt: skip
+            if self._realistic_links.get(region):
+                args += ["--link", self._realistic_links[region]]
             self.replicators[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
         for region in self.regions:
             host, port = self.replicator_addresses[region].rsplit(":", 1)

@@ -6,6 +6,9 @@ that dies is reported with the tail of its log, and the rest keep running
 (no restart policy: a lab user wants to see the failure, not have it hidden).
 SIGTERM, SIGINT (Ctrl-C) or SIGHUP stops everything and exits 0; if ``up``
 itself is SIGKILLed, the kernel's parent-death signal stops the children.
+``<data-dir>/up.json`` and a small HTTP API let other tools kill, pause and
+restart single processes (``meridian.up_control``); deaths they cause are not
+reported.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 
 from meridian.procs import LocalCluster, ManagedProcess, StartupError
+from meridian.up_control import ProcessControl, state_path
 
 #: How often the supervisor looks for children that died.
 SUPERVISE_INTERVAL_S = 0.5
@@ -41,7 +44,7 @@ def _positive_int(text: str) -> int:
 
 def _port(text: str) -> int:
     value = int(text)
-    if not 0 < value < 65536:
+    if not 0 <= value < 65536:
         raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
     return value
 
@@ -58,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--port", type=_port, default=8000,
-        help="port of the first region's router; region i gets port + i (default: 8000)",
+        help="port of the first region's router; region i gets port + i; 0: any free ports (see up.json) "
+        "(default: 8000)",
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address the routers bind (default: 127.0.0.1)")
     parser.add_argument(
@@ -69,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--link-latency-ms", type=float, default=0.0,
         help="with several regions: simulated one-way latency of every inter-region link at start (default: 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--realistic-links", action="store_true",
+        help="give each inter-region link the approximate real-world latency between its two AWS regions "
+        "(regions must be AWS region names, e.g. us-east-1,eu-west-1,ap-southeast-2)",
     )  # fmt: skip
 
 
@@ -108,28 +117,40 @@ def _report_death(process: ManagedProcess) -> None:
     )
 
 
-def _supervise(cluster: LocalCluster) -> None:
-    """Report each child that dies, once; return only through ``_StopRequested``."""
+def _supervise(control: ProcessControl) -> None:
+    """Carry out control requests and report each child that dies unasked, once;
+    return only through ``_StopRequested``."""
     reported: set[int] = set()
     while True:
-        for process in cluster.processes():
+        for member in control.members():
+            process = member.process
             if process.pid not in reported and not process.alive:
                 reported.add(process.pid)
-                _report_death(process)
-        time.sleep(SUPERVISE_INTERVAL_S)
+                if not control.killed_on_request(member):
+                    _report_death(process)
+        control.write_state()
+        control.serve(SUPERVISE_INTERVAL_S)
 
 
 def run_up(ns: argparse.Namespace) -> int:
     """Run the cluster described by ``ns`` until a stop signal; 0 on a clean stop."""
-    cluster = LocalCluster(
-        ns.regions, ns.nodes_per_region, ns.port, ns.data_dir, ns.sync, host=ns.host,
-        link_latency_ms=ns.link_latency_ms,
-    )  # fmt: skip
+    try:
+        cluster = LocalCluster(
+            ns.regions, ns.nodes_per_region, ns.port or None, ns.data_dir, ns.sync, host=ns.host,
+            link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
+        )  # fmt: skip
+    except ValueError as error:
+        print(f"meridian up: {error}", file=sys.stderr, flush=True)
+        return 2
+    control: ProcessControl | None = None
     previous_handlers = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
     try:
         cluster.start()
+        control = ProcessControl(cluster)
+        control.start()
         _print_banner(cluster)
-        _supervise(cluster)
+        print(f"process control on http://{control.address}/processes (state in {state_path(ns.data_dir)})", flush=True)
+        _supervise(control)
     except _StopRequested as stop:
         print(f"meridian up: {stop}, stopping", file=sys.stderr, flush=True)
     except StartupError as error:
@@ -138,6 +159,8 @@ def run_up(ns: argparse.Namespace) -> int:
     finally:
         for sig in _STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+        if control is not None:
+            control.close()
         cluster.stop()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
