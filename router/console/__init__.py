@@ -1,0 +1,1 @@
+"""The web console every router serves at ``/console`` (``routes.py``; static assets beside it)."""

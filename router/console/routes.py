@@ -1,0 +1,193 @@
+"""``/console``: the web console's page, its assets and its JSON API.
+
+    GET  /console                    the page (index.html; app.js and app.css beside it)
+    GET  /console/api/overview       region, nodes, whether replication is configured
+    GET  /console/api/tables         every table with its description's essentials
+    GET  /console/api/items?table=T&limit=N&start=K
+                                     one Scan page (K: the previous page's LastEvaluatedKey, JSON)
+    GET  /console/api/replication    links, backlog and latency per region pair (503 without a replicator)
+    GET  /console/api/events         every region's control events, oldest first
+    POST /console/api/link           {"action": cut|heal|set, "source", "target", ...}
+
+``console_handler`` wraps the application's handler: paths under
+``/console`` come here (with their query string and body, which the
+application's extra routes do not get), every other request goes on to
+``Application.handle`` untouched, without an extra coroutine frame.
+
+Assets are read once, when the router starts.  Every page answer carries a
+Content-Security-Policy allowing nothing but this router (no inline script,
+nothing from elsewhere), on top of the page itself never inserting data as
+HTML.  A POST must be ``application/json``, which a cross-site form cannot
+send, so another site open in the same browser cannot cut links.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from meridian.model.errors import DynamoError
+
+from ..context import RouterContext
+from ..http import Request, Response
+from .replication import ConsoleError, ReplicationView
+from .tables import list_tables, page_limit, scan_page
+
+log = logging.getLogger("meridian.router.console")
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+CONSOLE_PATH = b"/console"
+_ASSETS = {
+    "index.html": b"text/html; charset=utf-8",
+    "app.js": b"text/javascript; charset=utf-8",
+    "app.css": b"text/css; charset=utf-8",
+}
+_CSP = (
+    b"Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
+)
+_COMMON = b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+_JSON = b"Content-Type: application/json\r\n" + _COMMON
+
+
+def _load_assets() -> dict[bytes, Response]:
+    folder = resources.files(__package__)
+    out = {}
+    for name, content_type in _ASSETS.items():
+        body = folder.joinpath(name).read_bytes()
+        out[CONSOLE_PATH + b"/" + name.encode()] = Response(200, body, b"Content-Type: " + content_type + b"\r\n" + _COMMON + _CSP)
+    out[CONSOLE_PATH] = out[CONSOLE_PATH + b"/"] = out[CONSOLE_PATH + b"/index.html"]
+    return out
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status, orjson.dumps(body), _JSON)
+
+
+def _message(status: int, message: str) -> Response:
+    return _json(status, {"message": message})
+
+
+class Console:
+    """The console's routes over one router's context (and its region's replicator, if any)."""
+
+    def __init__(self, ctx: RouterContext, replicator: str | None) -> None:
+        self._ctx = ctx
+        self._assets = _load_assets()
+        self._replication = ReplicationView(ctx.region, replicator, ctx.catalog) if replicator else None
+        self._get: dict[bytes, Callable[[dict[str, str]], Awaitable[Response]]] = {
+            b"/console/api/overview": self._overview,
+            b"/console/api/tables": self._tables,
+            b"/console/api/items": self._items,
+            b"/console/api/replication": self._replication_state,
+            b"/console/api/events": self._events,
+        }
+        self._post: dict[bytes, Callable[[Any], Awaitable[Response]]] = {b"/console/api/link": self._link}
+
+    def owns(self, path: bytes) -> bool:
+        """Whether a request path is the console's (``/console``, ``/console/...``, ``/console?...``)."""
+        return path.startswith(CONSOLE_PATH) and path[len(CONSOLE_PATH) : len(CONSOLE_PATH) + 1] in (b"", b"/", b"?")
+
+    async def handle(self, req: Request) -> Response:
+        path, _, query = req.path.partition(b"?")
+        try:
+            if req.method == b"GET":
+                asset = self._assets.get(path)
+                if asset is not None:
+                    return asset
+                route = self._get.get(path)
+                if route is None:
+                    return _message(404, "no such console page")
+                params = {k: v[-1] for k, v in parse_qs(query.decode("latin-1"), encoding="utf-8").items()}
+                return await route(params)
+            if req.method == b"POST":
+                route = self._post.get(path)
+                if route is None:
+                    return _message(404, "no such console action")
+                if not (req.content_type or "").startswith("application/json"):
+                    return _message(415, "a console action is a JSON body (Content-Type: application/json)")
+                try:
+                    body = orjson.loads(req.body)
+                except orjson.JSONDecodeError:
+                    return _message(400, "the body is not JSON")
+                return await route(body)
+            return Response(405, orjson.dumps({"message": "GET or POST only"}), _JSON + b"Allow: GET, POST\r\n")
+        except ConsoleError as exc:
+            return _message(exc.status, exc.message)
+        except DynamoError as err:  # what a client would have been told
+            return _json(err.status, err.body())
+        except Exception:  # noqa: BLE001 - the boundary: a bug is a 500, never a dropped connection
+            log.exception("console request %r failed", path)
+            return _message(500, "internal error: see the router's log")
+
+    # --- tables and items ----------------------------------------------------
+    async def _overview(self, params: dict[str, str]) -> Response:
+        ctx = self._ctx
+        body: dict[str, Any] = {"region": ctx.region, "nodes": len(ctx.storage.node_ids),
+                                "replication": self._replication is not None}  # fmt: skip
+        if self._replication is not None:
+            try:
+                body["regions"] = await self._replication.regions()
+            except ConsoleError as exc:
+                body["regions"], body["replication_error"] = [ctx.region], exc.message
+        else:
+            body["regions"] = [ctx.region]
+        return _json(200, body)
+
+    async def _tables(self, params: dict[str, str]) -> Response:
+        return _json(200, await list_tables(self._ctx))
+
+    async def _items(self, params: dict[str, str]) -> Response:
+        table = params.get("table")
+        if not table:
+            return _message(400, "table is required")
+        try:
+            limit = page_limit(params.get("limit"))
+        except ValueError:
+            return _message(400, "limit must be a positive whole number")
+        start = None
+        if params.get("start"):
+            try:
+                start = orjson.loads(params["start"])
+            except orjson.JSONDecodeError:
+                return _message(400, "start must be a LastEvaluatedKey in JSON")
+        return _json(200, await scan_page(self._ctx, table, limit, start))
+
+    # --- replication ---------------------------------------------------------
+    def _need_replication(self) -> ReplicationView:
+        if self._replication is None:
+            raise ConsoleError(503, "replication is not configured: this router has no replicator (single region or meridian serve)")
+        return self._replication
+
+    async def _replication_state(self, params: dict[str, str]) -> Response:
+        if self._replication is None:
+            return _json(200, {"configured": False, "region": self._ctx.region, "regions": [self._ctx.region],
+                               "links": [], "latency": [], "errors": {}})  # fmt: skip
+        return _json(200, await self._replication.state())
+
+    async def _events(self, params: dict[str, str]) -> Response:
+        if self._replication is None:
+            return _json(200, {"events": [], "errors": {}})
+        return _json(200, await self._replication.events())
+
+    async def _link(self, body: Any) -> Response:
+        return _json(200, await self._need_replication().change_link(body))
+
+
+def console_handler(handle: Handler, ctx: RouterContext, replicator: str | None) -> Handler:
+    """``handle`` with ``/console`` answered by the console."""
+    console = Console(ctx, replicator)
+    owns, console_handle = console.owns, console.handle
+
+    def dispatch(req: Request) -> Coroutine[Any, Any, Response]:
+        if req.path[:8] == CONSOLE_PATH and owns(req.path):
+            return console_handle(req)
+        return handle(req)
+
+    return dispatch

@@ -1,0 +1,105 @@
+"""The console's tables and items, read through the router's own action handlers.
+
+No HTTP hop and no second code path: each call is validated and run exactly
+as a client's ``ListTables`` / ``DescribeTable`` / ``Scan`` would be, so the
+console shows what a client would see, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from meridian.model import limits
+from meridian.model.errors import ResourceNotFoundException
+
+from ..actions import ACTIONS
+from ..context import RouterContext
+from ..validation import validate_request
+
+#: At most this many tables are listed (ListTables is read in pages of
+#: ``limits.LIST_TABLES_LIMIT_MAX`` until then).
+CONSOLE_TABLES_MAX = 1000
+#: Items per page of the items browser: by default, and at most.
+CONSOLE_PAGE_ITEMS_DEFAULT = 25
+CONSOLE_PAGE_ITEMS_MAX = 100
+#: DescribeTable calls of one tables listing in flight at once (each asks every node for statistics).
+CONSOLE_DESCRIBE_CONCURRENCY = 8
+
+
+async def run_action(ctx: RouterContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Run one DynamoDB action in-process; raises ``DynamoError`` as it would answer."""
+    validate_request(name, body)
+    result = await ACTIONS[name](ctx, body)
+    return orjson.loads(result) if result.__class__ is bytes else result
+
+
+def _summary(table: dict[str, Any]) -> dict[str, Any]:
+    """What the tables list shows of a DescribeTable answer."""
+    return {
+        "name": table["TableName"],
+        "status": table["TableStatus"],
+        "item_count": table.get("ItemCount", 0),
+        "size_bytes": table.get("TableSizeBytes", 0),
+        "key_schema": table["KeySchema"],
+        "attribute_definitions": table.get("AttributeDefinitions", []),
+        "replicas": table.get("Replicas", []),
+        "indexes": [
+            {"name": index["IndexName"], "kind": kind, "key_schema": index["KeySchema"]}
+            for kind, member in (("local", "LocalSecondaryIndexes"), ("global", "GlobalSecondaryIndexes"))
+            for index in table.get(member, [])
+        ],
+        "created": table.get("CreationDateTime"),
+    }
+
+
+async def list_tables(ctx: RouterContext) -> dict[str, Any]:
+    """Every table (up to ``CONSOLE_TABLES_MAX``) with its description's essentials."""
+    names: list[str] = []
+    body: dict[str, Any] = {"Limit": limits.LIST_TABLES_LIMIT_MAX}
+    more = True
+    while more and len(names) < CONSOLE_TABLES_MAX:
+        page = await run_action(ctx, "ListTables", body)
+        names += page["TableNames"]
+        more = "LastEvaluatedTableName" in page
+        if more:
+            body["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+    truncated = more or len(names) > CONSOLE_TABLES_MAX
+    gate = asyncio.Semaphore(CONSOLE_DESCRIBE_CONCURRENCY)
+
+    async def describe(name: str) -> dict[str, Any] | None:
+        async with gate:
+            try:
+                return _summary((await run_action(ctx, "DescribeTable", {"TableName": name}))["Table"])
+            except ResourceNotFoundException:  # deleted between the two calls
+                return None
+
+    described = await asyncio.gather(*(describe(name) for name in names[:CONSOLE_TABLES_MAX]))
+    tables = [table for table in described if table is not None]
+    return {"region": ctx.region, "tables": tables, "truncated": truncated}
+
+
+def page_limit(text: str | None) -> int:
+    """The ``limit`` query parameter, bounded; ``ValueError`` when it is not a positive whole number."""
+    if text is None or text == "":
+        return CONSOLE_PAGE_ITEMS_DEFAULT
+    limit = int(text)
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    return min(limit, CONSOLE_PAGE_ITEMS_MAX)
+
+
+async def scan_page(ctx: RouterContext, table: str, limit: int, start: dict[str, Any] | None) -> dict[str, Any]:
+    """One page of a table's items in Scan order, and where the next page starts."""
+    body: dict[str, Any] = {"TableName": table, "Limit": limit}
+    if start:
+        body["ExclusiveStartKey"] = start
+    page = await run_action(ctx, "Scan", body)
+    return {
+        "table": table,
+        "items": page.get("Items", []),
+        "count": page.get("Count", 0),
+        "last_evaluated_key": page.get("LastEvaluatedKey"),
+    }
