@@ -53,6 +53,11 @@ GROUP_COMMIT_WRITES_MAX = 1024  # writes fsynced together by one group commit
 GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
 EXPRESSION_CACHE_ENTRIES_MAX = 4096
 CATALOG_REFRESH_INTERVAL_S = 0.5
+#: A starting router retries its first catalog read this long while storage
+#: nodes are still coming up (containers started together, a loaded machine).
+CATALOG_START_TIMEOUT_S = 60.0
+#: Pause between two of those attempts.
+CATALOG_START_RETRY_S = 0.25
 TABLE_CREATING_DURATION_S = 0.0  # CREATING -> ACTIVE happens on the next DescribeTable
 STORAGE_CALL_TIMEOUT_S = 30.0
 NODE_RECONNECT_BACKOFF_S_MAX = 2.0

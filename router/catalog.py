@@ -18,6 +18,15 @@ the router's own (throughput).  A global index added by UpdateTable is
 CREATING, with ``Backfilling``, for as long as some node still builds it
 from its items (``TableStats``); a deleted one is DELETING in the
 UpdateTable answer and gone from the next call on.
+
+Global Tables: a table's ``replicas`` (every region holding one, this one
+included) are written by routers (``UpdateTable`` ``ReplicaUpdates``, the
+legacy ``CreateGlobalTable`` / ``UpdateGlobalTable``) and by the region's
+replicator (``replication/replicas.py``: statuses, progress, other regions'
+changes).  A router saving any other change keeps the replicas it finds
+stored, so it never undoes the replicator's work with a stale view.  Other
+regions' tables are read through the region's replicator
+(``RegionDirectory``): routers never talk to other regions.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from meridian.model import limits
 from meridian.model.errors import ResourceNotFoundException
 from meridian.model.ops import PROJECTION_INCLUDE, CatalogEntry, IndexSpec, IndexStats
@@ -40,6 +51,17 @@ log = logging.getLogger("meridian.router.catalog")
 
 ACCOUNT_ID = "000000000000"
 GLOBAL_TABLE_VERSION = "2019.11.21"
+
+#: Keys of a replica's catalog record that only Meridian reads (who does the
+#: work, what a pending change is): never shown to clients.
+#: ``Coordinator``: the region whose replicator carries out the change;
+#: ``Adopt``: a legacy (2017.11.29) replica made of the region's existing
+#: table; ``Keep``: a legacy removal that leaves the region's table in place;
+#: ``Pending``: the fields an ``Update`` sets once every region has them.
+REPLICA_INTERNAL_KEYS = frozenset({"Coordinator", "Adopt", "Keep", "Pending"})
+#: How long a router waits for its region's replicator (and, through it,
+#: for another region) when a request needs another region's catalog.
+REMOTE_CATALOG_TIMEOUT_S = 5.0
 
 
 @dataclass(slots=True)
@@ -144,10 +166,17 @@ class Table:
     tags: dict[str, str] = field(default_factory=dict)
     indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
     #: Global Tables (2019.11.21): every region holding a replica, this one
-    #: included, as {"RegionName", "ReplicaStatus", "ReplicaStatusPercentProgress"?,
-    #: "Coordinator"}; the coordinator is the region whose replicator creates
-    #: or deletes that replica (replication/replicas.py).  Empty: not global.
+    #: included, as its ``ReplicaDescription`` (RegionName, ReplicaStatus,
+    #: ReplicaStatusPercentProgress, ProvisionedThroughputOverride,
+    #: ReplicaTableClassSummary ...) plus ``REPLICA_INTERNAL_KEYS``; the
+    #: coordinator is the region whose replicator creates, updates or deletes
+    #: that replica (replication/replicas.py).  Empty: not global.
     replicas: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when the table is a legacy (2017.11.29) global table, made by
+    #: CreateGlobalTable: the global table's creation time.  Such a table
+    #: replicates through the same ``replicas``, but shows as a plain table
+    #: in DescribeTable and answers DescribeGlobalTable instead.
+    legacy_created_s: float | None = None
     revision: int = 0
 
     @property
@@ -193,7 +222,7 @@ class Table:
             "stream": self.stream, "stream_label": self.stream_label,
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
             "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
-            "replicas": self.replicas,
+            "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
         }
 
     @classmethod
@@ -227,7 +256,9 @@ class Table:
             throughput["LastIncreaseDateTime"] = self.last_increase_s
         if self.last_decrease_s is not None:
             throughput["LastDecreaseDateTime"] = self.last_decrease_s
-        throughput["ReadCapacityUnits"] = self.read_capacity
+        own = self.own_replica or {}
+        override = own.get("ProvisionedThroughputOverride") if self.billing_mode == "PROVISIONED" else None
+        throughput["ReadCapacityUnits"] = override["ReadCapacityUnits"] if override else self.read_capacity
         throughput["WriteCapacityUnits"] = self.write_capacity
         out: dict[str, Any] = {
             "AttributeDefinitions": self.attribute_definitions,
@@ -264,22 +295,50 @@ class Table:
             global_.append(index.describe(self.arn, index_state, stats))
         if global_:
             out["GlobalSecondaryIndexes"] = global_
-        if self.table_class is not None:
+        if own.get("ReplicaTableClassSummary") is not None:
+            out["TableClassSummary"] = dict(own["ReplicaTableClassSummary"])
+        elif self.table_class is not None:
             out["TableClassSummary"] = {"TableClass": self.table_class}
         out["DeletionProtectionEnabled"] = self.deletion_protection
-        if self.replicas:
+        if self.replicas and self.legacy_created_s is None:
             out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
             out["Replicas"] = [
-                {k: v for k, v in replica.items() if k != "Coordinator"}
-                for replica in self.replicas
-                if replica["RegionName"] != self.region
+                shown_replica(replica) for replica in self.replicas if replica["RegionName"] != self.region
             ]
         return out
 
     @property
+    def own_replica(self) -> dict[str, Any] | None:
+        """This region's entry in ``replicas`` (its per-replica overrides), if global."""
+        for replica in self.replicas:
+            if replica["RegionName"] == self.region:
+                return replica
+        return None
+
+    def replica(self, region: str) -> dict[str, Any] | None:
+        for replica in self.replicas:
+            if replica["RegionName"] == region:
+                return replica
+        return None
+
+    @property
     def replicas_changing(self) -> bool:
-        """A replica is being created or deleted: the table is UPDATING."""
+        """A replica is being created, updated or deleted: the table is UPDATING."""
         return any(replica["ReplicaStatus"] != "ACTIVE" for replica in self.replicas)
+
+    @property
+    def table_status(self) -> str:
+        """DescribeTable's TableStatus: UPDATING while a replica changes.
+
+        A legacy (2017.11.29) global table's tables stay ACTIVE: only the
+        global table (DescribeGlobalTable) goes through CREATING / UPDATING.
+        """
+        return "UPDATING" if self.replicas_changing and self.legacy_created_s is None else "ACTIVE"
+
+
+def shown_replica(replica: dict[str, Any]) -> dict[str, Any]:
+    """A replica's ``ReplicaDescription``, without Meridian's own bookkeeping."""
+    return {k: v for k, v in replica.items() if k not in REPLICA_INTERNAL_KEYS}
 
 
 def new_table_id() -> int:
@@ -298,12 +357,14 @@ def stream_label(now_s: float) -> str:
 class Catalog:
     """A router's view of the region's tables."""
 
-    def __init__(self, storage: Storage, region: str, *, shared: bool) -> None:
+    def __init__(self, storage: Storage, region: str, *, shared: bool, directory: RegionDirectory | None = None) -> None:
         """``shared``: other routers may change the catalog (cluster mode), so
         refresh periodically and on misses; in embedded mode this router is
-        the only writer and its view is always current."""
+        the only writer and its view is always current.  ``directory``: the
+        other regions, through this region's replicator (default: none known)."""
         self._storage = storage
         self.region = region
+        self.directory = directory if directory is not None else RegionDirectory(region, None)
         self._shared = shared
         self._tables: dict[str, Table] = {}
         self._revisions: dict[str, int] = {}
@@ -313,9 +374,28 @@ class Catalog:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await self.refresh()
+        await self._first_refresh()
         if self._shared:
             self._refresh_task = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def _first_refresh(self) -> None:
+        """Read the catalog once, retrying while the nodes are not up yet.
+
+        A router is often started alongside its nodes (``meridian up``,
+        docker-compose); one that gave up at the first unanswered read would
+        make start order matter.  After ``CATALOG_START_TIMEOUT_S`` the last
+        error is raised.
+        """
+        deadline = time.monotonic() + limits.CATALOG_START_TIMEOUT_S
+        while True:
+            try:
+                await self.refresh()
+                return
+            except Exception as exc:  # noqa: BLE001 - any storage error: retry until the deadline
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("catalog not readable yet (%s); retrying", exc)
+                await asyncio.sleep(limits.CATALOG_START_RETRY_S)
 
     async def stop(self) -> None:
         if self._refresh_task is not None:
@@ -384,17 +464,98 @@ class Catalog:
     def tables(self) -> list[Table]:
         return list(self._tables.values())
 
+    async def fresh(self, name: str) -> Table | None:
+        """The table as stored now, not as last refreshed (cluster mode: the
+        region's replicator changes replica statuses behind the routers)."""
+        if self._shared:
+            await self.refresh()
+        return self._tables.get(name)
+
     # --- changes ---------------------------------------------------------------
-    async def save(self, table: Table) -> None:
+    async def save(self, table: Table, *, replicas_changed: bool = False) -> None:
+        """Store a table's new record.  Unless ``replicas_changed`` (the
+        caller changed them on a fresh view), the replicas stored now are
+        kept: the replicator may have moved them on since this view was read."""
         async with self._lock:
+            if not replicas_changed:
+                await self._keep_stored_replicas(table)
             table.revision = max(self._revisions.get(table.name, 0), table.revision) + 1
             await self._storage.catalog_put(CatalogEntry(table.name, table.revision, table.to_record()))
             self._revisions[table.name] = table.revision
             self._tables[table.name] = table
 
     async def remove(self, table: Table) -> None:
+        """Delete a table here; the record keeps its replicas, so that this
+        region's replicator tells the other replica regions (``replicas.py``)."""
         async with self._lock:
+            await self._keep_stored_replicas(table)
             revision = max(self._revisions.get(table.name, 0), table.revision) + 1
             await self._storage.catalog_put(CatalogEntry(table.name, revision, table.to_record(), deleted=True))
             self._revisions[table.name] = revision
             self._tables.pop(table.name, None)
+
+    async def _keep_stored_replicas(self, table: Table) -> None:
+        if not self._shared:
+            return  # embedded: no replicator, this view is the only writer
+        for entry in await self._storage.catalog_list():
+            if entry.name == table.name and not entry.deleted and entry.description.get("table_id") == table.table_id:
+                table.replicas = entry.description.get("replicas") or []
+                table.legacy_created_s = entry.description.get("legacy_created_s")
+                return
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTable:
+    """A table as another region's catalog holds it."""
+
+    region: str
+    table: Table
+    item_count: int
+
+
+class RegionUnavailable(Exception):
+    """The region's replicator, or through it another region, did not answer."""
+
+
+class RegionDirectory:
+    """The deployment's regions and their tables, as far as a router may know them.
+
+    Routers never talk to other regions: every question goes to this
+    region's replicator (``--replicator``), which answers for its region or
+    forwards it to the region named (``replication/peers.py``).  Without a
+    replicator (embedded, or one region) only this region is known.
+    """
+
+    def __init__(self, region: str, replicator: str | None) -> None:
+        self.region = region
+        self._replicator = replicator
+        self._regions: list[str] | None = None  # the topology is fixed at start: asked once
+
+    @property
+    def knows_other_regions(self) -> bool:
+        return self._replicator is not None
+
+    async def _call(self, command: dict) -> dict:
+        from meridian.replication.peers import control  # only routers with a replicator load replication
+
+        try:
+            return await control(self._replicator, command, timeout_s=REMOTE_CATALOG_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise RegionUnavailable(f"{command.get('region', self.region)}: {exc.code().name} {exc.details()}") from exc
+
+    async def regions(self) -> list[str] | None:
+        """Every region of the deployment, sorted (None: not known here)."""
+        if self._replicator is None:
+            return None
+        if self._regions is None:
+            answer = await self._call({"command": "peers"})
+            self._regions = sorted({self.region, *answer["replicators"]})
+        return list(self._regions)
+
+    async def table(self, region: str, name: str) -> RemoteTable | None:
+        """The live table ``name`` in ``region`` (None if it has none)."""
+        answer = await self._call({"command": "table-describe", "table": name, "region": region})
+        if answer.get("description") is None:
+            return None
+        table = Table.from_record(answer["description"], int(answer["revision"]))
+        return RemoteTable(region, table, int(answer["item_count"]))

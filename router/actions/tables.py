@@ -12,6 +12,12 @@ table as it stands, as far as live replies have been recorded (unknown
 index, one online index change per table at a time, index count, attribute
 definitions, billing mode).  The nodes learn every change from the catalog
 entry (``Engine.catalog_put``).
+
+Global Tables (2019.11.21): UpdateTable's ``ReplicaUpdates`` (Create /
+Update / Delete, the only change of its request) is checked against the
+table and the deployment's regions, then recorded in the table's replicas
+for this region's replicator to carry out (``replication/replicas.py``);
+DeleteTable deletes this region's replica only.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from meridian.model.errors import (
 )
 from meridian.model.ops import IndexSpec, IndexStats
 
-from ..catalog import Index, Table, new_table_id, new_table_uuid, stream_label
+from ..catalog import Index, RegionUnavailable, Table, new_table_id, new_table_uuid, stream_label
 from ..context import RouterContext
 from ..validation import check_key_schema
 
@@ -127,7 +133,7 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
 
 async def describe_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     table = await _require(ctx, body["TableName"])
-    return {"Table": await _describe(ctx, table, "UPDATING" if table.replicas_changing else "ACTIVE")}
+    return {"Table": await _describe(ctx, table, table.table_status)}
 
 
 async def list_tables(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -143,11 +149,24 @@ async def list_tables(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any
 
 
 async def delete_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+    """Delete the table in this region only: a global table's other replicas
+    stay, and this region's replicator tells their regions to forget this one."""
     table = await _require(ctx, body["TableName"])
+    if table.replicas:
+        table = await ctx.catalog.fresh(table.name) or table
     if table.deletion_protection:
         raise ValidationException(
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
         )
+    # A replica change in progress is carried out by a replicator; without
+    # one (no other region known) it never will be, so it holds nothing back.
+    if table.replicas_changing and ctx.catalog.directory.knows_other_regions:
+        own = table.own_replica
+        if own is not None and own["ReplicaStatus"] == "CREATING":
+            raise ResourceInUseException(
+                f"Attempt to change a resource which is still in use: Table: {table.name} is being used."
+            )
+        raise ResourceInUseException(_REPLICAS_BUSY)
     stats = await ctx.storage.table_stats(table.table_id)
     if any(index.backfilling for index in stats.indexes.values()):
         raise ResourceInUseException(_INDEXES_BUSY)
@@ -296,55 +315,185 @@ def _prune_attribute_definitions(table: Table) -> None:
 
 
 # --- UpdateTable's ReplicaUpdates (Global Tables 2019.11.21) ---------------------------
+# Messages as live DynamoDB replies have them (2020-2026 captures), including
+# the typographic quotes and the "a the" of the replica-exists one.
 
-_LOCAL_REPLICA = (
+LOCAL_REPLICA = (
     "Cannot add, delete, or update the local region through ReplicaUpdates. "
     "Use CreateTable, DeleteTable, or UpdateTable as required."
 )
 _GLOBAL_STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+_REPLICA_ONLY = f"{_PARAM}Replica modification must be the only operation in the request"
+_NO_REPLICA_ACTION = "There are no actions specified in the Replica Update Action of the request."
+_MIXED_REPLICA_ACTIONS = "Update table operation with more than one type of replica actions not allowed."
+_MANY_REPLICA_ACTIONS = "Update table operation with more than one create or delete replica actions not allowed"
+_REPLICAS_BUSY = "The resource which you are attempting to change is in use."
+_STREAM_OF_REPLICA = f"{_PARAM}Disabling Stream is not allowed for a Global Table replica."
+_PPR_REPLICA_THROUGHPUT = (
+    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
+)
+_PROVISIONED_ON_DEMAND = (
+    "MaxReadRequestUnits for OnDemandThroughput cannot be specified when the table BillingMode is PROVISIONED"
+)
+#: UpdateTable members that change a table: none may come with ReplicaUpdates.
+_NOT_WITH_REPLICA_UPDATES = ("ProvisionedThroughput", "BillingMode", "StreamSpecification", "SSESpecification",
+                             "DeletionProtectionEnabled", "OnDemandThroughput", "WarmThroughput", "TableClass",
+                             "GlobalSecondaryIndexUpdates")  # fmt: skip
+_REPLICA_ACTIONS = ("Create", "Update", "Delete")
+#: What an Update may change (one of them makes it an action).
+_REPLICA_UPDATE_FIELDS = ("ProvisionedThroughputOverride", "OnDemandThroughputOverride", "TableClassOverride",
+                          "GlobalSecondaryIndexes", "KMSMasterKeyId")  # fmt: skip
 
 
-def _check_replica_updates(ctx: RouterContext, updates: list[dict[str, Any]]) -> None:
-    for update in updates:
-        for action in update.values():
-            if action is not None and action.get("RegionName") == ctx.region:
-                raise ValidationException(_LOCAL_REPLICA)
+def replica_exists(name: str) -> ValidationException:
+    return ValidationException(
+        f"Failed to create a the new replica of table with name: \u2018{name}\u2019 because one or more replicas "
+        "already existed as tables."
+    )
 
 
-def _apply_replica_updates(ctx: RouterContext, table: Table, updates: list[dict[str, Any]], now_s: float) -> bool:
-    """Record replicas to create (CREATING) or delete (DELETING); this
-    region's replicator does the work and turns them ACTIVE, or removes
-    them (``replication/replicas.py``).  A table becoming global gets a
-    NEW_AND_OLD_IMAGES stream, as DynamoDB enables one.  Returns whether
-    anything changed."""
-    changed = False
-    for update in updates:
-        create, delete = update.get("Create"), update.get("Delete")
-        if create is not None:
-            region = create["RegionName"]
-            if any(r["RegionName"] == region for r in table.replicas):
-                continue
+def not_replicas(regions: list[str]) -> ValidationException:
+    return ValidationException(
+        "Update global table operation failed because one or more replicas were not part of the global table. "
+        f"Please retry the request without these replicas: [{', '.join(regions)}]."
+    )
+
+
+def unsupported_region(region: str, regions: list[str]) -> ValidationException:
+    return ValidationException(
+        f"Region {region} is not supported. The latest version of global tables are only supported in the "
+        f"following regions: [{', '.join(regions)}]"
+    )
+
+
+async def known_regions(ctx: RouterContext) -> list[str] | None:
+    """The deployment's regions, when this router can know them (through its replicator)."""
+    try:
+        return await ctx.catalog.directory.regions()
+    except RegionUnavailable:
+        return None
+
+
+def _replica_action(update: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    actions = [name for name in _REPLICA_ACTIONS if update.get(name) is not None]
+    if not actions:
+        raise ValidationException(_NO_REPLICA_ACTION)
+    if len(actions) > 1:
+        raise ValidationException(_MIXED_REPLICA_ACTIONS)
+    kind = actions[0]
+    action = update[kind]
+    if kind == "Update" and all(action.get(f) is None for f in _REPLICA_UPDATE_FIELDS):
+        raise ValidationException(_NO_REPLICA_ACTION)
+    return kind, action
+
+
+def _check_replica_request(ctx: RouterContext, body: dict[str, Any], updates: list[dict[str, Any]]) -> list:
+    """The request-only checks of ReplicaUpdates, in DynamoDB's order; returns (kind, action) pairs."""
+    if body.get("GlobalSecondaryIndexUpdates") or any(
+        body.get(member) is not None for member in _NOT_WITH_REPLICA_UPDATES if member != "GlobalSecondaryIndexUpdates"
+    ):
+        raise ValidationException(_REPLICA_ONLY)
+    actions = [_replica_action(update) for update in updates]
+    for _, action in actions:
+        if action.get("RegionName") == ctx.region:
+            raise ValidationException(LOCAL_REPLICA)
+    # Two identical Creates (or Deletes) of one region count once.
+    if len({(kind, action["RegionName"]) for kind, action in actions if kind != "Update"}) > 1:
+        raise ValidationException(_MANY_REPLICA_ACTIONS)
+    return actions
+
+
+async def _check_replica_actions(ctx: RouterContext, table: Table, actions: list) -> None:
+    """The checks of ReplicaUpdates against the table and the deployment."""
+    regions = await known_regions(ctx)
+    for kind, action in actions:
+        region = action["RegionName"]
+        if regions is not None and region not in regions:
+            raise unsupported_region(region, regions)
+        member = table.replica(region)
+        if kind == "Create" and member is not None:
+            raise replica_exists(table.name)
+        if kind != "Create" and member is None:
+            raise not_replicas([region])
+    if table.replicas_changing and ctx.catalog.directory.knows_other_regions:  # see delete_table
+        raise ResourceInUseException(_REPLICAS_BUSY)
+    for kind, action in actions:
+        if kind == "Update" and action.get("ProvisionedThroughputOverride") and table.billing_mode == "PAY_PER_REQUEST":
+            raise ValidationException(_PPR_REPLICA_THROUGHPUT)
+        if action.get("OnDemandThroughputOverride") and table.billing_mode == "PROVISIONED":
+            raise ValidationException(_PROVISIONED_ON_DEMAND)
+        if kind == "Create" and ctx.catalog.directory.knows_other_regions:
+            try:
+                there = await ctx.catalog.directory.table(action["RegionName"], table.name)
+            except RegionUnavailable:
+                there = None  # the replicator checks again before it installs anything
+            if there is not None:
+                raise replica_exists(table.name)
+
+
+def replica_settings(table: Table, action: dict[str, Any], now_s: float) -> dict[str, Any]:
+    """A replica's own settings as a Create or Update action gives them (None: back to the table's)."""
+    settings: dict[str, Any] = {}
+    throughput = action.get("ProvisionedThroughputOverride")
+    if throughput and throughput.get("ReadCapacityUnits") is not None:
+        units = int(throughput["ReadCapacityUnits"])
+        # The table's own value clears the override (it is shown only when it differs).
+        settings["ProvisionedThroughputOverride"] = None if units == table.read_capacity else {"ReadCapacityUnits": units}
+    on_demand = action.get("OnDemandThroughputOverride")
+    if on_demand and on_demand.get("MaxReadRequestUnits") is not None:
+        settings["OnDemandThroughputOverride"] = {"MaxReadRequestUnits": int(on_demand["MaxReadRequestUnits"])}
+    if action.get("TableClassOverride") is not None:
+        settings["ReplicaTableClassSummary"] = {"TableClass": action["TableClassOverride"], "LastUpdateDateTime": now_s}
+    return settings
+
+
+def _apply_replica_actions(ctx: RouterContext, table: Table, actions: list, now_s: float) -> None:
+    """Record replicas to create (CREATING), update (UPDATING) or delete
+    (DELETING); this region's replicator does the work and turns them
+    ACTIVE, or removes them (``replication/replicas.py``).  A table becoming
+    global gets a NEW_AND_OLD_IMAGES stream, as DynamoDB enables one."""
+    for kind, action in actions:
+        region = action["RegionName"]
+        settings = replica_settings(table, action, now_s)
+        if kind == "Create":
+            if table.replica(region) is not None:
+                continue  # a second identical Create
             if not table.replicas:
                 table.replicas.append({"RegionName": ctx.region, "ReplicaStatus": "ACTIVE"})
-            table.replicas.append({"RegionName": region, "ReplicaStatus": "CREATING", "Coordinator": ctx.region})
-            changed = True
-        elif delete is not None:
-            for replica in table.replicas:
-                if replica["RegionName"] == delete["RegionName"] and replica["ReplicaStatus"] != "DELETING":
-                    replica.update(ReplicaStatus="DELETING", Coordinator=ctx.region)
-                    replica.pop("ReplicaStatusPercentProgress", None)
-                    changed = True
-    if changed and table.stream is None:
+            replica = {"RegionName": region, "ReplicaStatus": "CREATING", "Coordinator": ctx.region}
+            replica.update((k, v) for k, v in settings.items() if v is not None)
+            table.replicas.append(replica)
+        elif kind == "Update":
+            table.replica(region).update(ReplicaStatus="UPDATING", Coordinator=ctx.region, Pending=settings)
+        else:
+            replica = table.replica(region)
+            if replica["ReplicaStatus"] != "DELETING":
+                replica.update(ReplicaStatus="DELETING", Coordinator=ctx.region)
+                replica.pop("ReplicaStatusPercentProgress", None)
+    if table.stream is None and any(kind == "Create" for kind, _ in actions):
         table.stream = dict(_GLOBAL_STREAM)
         table.stream_label = stream_label(now_s)
-    return changed
+
+
+async def _update_replicas(ctx: RouterContext, body: dict[str, Any], updates: list[dict[str, Any]]) -> dict[str, Any]:
+    """UpdateTable with ReplicaUpdates (which must be its only change)."""
+    actions = _check_replica_request(ctx, body, updates)
+    table = await ctx.catalog.fresh(body["TableName"])  # replica statuses move behind the routers
+    if table is None:
+        raise _not_found(body["TableName"])
+    await _check_replica_actions(ctx, table, actions)
+    _apply_replica_actions(ctx, table, actions, time.time())
+    answer = await _describe(ctx, table, "UPDATING")
+    await ctx.catalog.save(table, replicas_changed=True)
+    return {"TableDescription": answer}
 
 
 async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+    replica_updates = [u for u in body.get("ReplicaUpdates") or () if u is not None]
+    if replica_updates:
+        return await _update_replicas(ctx, body, replica_updates)
     index_updates = [u for u in body.get("GlobalSecondaryIndexUpdates") or () if u is not None]
     _check_index_throughput_bounds(index_updates)
-    replica_updates = [u for u in body.get("ReplicaUpdates") or () if u is not None]
-    _check_replica_updates(ctx, replica_updates)
     table = await _require(ctx, body["TableName"])
     now_s = time.time()
     billing = body.get("BillingMode")
@@ -375,6 +524,8 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         enabled = table.stream is not None
         if spec.get("StreamEnabled") and enabled:
             raise ValidationException(f"Table already has an enabled stream: {table.arn}/stream/{table.stream_label}")
+        if not spec.get("StreamEnabled") and table.replicas:
+            raise ValidationException(_STREAM_OF_REPLICA)
         if not spec.get("StreamEnabled") and not enabled:
             raise ValidationException(f"Table {table.name} does not have a stream to disable")
     if billing == "PROVISIONED" and table.billing_mode == "PAY_PER_REQUEST":
@@ -408,7 +559,6 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         table.deletion_protection = bool(body["DeletionProtectionEnabled"])
     if "TableClass" in body:
         table.table_class = body["TableClass"]
-    replicas_changed = _apply_replica_updates(ctx, table, replica_updates, now_s)
 
     # The answer shows a new index CREATING, a deleted one DELETING and an
     # updated one UPDATING with its old throughput, as DynamoDB's does.
@@ -435,7 +585,7 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
             throughputs.append((index, update["Update"]["ProvisionedThroughput"]))
             index_status[index.name] = "UPDATING"
     changing = (
-        billing or throughput or replicas_changed or any(u.get("Create") or u.get("Delete") for u in index_updates)
+        billing or throughput or any(u.get("Create") or u.get("Delete") for u in index_updates)
     )
     answer = await _describe(ctx, table, "UPDATING" if changing else "ACTIVE", index_status)
     for index, index_throughput in throughputs:
