@@ -279,11 +279,16 @@ def test_paused_replication_holds_changes_until_resumed(cluster, clients, table_
 
 def test_a_skewed_clock_makes_the_earlier_write_win(cluster, clients, table_id, capsys):
     # Last test of the module: region A's clock stays ahead for the skew's length.
+    # The link is cut while both write, so the writes are concurrent: had A's
+    # write reached B first, B's hybrid clock would have moved past it and B's
+    # write, causally later, would rightly win.
+    assert _cli(cluster, "link", "cut", A, B) == 0
     assert _cli(cluster, "clock", "skew", A, "--ms", "3000") == 0
     try:
         clients[A].put_item(TableName=TABLE, Item={"pk": {"S": "skewed"}, "v": {"S": "a, earlier"}})
         clients[B].put_item(TableName=TABLE, Item={"pk": {"S": "skewed"}, "v": {"S": "b, later"}})
     finally:
         _cli(cluster, "clock", "skew", A, "--ms", "0")
+        _cli(cluster, "link", "heal", A, B)
     _wait_value(clients[B], "skewed", "a, earlier")
     assert _value(clients[A], "skewed") == "a, earlier"
