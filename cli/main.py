@@ -4,9 +4,12 @@
     meridian node     a storage node (gRPC)
     meridian router   a router in front of storage nodes
     meridian up       a local cluster of real processes (nodes + routers)
+    meridian lab      the three-region Docker lab (up, down, status, logs)
     meridian replicator  one region's replicator (Global Tables)
-    meridian link | replication | clock | lag | verify
+    meridian link | replication | clock | lag | verify | events
                       operate replication between regions
+    meridian load     a workload generator (rate, keys, regions) with a history file
+    meridian chaos    faults (kill, pause, cut, isolate, skew ...) and chaos scenarios with checks
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def _add_replicator(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-ms", type=float, default=0.0, help="simulated one-way latency to every peer (default 0)")
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--loss", type=float, default=0.0, help="probability that one transmission is lost")
+    p.add_argument(
+        "--link", default="", metavar="PEER=LATENCY_MS[:JITTER_MS[:LOSS]],...",
+        help="per-peer starting conditions, overriding --latency-ms (and --jitter-ms, --loss when given)",
+    )  # fmt: skip
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)")
 
 
@@ -94,9 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     from . import up
 
     up.add_arguments(sub.add_parser("up", help="a local cluster of real processes"))
+    from .lab import cli as lab_cli
+
+    lab_cli.add_arguments(sub.add_parser("lab", help="the three-region Docker lab: up, down, status, logs, build"))
     from . import replication_cli
 
     replication_cli.add_arguments(sub)
+    from . import demo, report
+
+    demo.add_arguments(sub)
+    report.add_arguments(sub)
+    from .load import cli as load_cli
+
+    load_cli.add_arguments(sub.add_parser("load", help="a workload generator: open-loop PutItem/GetItem, history file"))
+    from .chaos import cli as chaos_cli
+
+    chaos_cli.add_arguments(sub)
     return parser
 
 
@@ -132,18 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "replicator":
         from meridian.replication.link import LinkConditions
         from meridian.replication.process import run_replicator
+        from meridian.replication.topology import link_conditions, parse_links
 
         peers = dict(parse_nodes(ns.peers))
         if ns.region in peers:
             raise SystemExit(f"--peers must not include this region ({ns.region})")
         try:
-            conditions = LinkConditions(latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, loss=ns.loss)
+            default = LinkConditions(latency_ms=ns.latency_ms, jitter_ms=ns.jitter_ms, loss=ns.loss)
+            conditions = link_conditions(peers, default, parse_links(ns.link))
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         run_replicator(ns.region, parse_nodes(ns.nodes), peers, ns.listen, ns.data_dir,
-                       dict.fromkeys(peers, conditions), metrics_port=ns.metrics_port)
+                       conditions, metrics_port=ns.metrics_port)
         return 0
-    if ns.command in ("link", "replication", "clock", "lag", "verify"):
+    if ns.command in ("link", "replication", "clock", "lag", "verify", "events"):
         from . import replication_cli
 
         return replication_cli.run(ns)
@@ -151,6 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         from . import up
 
         return up.run_up(ns)
+    if ns.command == "lab":
+        from .lab import cli as lab_cli
+
+        return lab_cli.run(ns)
+    if ns.command == "demo":
+        from . import demo
+
+        return demo.run(ns)
+    if ns.command == "report":
+        from . import report
+
+        return report.run(ns)
+    if ns.command == "load":
+        from .load import cli as load_cli
+
+        return load_cli.run(ns)
+    if ns.command == "chaos":
+        from .chaos import cli as chaos_cli
+
+        return chaos_cli.run(ns)
     raise AssertionError(ns.command)
 
 

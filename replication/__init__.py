@@ -16,4 +16,5 @@
     peers.py        peer replicators over gRPC: Transport, the Replicator service, control
     replicas.py     which tables replicate where; creating (backfill) and deleting replicas
     process.py      the ``meridian replicator`` process wiring all of it
+    topology.py     starting link conditions: real-world latencies, ``--link``
 """

@@ -30,7 +30,7 @@ from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 from meridian.proto import storage_pb2 as spb
 from meridian.replication.digest import Digest
 from meridian.replication.interfaces import Clock, LogPosition
-from meridian.replication.wire import changes_from_pb, changes_to_pb, position_from_pb
+from meridian.replication.wire import change_from_pb, changes_from_pb, changes_to_pb, position_from_pb
 from meridian.router.ring import Ring
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,16 @@ class RegionNodes:
             total += stats.item_count
         return total
 
-    async def table_id(self, name: str) -> int | None:
+    async def table_entry(self, name: str) -> CatalogEntry | None:
+        """The live catalog entry of a table (None if absent or deleted)."""
         entry = (await self.catalog()).get(name)
         if entry is None or entry.deleted or "table_id" not in entry.description:
             return None
-        return entry.description["table_id"]
+        return entry
+
+    async def table_id(self, name: str) -> int | None:
+        entry = await self.table_entry(name)
+        return None if entry is None else entry.description["table_id"]
 
     async def digest(self, table_id: int, depth: int) -> Digest:
         """The region's digest of a table: every node's records, tombstones included."""
@@ -172,6 +177,19 @@ class NodeChangeSource:
                 return
 
 
+class WireChanges(tuple):
+    """Decoded changes that remember the protobuf messages they came from
+    (``pb``), so applying them all on one node sends those as they are."""
+
+    pb: Sequence[rpb.Change]
+
+    @classmethod
+    def of(cls, messages: Sequence[rpb.Change]) -> WireChanges:
+        changes = cls(map(change_from_pb, messages))
+        changes.pb = messages
+        return changes
+
+
 class RegionSink:
     """The region's storage as incoming replication sees it (``ChangeSink``)."""
 
@@ -209,10 +227,15 @@ class RegionSink:
             if owner is not None:  # a table without a replica here: discarded
                 by_node.setdefault(owner, []).append(i)
         applied = [False] * len(changes)
+        wire = getattr(changes, "pb", None)
 
         async def apply_on(node_id: str, positions: list[int]) -> None:
+            if wire is not None and len(positions) == len(changes):  # all on one node: as received
+                message = rpb.Changes(changes=wire)
+            else:
+                message = changes_to_pb(changes[i] for i in positions)
             reply = await self._nodes.replica[node_id].ApplyReplicated(
-                changes_to_pb(changes[i] for i in positions), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
+                message, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
             )
             for i, ok in zip(positions, reply.applied):
                 applied[i] = ok

@@ -8,15 +8,21 @@ acknowledged) and turns any failure - peer down, restarting, too slow -
 into a retransmission, so this layer never loses or reorders a batch.
 
 ``Control`` takes JSON commands (``link-set``, ``link-cut``, ``link-heal``,
-``pause``, ``resume``, ``show``, ``clock-skew``, ``digest``) for the
-``meridian link`` / ``replication`` / ``clock`` / ``lag`` / ``verify``
-commands and tests; a link is one direction (this region -> peer).
+``pause``, ``resume``, ``show``, ``clock-skew``, ``digest``, ``events``) for
+the ``meridian link`` / ``replication`` / ``clock`` / ``lag`` / ``verify``
+commands (``meridian.control_client``) and tests; a link is one direction
+(this region -> peer).  A command naming another ``region`` is forwarded to
+that region's replicator over the peer channel, so a user who reaches one
+region's router (``POST /meridian/control``) reaches every region.  Every
+change of conditions a replicator applies is kept, with its wall-clock
+time, in a bounded event log (``CONTROL_EVENTS_MAX``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import grpc
@@ -28,11 +34,12 @@ from meridian.proto import replication_pb2_grpc
 from meridian.replication.digest import FANOUT, entry_hash, leaf_of
 from meridian.model.ops import CatalogEntry
 from meridian.node.records import Change
-from meridian.replication.interfaces import Ack, ChangeSink, PeerUnavailable, ReplicationBatch
+from meridian.replication.clock import SystemClock
+from meridian.replication.interfaces import Ack, ChangeSink, Clock, PeerUnavailable, ReplicationBatch
 from meridian.replication.link import SimulatedLink
-from meridian.replication.nodes import RegionNodes
+from meridian.replication.nodes import RegionNodes, WireChanges
 from meridian.replication.replicator import Replicator
-from meridian.replication.wire import ack_from_pb, ack_to_pb, batch_from_pb, batch_to_pb, changes_from_pb, changes_to_pb
+from meridian.replication.wire import ack_from_pb, ack_to_pb, batch_to_pb, changes_from_pb, changes_to_pb
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,16 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
 _LINK_SETTINGS = ("latency_ms", "jitter_ms", "loss")
+
+#: Control changes (link set/cut/heal, pause/resume, clock skew) a replicator remembers.
+CONTROL_EVENTS_MAX = 1000
+#: A command forwarded to another region's replicator may take this long (a
+#: digest of a large table reads every record).
+CONTROL_FORWARD_TIMEOUT_S = 30.0
+#: Commands that change conditions, recorded in the event log.
+_RECORDED_COMMANDS = frozenset({"link-set", "link-cut", "link-heal", "pause", "resume", "clock-skew"})
+#: Fields of a command that are not its arguments.
+_NOT_ARGUMENTS = frozenset({"command", "region"})
 
 
 class PeerTransport:
@@ -64,10 +81,8 @@ class PeerTransport:
             raise PeerUnavailable(f"{self.address}: {exc.code().name} {exc.details()}") from exc
         return ack_from_pb(reply)
 
-    async def control(self, command: dict) -> dict:
-        reply = await self._stub.Control(
-            rpb.ControlRequest(json=orjson.dumps(command)), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
-        )
+    async def control(self, command: dict, timeout_s: float = limits.REPLICATION_DELIVER_TIMEOUT_S) -> dict:
+        reply = await self._stub.Control(rpb.ControlRequest(json=orjson.dumps(command)), timeout=timeout_s)
         return orjson.loads(reply.json)
 
     async def backfill(self, changes: list[Change]) -> None:
@@ -82,6 +97,10 @@ class ControlError(ValueError):
     """A control command that cannot be carried out (unknown peer, bad value)."""
 
 
+class ControlUnreachable(Exception):
+    """The region a command names did not answer."""
+
+
 class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
     """One region's replicator as peers and users reach it."""
 
@@ -94,8 +113,18 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         note_catalog: Callable[[CatalogEntry], None] | None = None,
         peer_addresses: Mapping[str, str] | None = None,
         metrics: Callable[[], str] | None = None,
+        transports: Mapping[str, PeerTransport] | None = None,
+        table_name: Callable[[int], str | None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``transports``: the peers' replicators, to forward commands naming
+        their region; ``table_name``: names tables in ``show``'s latency;
+        ``clock``: timestamps the event log (default: the system clock)."""
         self._replicator = replicator
+        self._clock = clock or SystemClock()
+        self._transports = dict(transports or {})
+        self._table_name = table_name or (lambda table_id: None)
+        self._events: deque[dict] = deque(maxlen=CONTROL_EVENTS_MAX)
         self._peer_addresses = dict(peer_addresses or {})  # answered to "peers", for --endpoint
         self._metrics = metrics  # Prometheus text, answered to "metrics" (a router's GET /metrics)
         self._links = dict(links)
@@ -108,7 +137,16 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
 
     async def Deliver(self, request: rpb.Batch, context) -> rpb.BatchAck:
         try:
-            ack = await self._replicator.receive(batch_from_pb(request))
+            batch = ReplicationBatch(
+                origin=request.origin,
+                node_id=request.node_id,
+                after_sequence=request.after_sequence,
+                last_sequence=request.last_sequence,
+                changes=WireChanges.of(request.changes),  # applied as received when one node owns them all
+                size_bytes=request.size_bytes,
+                stamp_floor_hlc=request.stamp_floor_hlc,
+            )
+            ack = await self._replicator.receive(batch)
         except PeerUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         except ValueError as exc:
@@ -127,11 +165,46 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         return rpb.Applied(applied=applied)
 
     async def Control(self, request: rpb.ControlRequest, context) -> rpb.ControlReply:
+        """A command for this region, or forwarded to the region it names.
+
+        A bad command is INVALID_ARGUMENT, also when the region it was
+        forwarded to said so; a region that cannot be reached is UNAVAILABLE.
+        """
         try:
-            answer = await self.control(orjson.loads(request.json))
-        except (ControlError, orjson.JSONDecodeError, TypeError) as exc:
+            command = orjson.loads(request.json)
+            if not isinstance(command, dict):
+                raise ControlError("a control command is a JSON object")
+            region = command.get("region")
+            if region is not None and region != self._replicator.region:
+                answer = await self._forward(region, command)
+            else:
+                answer = await self.control(command)
+        except (ControlError, orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ControlUnreachable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except grpc.aio.AioRpcError as exc:  # one of this region's nodes
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"a storage node of {self._replicator.region}: {exc.code().name}")
         return rpb.ControlReply(json=orjson.dumps(answer))
+
+    async def _forward(self, region: object, command: dict) -> dict:
+        transport = self._transports.get(region)  # type: ignore[arg-type]
+        if transport is None:
+            known = ", ".join(sorted({self._replicator.region, *self._transports}))
+            raise ControlError(f"unknown region {region!r}: the regions are {known}")
+        try:
+            return await transport.control(command, timeout_s=CONTROL_FORWARD_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ControlError(exc.details()) from exc
+            raise ControlUnreachable(
+                f"the replicator of {region} at {transport.address} is unreachable: {exc.code().name}"
+            ) from exc
+
+    def _record(self, name: str, command: dict) -> None:
+        args = {k: v for k, v in command.items() if k not in _NOT_ARGUMENTS}
+        t = self._clock.wall_ms() / 1000
+        self._events.append({"t": t, "region": self._replicator.region, "command": name, "args": args})
 
     def _link(self, command: dict) -> SimulatedLink:
         link = self._links.get(command.get("peer"))
@@ -140,8 +213,14 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         return link
 
     async def control(self, command: dict) -> dict:
-        """Carry out one control command; answer with the state after it."""
+        """Carry out one control command here; answer with the state after it."""
         name = command.get("command")
+        answer = await self._carry_out(name, command)
+        if name in _RECORDED_COMMANDS:
+            self._record(name, command)
+        return answer
+
+    async def _carry_out(self, name: object, command: dict) -> dict:
         if name == "link-set":
             settings = {k: float(command[k]) for k in _LINK_SETTINGS if command.get(k) is not None}
             try:
@@ -158,9 +237,13 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
                 self._link({"peer": peer})
                 getattr(self._replicator, name)(peer)
         elif name == "clock-skew":
+            if "ms" not in command:
+                raise ControlError("clock-skew needs ms")
             for stub in self._nodes.replica.values():
                 await stub.SetClockSkew(rpb.Skew(ms=int(command["ms"])), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
             return {"region": self._replicator.region, "skew_ms": int(command["ms"])}
+        elif name == "events":
+            return {"region": self._replicator.region, "events": list(self._events)}
         elif name == "digest":
             return await self._digest(command)
         elif name == "catalog-put":  # from the coordinator of a replica change
@@ -186,10 +269,12 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
 
     async def _digest(self, command: dict) -> dict:
         """A table's digest in this region: its non-empty leaves, and with
-        ``leaves`` given, the entry hash of every key in those leaves."""
-        table_id = await self._nodes.table_id(str(command.get("table")))
-        if table_id is None:
+        ``leaves`` given, the entry hash of every key in those leaves (and
+        the key schema, to read those keys)."""
+        entry = await self._nodes.table_entry(str(command.get("table")))
+        if entry is None:
             return {"region": self._replicator.region, "table_id": None}
+        table_id = entry.description["table_id"]
         depth = int(command.get("depth", limits.DIGEST_DEPTH))
         try:
             digest = await self._nodes.digest(table_id, depth)
@@ -208,6 +293,7 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
                 if leaf_of(key, depth) in wanted:
                     entries[key.hex()] = f"{entry_hash(key, record):x}"
             answer["entries"] = entries
+            answer["key_schema"] = entry.description["key_schema"]
         return answer
 
     async def show(self) -> dict:
@@ -222,7 +308,10 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
             "statistics": statistics,
             "pending": await replicator.pending_changes(),
             "latency": [
-                {"table_id": key.table_id, "origin": key.origin, "receiver": key.receiver, **dataclasses.asdict(s)}
+                {
+                    "table_id": key.table_id, "table": self._table_name(key.table_id),
+                    "origin": key.origin, "receiver": key.receiver, **dataclasses.asdict(s),
+                }
                 for key, s in replicator.latency.summaries().items()
             ],
         }

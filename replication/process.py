@@ -36,8 +36,8 @@ from meridian.replication.gc import NO_PEERS_FLOOR_HLC
 from meridian.replication.link import LinkConditions, SimulatedLink
 from meridian.replication.metrics import ReplicationCollector, exposition, refresh_pending, registry_of, serve_metrics
 from meridian.replication.nodes import NodeChangeSource, RegionNodes, RegionSink
-from meridian.replication.peers import PeerTransport, ReplicatorService
-from meridian.replication.replicas import ReplicaManager
+from meridian.replication.peers import PeerTransport
+from meridian.replication.replicas import ReplicaControlService, ReplicaManager
 from meridian.replication.replicator import Replicator
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ async def serve_replicator(
         region,
         region_nodes,
         peers,
-        control=lambda peer, command: transports[peer].control(command),
+        control=lambda peer, command, **options: transports[peer].control(command, **options),
         backfill=lambda peer, changes: transports[peer].backfill(changes),
         clock=clock,
     )
@@ -110,9 +110,10 @@ async def serve_replicator(
     collector = ReplicationCollector(region, replicator, manager.table_name)
     registry = registry_of(collector)
     server = grpc.aio.server(options=GRPC_OPTIONS)
-    service = ReplicatorService(
-        replicator, links, region_nodes, sink, manager.note, peer_addresses=peers, metrics=lambda: exposition(registry)
-    )
+    service = ReplicaControlService(
+        replicator, links, region_nodes, sink, manager.note, peer_addresses=peers, metrics=lambda: exposition(registry),
+        transports=transports, table_name=manager.table_name, manager=manager,
+    )  # fmt: skip
     replication_pb2_grpc.add_ReplicatorServicer_to_server(service, server)
     if server.add_insecure_port(listen) == 0:
         raise OSError(f"cannot listen on {listen}")

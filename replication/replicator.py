@@ -62,6 +62,20 @@ from meridian.replication.interfaces import (
 )
 from meridian.replication.latency import LatencyRecorder
 
+#: A shipping task that read its node's log less than this long ago waits
+#: out the rest before reading a batch that would not be full, so changes
+#: arriving meanwhile travel together: a busy link carries fewer, larger
+#: batches (the receiving region applies them one at a time, in order, and
+#: each costs a fixed few RPCs).  Adds at most this much replication latency;
+#: the first change after a quiet spell is read at once.
+REPLICATION_LINGER_S = 0.005
+
+#: Successive saves of one cursor start at least this far apart (each is a
+#: file rewrite and two fsyncs).  Acks arriving meanwhile are folded into the
+#: next save; a restart resends at most what was acked since, which apply
+#: discards as already applied.
+REPLICATION_CURSOR_SAVE_INTERVAL_S = 0.05
+
 #: Which tables replicate where: ``replicates(table_id, peer)``.
 ReplicationScope = Callable[[int, str], bool]
 
@@ -107,7 +121,9 @@ class _Shipment:
 class _Cursor:
     """Where one peer stands in one node's change log."""
 
-    __slots__ = ("acked", "acked_hlc", "persisted", "persisted_hlc", "persisting", "shipments", "position")
+    __slots__ = (
+        "acked", "acked_hlc", "persisted", "persisted_hlc", "persisting", "saved_at_s", "shipments", "position",
+    )  # fmt: skip
 
     def __init__(self, persisted: int) -> None:
         self.acked = persisted  # through here the peer acked, in order
@@ -115,6 +131,7 @@ class _Cursor:
         self.persisted = persisted  # through here the cursor store holds it
         self.persisted_hlc = 0
         self.persisting = False
+        self.saved_at_s = float("-inf")  # clock reading when the last save started
         self.shipments: deque[_Shipment] = deque()
         self.position: LogPosition | None = None  # the node's log end, as last read
 
@@ -137,6 +154,8 @@ class Replicator:
         batch_bytes_max: int = limits.REPLICATION_BATCH_BYTES_MAX,
         inflight_batches_max: int = limits.REPLICATION_INFLIGHT_BATCHES_MAX,
         floor_interval_s: float = limits.REPLICATION_FLOOR_INTERVAL_S,
+        linger_s: float = REPLICATION_LINGER_S,
+        cursor_save_interval_s: float = REPLICATION_CURSOR_SAVE_INTERVAL_S,
     ) -> None:
         """The keyword-only bounds default to ``model/limits.py``; the simulation varies them per seed."""
         if region in links:
@@ -147,6 +166,8 @@ class Replicator:
         self._batch_bytes_max = batch_bytes_max
         self._inflight_batches_max = inflight_batches_max
         self._floor_interval_s = floor_interval_s
+        self._linger_s = linger_s
+        self._cursor_save_interval_s = cursor_save_interval_s
         self.region = region
         self._sources = tuple(sources)
         self._sink = sink
@@ -237,6 +258,9 @@ class Replicator:
         region = self.region
         node_id = source.node_id
         sent_through = cursor.acked
+        clock = self._clock
+        linger_s = self._linger_s
+        last_read_s = float("-inf")
         while True:
             if not resumed.is_set():
                 await resumed.wait()
@@ -245,10 +269,15 @@ class Replicator:
             if position.last_sequence <= sent_through:
                 await source.wait_beyond(sent_through)
                 continue
+            if linger_s and position.last_sequence - sent_through < self._batch_changes_max:
+                wait_s = last_read_s + linger_s - clock.monotonic_s()
+                if wait_s > 0:
+                    await clock.sleep(wait_s)
             await window.acquire()
             if not resumed.is_set():
                 window.release()
                 continue
+            last_read_s = clock.monotonic_s()
             try:
                 changes = await source.read(sent_through, self._batch_changes_max, self._batch_bytes_max)
             except BaseException:
@@ -323,12 +352,17 @@ class Replicator:
         await self._persist(peer, node_id, cursor)
 
     async def _persist(self, peer: str, node_id: str, cursor: _Cursor) -> None:
-        """Save the cursor up to what is acked; one save at a time per cursor."""
+        """Save the cursor up to what is acked; one save at a time per cursor,
+        at most one per ``cursor_save_interval_s``."""
         if cursor.persisting:
             return  # the save in progress loops until it has caught up
         cursor.persisting = True
         try:
             while cursor.persisted < cursor.acked:
+                wait_s = cursor.saved_at_s + self._cursor_save_interval_s - self._clock.monotonic_s()
+                if wait_s > 0:
+                    await self._clock.sleep(wait_s)
+                cursor.saved_at_s = self._clock.monotonic_s()
                 target, target_hlc = cursor.acked, cursor.acked_hlc
                 await self._cursor_store.save(peer, node_id, target)
                 cursor.persisted, cursor.persisted_hlc = target, target_hlc

@@ -91,10 +91,19 @@ class Application:
     handed to every action (catalog, storage, ring, region).
     """
 
-    def __init__(self, ctx: Any, actions: dict[str, ActionFn], extra_routes: dict[bytes, Callable[[], Awaitable[Response]]] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Any,
+        actions: dict[str, ActionFn],
+        extra_routes: dict[bytes, Callable[[], Awaitable[Response]]] | None = None,
+        post_routes: dict[bytes, Callable[[Request], Awaitable[Response]]] | None = None,
+    ) -> None:
+        """``extra_routes``: GET paths; ``post_routes``: POST paths other than
+        DynamoDB's ``/`` (the handler gets the request, body included)."""
         self.ctx = ctx
         self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
         self._extra_routes = extra_routes or {}
+        self._post_routes = post_routes or {}
         self._ids = RequestIds()
         self._date = HttpDate()
         self.errors_by_type: dict[str, int] = {}
@@ -129,6 +138,10 @@ class Application:
                 # DynamoDB answers its health check on GET /.
                 return Response(200, b"healthy: dynamodb.local.meridian ", b"Content-Type: text/plain\r\n")
             return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
+        if self._post_routes and req.path != b"/":
+            post_route = self._post_routes.get(req.path.split(b"?", 1)[0])
+            if post_route is not None:
+                return await post_route(req)
         content_type = req.content_type
         if content_type == _JSON_10:
             ctype = b"Content-Type: application/x-amz-json-1.0\r\n"

@@ -23,9 +23,10 @@ import uvloop
 
 from .actions import ACTIONS
 from .app import Application
-from .catalog import Catalog
+from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
-from .http import HttpProtocol, HttpStats, Response
+from .console.routes import console_handler
+from .http import HttpProtocol, HttpStats, Request, Response
 from .ring import Ring
 from .storage import Storage
 
@@ -33,11 +34,17 @@ log = logging.getLogger("meridian.router.server")
 
 #: ``GET /meridian/replication`` waits this long for the region's replicator.
 _REPLICATOR_TIMEOUT_S = 5.0
+#: ``POST /meridian/control`` waits this long: a command may be forwarded to
+#: another region, and a digest reads a whole table (see ``peers.CONTROL_FORWARD_TIMEOUT_S``).
+CONTROL_TIMEOUT_S = 40.0
+#: The largest ``POST /meridian/control`` body (a verify's leaf list is the biggest).
+CONTROL_BODY_BYTES_MAX = 256 * 1024
 
 Route = Callable[[], Awaitable[Response]]
 
 _JSON_HEADER = b"Content-Type: application/json\r\n"
 _REPLICATION_PATH = b"/meridian/replication"
+_CONTROL_PATH = b"/meridian/control"
 _PROMETHEUS_HEADER = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 
 
@@ -90,11 +97,47 @@ def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
     return replication, metrics
 
 
+def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /meridian/control``: ``{"region": R, "command": C, ...}`` to the region's replicator.
+
+    The replicator runs it, or forwards it to R's replicator (``peers.py``),
+    so every region can be operated through any router.  200 with the
+    command's answer; 400 ``{"message"}`` for a bad body, region or command;
+    503 when a replicator cannot be reached.
+    """
+    from meridian.replication.peers import control
+
+    def refuse(status: int, message: str) -> Response:
+        return Response(status, orjson.dumps({"message": message}), _JSON_HEADER)
+
+    async def route(req: Request) -> Response:
+        if len(req.body) > CONTROL_BODY_BYTES_MAX:
+            return refuse(413, f"a control command is at most {CONTROL_BODY_BYTES_MAX} bytes")
+        try:
+            command = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            return refuse(400, "the body is not JSON")
+        if not isinstance(command, dict):
+            return refuse(400, "the body must be a JSON object")
+        for field in ("region", "command"):
+            if not isinstance(command.get(field), str) or not command[field]:
+                return refuse(400, f"{field!r} must be a non-empty string")
+        try:
+            answer = await control(replicator, command, timeout_s=CONTROL_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return refuse(400, exc.details() or "invalid command")
+            return refuse(503, f"via the replicator of {region} at {replicator}: {exc.code().name} {exc.details()}")
+        return Response(200, orjson.dumps(answer), _JSON_HEADER)
+
+    return route
+
+
 async def start_router(
     storage: Storage, *, host: str, port: int, region: str, shared_catalog: bool, replicator: str | None = None
 ) -> RouterServer:
     """``replicator``: the region's replicator (HOST:PORT), served on ``GET /meridian/replication``."""
-    catalog = Catalog(storage, region, shared=shared_catalog)
+    catalog = Catalog(storage, region, shared=shared_catalog, directory=RegionDirectory(region, replicator))
     await catalog.start()
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
     stats = HttpStats()
@@ -103,12 +146,15 @@ async def start_router(
         return Response(200, orjson.dumps({"status": "ok", "region": region, "nodes": len(storage.node_ids)}), _JSON_HEADER)
 
     routes = {b"/health": health}
+    post_routes = {}
     if replicator is not None:
         routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
-    app = Application(ctx, ACTIONS, routes)
+        post_routes[_CONTROL_PATH] = _control_route(region, replicator)
+    app = Application(ctx, ACTIONS, routes, post_routes)
+    handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpProtocol(app.handle, app.encode, stats), host, port, reuse_address=True, backlog=1024
+        lambda: HttpProtocol(handle, app.encode, stats), host, port, reuse_address=True, backlog=1024
     )
     if port == 0:
         ctx.address = f"{host}:{server.sockets[0].getsockname()[1]}"
