@@ -10,6 +10,8 @@
                       operate replication between regions
     meridian load     a workload generator (rate, keys, regions) with a history file
     meridian chaos    faults (kill, pause, cut, isolate, skew ...) and chaos scenarios with checks
+    meridian demo replication  a live replication-latency dashboard
+    meridian report RUN_DIR    plots and a summary of a load, chaos or demo run
 """
 
 from __future__ import annotations
