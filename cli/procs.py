@@ -274,6 +274,19 @@ def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = TERMIN
         process.wait(TERMINATE_TIMEOUT_S)
 
 
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0 probes without signalling)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
 @dataclass(frozen=True)
 class Member:
     """One process of a ``LocalCluster`` as ``meridian up``'s control API names it.

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from meridian.chaos.schema import process_region, process_role
 from meridian.control_client import ControlClient
-from meridian.procs import STARTUP_TIMEOUT_S, ManagedProcess, wait_for_http_ok
+from meridian.procs import STARTUP_TIMEOUT_S, ManagedProcess, pid_running, wait_for_http_ok
 from meridian.up_control import CONTROL_ANSWER_TIMEOUT_S, state_path
 
 #: ``docker`` commands (kill, start, network connect) may take this long.
@@ -123,7 +123,7 @@ class UpTarget(Target):
             raise TargetError(f"no running meridian up in {self.cluster_dir} ({path.name} not found)") from None
         except (OSError, ValueError) as exc:
             raise TargetError(f"cannot read {path}: {exc}") from None
-        if not _pid_running(int(state.get("pid", 0))):
+        if not pid_running(int(state.get("pid", 0))):
             raise TargetError(f"{path} names pid {state.get('pid')}, which is not running: meridian up has stopped")
         return state
 
@@ -163,18 +163,6 @@ class UpTarget(Target):
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def _pid_running(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class OwnUpTarget(UpTarget):

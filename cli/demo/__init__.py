@@ -25,14 +25,10 @@ from pathlib import Path
 
 
 def _regions_arg(text: str) -> dict[str, str]:
-    out = {}
-    for entry in (e.strip() for e in text.split(",")):
-        if not entry:
-            continue
-        region, sep, url = entry.partition("=")
-        if not sep or not region or not url.startswith(("http://", "https://")):
-            raise argparse.ArgumentTypeError(f"expected REGION=http://HOST:PORT, got {entry!r}")
-        out[region] = url.rstrip("/")
+    """``meridian load``'s REGION=URL list, which here must name at least one region."""
+    from meridian.load.cli import regions_arg
+
+    out = regions_arg(text)
     if not out:
         raise argparse.ArgumentTypeError("no region given")
     return out

@@ -18,6 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from meridian.procs import pid_running
+
 #: Time ``docker info`` may take to answer.
 DOCKER_INFO_TIMEOUT_S = 20.0
 #: Time a freshly started dockerd may take to answer ``docker info``.
@@ -49,16 +51,6 @@ def docker_usable() -> tuple[bool, str]:
     return True, probe.stdout.strip()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_dockerd(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd"
@@ -72,7 +64,7 @@ def started_dockerd_pid(state_dir: Path) -> int | None:
         pid = int((state_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _pid_alive(pid) and _is_dockerd(pid) else None
+    return pid if pid_running(pid) and _is_dockerd(pid) else None
 
 
 def ensure_docker(state_dir: Path, *, start: bool = True) -> str:
@@ -126,10 +118,10 @@ def stop_started_dockerd(state_dir: Path) -> int | None:
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + DOCKERD_STOP_TIMEOUT_S
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_running(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(DOCKERD_POLL_INTERVAL_S)
-    if _pid_alive(pid):
+    if pid_running(pid):
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
     (state_dir / PID_FILE).unlink(missing_ok=True)

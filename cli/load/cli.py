@@ -41,7 +41,7 @@ DEFAULT_RUNS_DIR = "meridian-runs"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _regions_arg(text: str) -> dict[str, str]:
+def regions_arg(text: str) -> dict[str, str]:
     out = {}
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--endpoint", metavar="URL", help="a region's router (required unless --regions is given)")
     parser.add_argument(
-        "--regions", metavar="REGION=URL[,REGION=URL...]", type=_regions_arg, nargs="+",
+        "--regions", metavar="REGION=URL[,REGION=URL...]", type=regions_arg, nargs="+",
         help="every region's router; each region writes its own keys, reads go to every region",
     )  # fmt: skip
     parser.add_argument("--region", help="the --endpoint region's name (default: as its router names it, else us-east-1)")
