@@ -45,8 +45,8 @@ from pathlib import Path
 import orjson
 import uvloop
 
-from meridian.control_client import ControlClient
-from meridian.procs import LocalCluster
+from meridian.cluster.control_client import ControlClient
+from meridian.cluster.procs import LocalCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dynamo  # noqa: E402  (bench/ is a folder of scripts, not a package)

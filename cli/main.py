@@ -100,23 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_node(sub)
     _add_router(sub)
     _add_replicator(sub)
-    from . import up
+    from meridian.cluster import up
 
     up.add_arguments(sub.add_parser("up", help="a local cluster of real processes"))
-    from .lab import cli as lab_cli
+    from meridian.lab import cli as lab_cli
 
     lab_cli.add_arguments(sub.add_parser("lab", help="the three-region Docker lab: up, down, status, logs, build"))
-    from . import replication_cli
+    from meridian.cluster import replication_cli
 
     replication_cli.add_arguments(sub)
-    from . import demo, report
+    from meridian.lab import demo, report
 
     demo.add_arguments(sub)
     report.add_arguments(sub)
-    from .load import cli as load_cli
+    from meridian.lab.load import cli as load_cli
 
     load_cli.add_arguments(sub.add_parser("load", help="a workload generator: open-loop PutItem/GetItem, history file"))
-    from .chaos import cli as chaos_cli
+    from meridian.lab.chaos import cli as chaos_cli
 
     chaos_cli.add_arguments(sub)
     return parser
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if peers:
             # The routers' ring, so nodes place index partitions exactly as
             # routers place them when they read an index.
-            from meridian.router.ring import Ring
+            from meridian.model.ring import Ring
 
             if node_id not in {peer_id for peer_id, _ in peers}:
                 raise SystemExit(f"--peers must include this node ({node_id})")
@@ -168,31 +168,31 @@ def main(argv: list[str] | None = None) -> int:
                        conditions, metrics_port=ns.metrics_port)
         return 0
     if ns.command in ("link", "replication", "clock", "lag", "verify", "events"):
-        from . import replication_cli
+        from meridian.cluster import replication_cli
 
         return replication_cli.run(ns)
     if ns.command == "up":
-        from . import up
+        from meridian.cluster import up
 
         return up.run_up(ns)
     if ns.command == "lab":
-        from .lab import cli as lab_cli
+        from meridian.lab import cli as lab_cli
 
         return lab_cli.run(ns)
     if ns.command == "demo":
-        from . import demo
+        from meridian.lab import demo
 
         return demo.run(ns)
     if ns.command == "report":
-        from . import report
+        from meridian.lab import report
 
         return report.run(ns)
     if ns.command == "load":
-        from .load import cli as load_cli
+        from meridian.lab.load import cli as load_cli
 
         return load_cli.run(ns)
     if ns.command == "chaos":
-        from .chaos import cli as chaos_cli
+        from meridian.lab.chaos import cli as chaos_cli
 
         return chaos_cli.run(ns)
     raise AssertionError(ns.command)

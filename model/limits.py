@@ -60,7 +60,16 @@ CATALOG_START_TIMEOUT_S = 60.0
 CATALOG_START_RETRY_S = 0.25
 TABLE_CREATING_DURATION_S = 0.0  # CREATING -> ACTIVE happens on the next DescribeTable
 STORAGE_CALL_TIMEOUT_S = 30.0
+#: A router reconnects to a restarted node after this long at first, doubling up to the maximum.
+NODE_RECONNECT_BACKOFF_S_MIN = 0.05
 NODE_RECONNECT_BACKOFF_S_MAX = 2.0
+#: Clients ping an idle long-lived gRPC connection this often, and give it this
+#: long to answer, to notice a dead peer; servers accept pings this often.
+GRPC_KEEPALIVE_TIME_MS = 10_000
+GRPC_KEEPALIVE_TIMEOUT_MS = 5_000
+GRPC_PING_INTERVAL_MS_MIN = 5_000
+# Points each storage node owns on the consistent-hashing ring (model/ring.py).
+RING_VNODES_PER_NODE = 64
 
 # --- relations ---------------------------------------------------------------
 assert SORT_KEY_BYTES_MAX < PARTITION_KEY_BYTES_MAX < ITEM_SIZE_BYTES_MAX
@@ -117,6 +126,9 @@ LINK_RETRANSMIT_TIMEOUT_MIN_S = 0.2
 # The highest loss probability a link may be set to (at 1.0 nothing would
 # ever arrive, which is a cut, not loss).
 LINK_LOSS_MAX = 0.9
+# What a change weighs in a batch beyond its key, item and region name:
+# sequence, table id, stamp clock, flags, lengths (model/changes.py).
+CHANGE_OVERHEAD_BYTES = 40
 # Convergence digests (replication/digest.py): 16 ** depth key-hash ranges.
 DIGEST_DEPTH = 3  # 4096 leaves: ~25 items per leaf at 100k items
 DIGEST_DEPTH_MAX = 5  # ~1M leaves, the most one digest may hold in memory
@@ -149,6 +161,8 @@ GSI_SEND_TIMEOUT_S = 10.0
 
 assert GSI_BATCH_BYTES_MAX + ITEM_SIZE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 4  # a round's entries fit a message
 assert GSI_RETRY_BACKOFF_S_MIN <= GSI_RETRY_BACKOFF_S_MAX
+assert NODE_RECONNECT_BACKOFF_S_MIN <= NODE_RECONNECT_BACKOFF_S_MAX
+assert GRPC_PING_INTERVAL_MS_MIN <= GRPC_KEEPALIVE_TIME_MS
 
 # --- replication transport (replication/grpc_*.py, node/replica_service.py) -------
 
@@ -158,6 +172,8 @@ REPLICATION_WAIT_BEYOND_S_MAX = 5.0
 # A replicator retries a call to one of its region's nodes after this long
 # (a node restarting); the backlog waits in the node's log meanwhile.
 REPLICATION_NODE_RETRY_S = 0.2
+# ... and reconnects to a node or a peer replicator backing off up to this long.
+REPLICATION_RECONNECT_BACKOFF_S_MAX = 2.0
 # Deadline of one batch delivery to a peer replicator (apply included);
 # past it the link retransmits.
 REPLICATION_DELIVER_TIMEOUT_S = 10.0

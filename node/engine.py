@@ -2,7 +2,7 @@
 
 One RocksDB database (rocksdict, raw bytes mode) with five column families:
 
-* ``items``: item key -> item record (``node/records.py``): header with the
+* ``items``: item key -> item record (``model/records.py``): header with the
   version stamp, then the item's wire JSON, returned by GetItem untouched.
   Deletes leave stamped tombstones (needed by last-writer-wins replication).
 * ``log``: sequence number -> change record; the change log a replicator
@@ -100,8 +100,8 @@ from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_m
 from meridian.model.values import check_item_size, item_size
 from meridian.node.indexes import IndexPlan, IndexRegistry, TableIndexes
 from meridian.node.replica import ReplicaMixin
-from meridian.node.records import (
-    Change,
+from meridian.model.changes import Change
+from meridian.model.records import (
     is_tombstone,
     pack_log_record,
     pack_record,

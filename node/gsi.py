@@ -52,7 +52,7 @@ from meridian.model.ops import IndexEntry, index_key_hash
 from meridian.model.values import item_size
 from meridian.node.engine import Engine
 from meridian.node.indexes import IndexPlan
-from meridian.node.records import record_item_json, record_size, record_stamp
+from meridian.model.records import record_item_json, record_size, record_stamp
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,12 @@ import grpc
 
 from meridian.model import limits
 from meridian.model.ops import IndexEntry
+from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2_grpc
-from meridian.proto.codec import index_entries_to_pb
+from meridian.proto.storage_codec import index_entries_to_pb
 
-_CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    # A restarted peer must be found again within the maintainer's own backoff.
-    ("grpc.initial_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MIN * 1000)),
-    ("grpc.min_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MIN * 1000)),
-    ("grpc.max_reconnect_backoff_ms", int(limits.GSI_RETRY_BACKOFF_S_MAX * 1000)),
+_CHANNEL_OPTIONS = channel_options(
+    backoff_s_min=limits.GSI_RETRY_BACKOFF_S_MIN, backoff_s_max=limits.GSI_RETRY_BACKOFF_S_MAX
 )
 
 

@@ -34,16 +34,16 @@ from meridian.model import limits
 from meridian.model.keycodec import decode_item_key, prefix_end, table_prefix
 from meridian.model.ops import ItemOp, OpKind
 from meridian.model.values import item_size
-from meridian.node.records import (
+from meridian.model.changes import Change
+from meridian.model.records import (
     HEADER_BYTES,
-    Change,
     is_tombstone,
     pack_u64,
     record_stamp,
     unpack_log_record,
     unpack_u64,
 )
-from meridian.replication.interfaces import LogPosition, change_size_bytes
+from meridian.model.changes import LogPosition, change_size_bytes
 
 _META_LOG_BASE = b"logbase"  # change-log sequences up to this one were truncated
 _TOMBSTONE_DELETES_PER_WRITE = 1000  # bounds one drop_tombstones write batch

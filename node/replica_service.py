@@ -20,7 +20,7 @@ from meridian.node.engine import Engine
 from meridian.node.replica import LogTruncated
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
-from meridian.replication.wire import changes_from_pb, changes_to_pb, position_to_pb
+from meridian.proto.replication_codec import changes_from_pb, changes_to_pb, position_to_pb
 
 log = logging.getLogger(__name__)
 

@@ -24,31 +24,18 @@ from collections.abc import Callable
 import grpc
 import uvloop
 
-from meridian.model import limits
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
 from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
+from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 5.0  # time given to open streams to finish on shutdown
 
-GRPC_OPTIONS = (
-    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    # gRPC turns SO_REUSEPORT on by default: two nodes given the same port
-    # would then silently share it.  A taken port must fail instead.
-    ("grpc.so_reuseport", 0),
-    # Routers ping their long-lived, often idle streams to notice a dead
-    # node (router/storage_grpc.py); by default a server answers pings on an
-    # idle connection more often than every 5 minutes with GOAWAY.
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_ping_strikes", 0),
-)
 
 
 async def serve_node(
@@ -82,7 +69,7 @@ async def serve_node(
         remote_send=links.send_index_entries,
     )
     try:
-        server = grpc.aio.server(options=GRPC_OPTIONS)
+        server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
         replication_pb2_grpc.add_ReplicaNodeServicer_to_server(ReplicaNodeService(engine), server)
         if server.add_insecure_port(listen) == 0:

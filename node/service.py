@@ -23,7 +23,7 @@ from meridian.model.ops import ItemResult
 from meridian.node.engine import Engine
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
-from meridian.proto.codec import (
+from meridian.proto.storage_codec import (
     catalog_from_pb,
     catalog_to_pb,
     index_entries_from_pb,

@@ -2,7 +2,7 @@
 
 The input is what a region stores per item: ``(key, record)`` pairs, where
 the record is the node's stored bytes (stamp, tombstone flag, item JSON;
-``node/records.py``), so two regions agree only if they hold the same
+``model/records.py``), so two regions agree only if they hold the same
 version of every key, down to the byte.  Whether tombstones take part is
 the caller's choice (include them to check deletes converged too; leave them
 out when regions may have garbage-collected them at different times).

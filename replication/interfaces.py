@@ -27,10 +27,9 @@ every peer straight from its origin, and nothing is ever forwarded twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from meridian.node.records import Change
+from meridian.model.changes import Ack, Change, LogPosition, ReplicationBatch
 
 
 class PeerUnavailable(Exception):
@@ -39,24 +38,6 @@ class PeerUnavailable(Exception):
     Raised by a ``Transport``; a link treats it like a lost packet and
     retransmits after a timeout, so it never reaches replication logic.
     """
-
-
-@dataclass(frozen=True, slots=True)
-class LogPosition:
-    """Where a node's change log ends, and a floor under its future stamps.
-
-    ``last_sequence``: the newest durable change (0: empty log).
-    ``stamp_floor_hlc``: every change the node will log from a *local* write
-    after ``last_sequence`` has a clock reading strictly above this.  The
-    node's hybrid clock reading serves (it only grows, and it has observed
-    every replicated stamp the node stored); a node with writes applied but
-    not yet durable must answer with a reading below the first of them.
-    Replicators forward these floors to peers, which need them before they
-    may drop a tombstone (``replication/gc.py``).
-    """
-
-    last_sequence: int
-    stamp_floor_hlc: int
 
 
 class Clock(Protocol):
@@ -135,37 +116,6 @@ class CursorStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ReplicationBatch:
-    """Changes of one origin node's log, on their way to one peer region.
-
-    The batch covers the log range ``(after_sequence, last_sequence]`` of
-    node ``node_id`` in region ``origin``; ``changes`` are the ones in that
-    range worth shipping (the origin's own writes to replicated tables).
-    ``stamp_floor_hlc``: the sender's promise that every change it will
-    send this peer from now on, after any restart, has a larger clock
-    reading (``replication/gc.py`` explains what the receiver does with it).
-    A quiet sender sends batches with no changes (and no node) just to
-    raise its floor.
-    """
-
-    origin: str
-    node_id: str
-    after_sequence: int
-    last_sequence: int
-    changes: tuple[Change, ...]
-    size_bytes: int
-    stamp_floor_hlc: int
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """A peer region applied a batch (``applied``: how many changes won)."""
-
-    receiver: str
-    applied: int
-
-
 class Transport(Protocol):
     """Carries a batch to a peer region's replicator and brings its ack back.
 
@@ -195,17 +145,3 @@ class Link(Protocol):
         delivered in the order ``send`` was called, as on one TCP stream.
         """
         ...
-
-
-CHANGE_OVERHEAD_BYTES = 40  # sequence, table id, stamp clock, flags, lengths
-
-
-def change_size_bytes(change: Change) -> int:
-    """What a change weighs in a batch: its key, item and stamp, plus framing."""
-    item = change.item_json
-    return (
-        CHANGE_OVERHEAD_BYTES
-        + len(change.key)
-        + len(change.stamp.region)
-        + (len(item) if item is not None else 0)
-    )

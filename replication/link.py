@@ -26,13 +26,8 @@ import random
 from dataclasses import dataclass, replace
 
 from meridian.model import limits
-from meridian.replication.interfaces import (
-    Ack,
-    Clock,
-    PeerUnavailable,
-    ReplicationBatch,
-    Transport,
-)
+from meridian.model.changes import Ack, ReplicationBatch
+from meridian.replication.interfaces import Clock, PeerUnavailable, Transport
 
 
 @dataclass(frozen=True, slots=True)

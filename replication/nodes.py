@@ -3,7 +3,7 @@
 ``NodeChangeSource`` is one node's change log (``ChangeSource``);
 ``RegionSink`` applies incoming changes through the nodes that own them
 (``ChangeSink``), placing each key on the routers' ring
-(``meridian.router.ring.Ring``, same node ids) by its partition key, which
+(``meridian.model.ring.Ring``, same node ids) by its partition key, which
 it decodes with the table's key schema from the region's catalog copy.
 
 A node that does not answer (restarting) is retried here, every
@@ -23,24 +23,22 @@ import grpc
 from meridian.model import limits
 from meridian.model.keycodec import decode_item_key, partition_hash
 from meridian.model.ops import CatalogEntry
-from meridian.node.records import Change
-from meridian.proto.codec import catalog_from_pb, catalog_to_pb
+from meridian.model.changes import Change
+from meridian.proto.channels import channel_options
+from meridian.proto.storage_codec import catalog_from_pb, catalog_to_pb
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 from meridian.proto import storage_pb2 as spb
 from meridian.replication.digest import Digest
-from meridian.replication.interfaces import Clock, LogPosition
-from meridian.replication.wire import change_from_pb, changes_from_pb, changes_to_pb, position_from_pb
-from meridian.router.ring import Ring
+from meridian.model.changes import LogPosition
+from meridian.replication.interfaces import Clock
+from meridian.proto.replication_codec import change_from_pb, changes_from_pb, changes_to_pb, position_from_pb
+from meridian.model.ring import Ring
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.initial_reconnect_backoff_ms", int(limits.REPLICATION_NODE_RETRY_S * 1000)),
-    ("grpc.min_reconnect_backoff_ms", int(limits.REPLICATION_NODE_RETRY_S * 1000)),
-    ("grpc.max_reconnect_backoff_ms", 2000),
+_CHANNEL_OPTIONS = channel_options(
+    backoff_s_min=limits.REPLICATION_NODE_RETRY_S, backoff_s_max=limits.REPLICATION_RECONNECT_BACKOFF_S_MAX
 )
 _EMPTY = rpb.ReplEmpty()
 

@@ -10,7 +10,7 @@ into a retransmission, so this layer never loses or reorders a batch.
 ``Control`` takes JSON commands (``link-set``, ``link-cut``, ``link-heal``,
 ``pause``, ``resume``, ``show``, ``clock-skew``, ``digest``, ``events``) for
 the ``meridian link`` / ``replication`` / ``clock`` / ``lag`` / ``verify``
-commands (``meridian.control_client``) and tests; a link is one direction
+commands (``meridian.cluster.control_client``) and tests; a link is one direction
 (this region -> peer).  A command naming another ``region`` is forwarded to
 that region's replicator over the peer channel, so a user who reaches one
 region's router (``POST /meridian/control``) reaches every region.  Every
@@ -29,26 +29,24 @@ import grpc
 import orjson
 
 from meridian.model import limits
+from meridian.proto.channels import channel_options
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
 from meridian.replication.digest import FANOUT, entry_hash, leaf_of
 from meridian.model.ops import CatalogEntry
-from meridian.node.records import Change
+from meridian.model.changes import Change
 from meridian.replication.clock import SystemClock
-from meridian.replication.interfaces import Ack, ChangeSink, Clock, PeerUnavailable, ReplicationBatch
+from meridian.model.changes import Ack, ReplicationBatch
+from meridian.replication.interfaces import ChangeSink, Clock, PeerUnavailable
 from meridian.replication.link import SimulatedLink
 from meridian.replication.nodes import RegionNodes, WireChanges
 from meridian.replication.replicator import Replicator
-from meridian.replication.wire import ack_from_pb, ack_to_pb, batch_to_pb, changes_from_pb, changes_to_pb
+from meridian.proto.replication_codec import ack_from_pb, ack_to_pb, batch_to_pb, changes_from_pb, changes_to_pb
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
+_CHANNEL_OPTIONS = channel_options(
+    backoff_s_min=limits.REPLICATION_NODE_RETRY_S, backoff_s_max=limits.REPLICATION_RECONNECT_BACKOFF_S_MAX
 )
 _LINK_SETTINGS = ("latency_ms", "jitter_ms", "loss")
 

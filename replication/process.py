@@ -26,7 +26,7 @@ import grpc
 import uvloop
 
 from meridian.model import limits
-from meridian.node.server import GRPC_OPTIONS
+from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
 from meridian.replication.clock import SystemClock
@@ -109,7 +109,7 @@ async def serve_replicator(
     )
     collector = ReplicationCollector(region, replicator, manager.table_name)
     registry = registry_of(collector)
-    server = grpc.aio.server(options=GRPC_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     service = ReplicaControlService(
         replicator, links, region_nodes, sink, manager.note, peer_addresses=peers, metrics=lambda: exposition(registry),
         transports=transports, table_name=manager.table_name, manager=manager,

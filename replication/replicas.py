@@ -55,8 +55,10 @@ from typing import Any
 
 from meridian.model import limits
 from meridian.model.ops import CatalogEntry
-from meridian.node.records import Change, is_tombstone, record_item_json, record_size, record_stamp
-from meridian.replication.interfaces import Clock, change_size_bytes
+from meridian.model.changes import Change
+from meridian.model.records import is_tombstone, record_item_json, record_size, record_stamp
+from meridian.model.changes import change_size_bytes
+from meridian.replication.interfaces import Clock
 from meridian.replication.nodes import RegionNodes
 from meridian.replication.peers import ControlError, ReplicatorService
 

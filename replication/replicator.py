@@ -48,17 +48,14 @@ from meridian.replication.gc import (
     node_stamp_floor_hlc,
     tombstone_floor_hlc,
 )
+from meridian.model.changes import Ack, LogPosition, ReplicationBatch, change_size_bytes
 from meridian.replication.interfaces import (
-    Ack,
     ChangeSink,
     ChangeSource,
     Clock,
     CursorStore,
     Link,
-    LogPosition,
     PeerUnavailable,
-    ReplicationBatch,
-    change_size_bytes,
 )
 from meridian.replication.latency import LatencyRecorder
 

@@ -31,8 +31,8 @@ import orjson
 
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, lww_wins
 from meridian.model.values import item_size
-from meridian.node.records import (
-    Change,
+from meridian.model.changes import Change
+from meridian.model.records import (
     is_tombstone,
     pack_log_record,
     pack_record,
@@ -40,7 +40,8 @@ from meridian.node.records import (
     record_stamp,
     unpack_log_record,
 )
-from meridian.replication.interfaces import Clock, LogPosition, change_size_bytes
+from meridian.model.changes import LogPosition, change_size_bytes
+from meridian.replication.interfaces import Clock
 
 
 class LogTruncated(Exception):

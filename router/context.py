@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import Catalog
-from .ring import Ring
+from meridian.model.ring import Ring
 from .storage import Storage
 
 

@@ -27,7 +27,7 @@ from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
 from .console.routes import console_handler
 from .http import HttpProtocol, HttpStats, Request, Response
-from .ring import Ring
+from meridian.model.ring import Ring
 from .storage import Storage
 
 log = logging.getLogger("meridian.router.server")

@@ -36,9 +36,10 @@ from meridian.model.errors import (
     error_from_type,
 )
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
+from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
-from meridian.proto.codec import (
+from meridian.proto.storage_codec import (
     catalog_from_pb,
     catalog_to_pb,
     op_to_pb,
@@ -51,21 +52,13 @@ from meridian.router.storage import Storage
 
 log = logging.getLogger(__name__)
 
-_RECONNECT_BACKOFF_S_MIN = 0.05
 _SWEEP_INTERVAL_S = 1.0  # how often unanswered calls are checked against the timeout
 _INTERNAL = "Internal server error"
 
-_CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    ("grpc.max_receive_message_length", limits.GRPC_MESSAGE_BYTES_MAX),
-    # gRPC's own reconnect backoff defaults to minutes; a restarted node
-    # must be found again within our own backoff bound.
-    ("grpc.initial_reconnect_backoff_ms", int(_RECONNECT_BACKOFF_S_MIN * 1000)),
-    ("grpc.min_reconnect_backoff_ms", int(_RECONNECT_BACKOFF_S_MIN * 1000)),
-    ("grpc.max_reconnect_backoff_ms", int(limits.NODE_RECONNECT_BACKOFF_S_MAX * 1000)),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.http2.max_pings_without_data", 0),
+_CHANNEL_OPTIONS = channel_options(
+    backoff_s_min=limits.NODE_RECONNECT_BACKOFF_S_MIN,
+    backoff_s_max=limits.NODE_RECONNECT_BACKOFF_S_MAX,
+    keepalive=True,
 )
 
 
@@ -120,7 +113,7 @@ class _NodeLink:
         self._deadlines: deque[tuple[int, float]] = deque()  # (last op id of a batch, deadline)
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._room: deque[asyncio.Future[None]] = deque()  # callers waiting under the in-flight cap
-        self._backoff_s = _RECONNECT_BACKOFF_S_MIN
+        self._backoff_s = limits.NODE_RECONNECT_BACKOFF_S_MIN
         self._retry_at = 0.0
         self._streams_opened = 0
         self._stream_failures = 0
@@ -232,7 +225,7 @@ class _NodeLink:
                     if fut is not None and not fut.done():
                         fut.set_result(result_from_pb(r))
                 self._results_received += len(reply.results)
-                self._backoff_s = _RECONNECT_BACKOFF_S_MIN
+                self._backoff_s = limits.NODE_RECONNECT_BACKOFF_S_MIN
                 self._make_room()
             self._fail_stream(call, None)  # the node ended the stream
         except asyncio.CancelledError:

@@ -17,8 +17,8 @@ import signal
 import time
 
 from meridian.model.keycodec import partition_hash
-from meridian.procs import LocalCluster, wait_for_port
-from meridian.router.ring import Ring
+from meridian.cluster.procs import LocalCluster, wait_for_port
+from meridian.model.ring import Ring
 from tests.conftest import make_client
 
 REGION = "us-east-1"

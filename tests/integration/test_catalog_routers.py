@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from meridian.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from meridian.procs import ManagedProcess
+from meridian.cluster.procs import ManagedProcess
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from meridian.control_client import ControlClient
-from meridian.procs import MERIDIAN_COMMAND, ManagedProcess
-from meridian.up_control import state_path
+from meridian.cluster.control_client import ControlClient
+from meridian.cluster.procs import MERIDIAN_COMMAND, ManagedProcess
+from meridian.cluster.up_control import state_path
 from tests.conftest import make_client
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")

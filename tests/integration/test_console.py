@@ -25,8 +25,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from meridian.control_client import ControlClient
-from meridian.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.cluster.control_client import ControlClient
+from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
 
 CHROMIUM = os.environ.get("MERIDIAN_CHROMIUM", "/usr/bin/chromium")

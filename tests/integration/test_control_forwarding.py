@@ -14,9 +14,9 @@ import urllib.request
 import orjson
 import pytest
 
-from meridian.control_client import ControlClient, ControlError, ControlUnavailable
+from meridian.cluster.control_client import ControlClient, ControlError, ControlUnavailable
 from meridian.main import main
-from meridian.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok, wait_for_port
+from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok, wait_for_port
 from tests.conftest import make_client
 
 A, B = "region-a", "region-b"

@@ -25,9 +25,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from meridian.control_client import ControlClient
-from meridian.procs import MERIDIAN_COMMAND, LocalCluster
-from meridian.report import write_report
+from meridian.cluster.control_client import ControlClient
+from meridian.cluster.procs import MERIDIAN_COMMAND, LocalCluster
+from meridian.lab.report import write_report
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
 

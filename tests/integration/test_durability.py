@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from meridian.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 
 
 def _client(endpoint: str):

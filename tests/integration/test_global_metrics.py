@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import orjson
 
 from meridian.main import main
-from meridian.procs import LocalCluster
+from meridian.cluster.procs import LocalCluster
 from meridian.replication.peers import control
 from tests.conftest import make_client
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from meridian.main import main
-from meridian.procs import LocalCluster
+from meridian.cluster.procs import LocalCluster
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 from meridian.proto import storage_pb2 as spb

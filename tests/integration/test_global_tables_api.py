@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from meridian.control_client import ControlClient
-from meridian.procs import LocalCluster
+from meridian.cluster.control_client import ControlClient
+from meridian.cluster.procs import LocalCluster
 from tests.conftest import make_client, unique_table_name
 
 A, B = "region-a", "region-b"

@@ -17,7 +17,7 @@ from collections import Counter
 
 from botocore.exceptions import ClientError
 
-from meridian.procs import LocalCluster, wait_for_port
+from meridian.cluster.procs import LocalCluster, wait_for_port
 from tests.conftest import make_client
 
 REGION = "us-east-1"

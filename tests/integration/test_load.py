@@ -14,9 +14,9 @@ import time
 import orjson
 import pytest
 
-from meridian.load import check_no_acknowledged_write_lost, writes_from_history
-from meridian.load.history import read_jsonl
-from meridian.procs import MERIDIAN_COMMAND, STARTUP_TIMEOUT_S, LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.lab.load import check_no_acknowledged_write_lost, writes_from_history
+from meridian.lab.load.history import read_jsonl
+from meridian.cluster.procs import MERIDIAN_COMMAND, STARTUP_TIMEOUT_S, LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
 
 A, B = "region-a", "region-b"

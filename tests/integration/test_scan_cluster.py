@@ -13,8 +13,8 @@ from collections import Counter
 
 from meridian.model.keycodec import partition_hash
 from meridian.model.values import item_size
-from meridian.procs import LocalCluster
-from meridian.router.ring import Ring
+from meridian.cluster.procs import LocalCluster
+from meridian.model.ring import Ring
 from tests.conftest import make_client
 
 REGION = "us-east-1"

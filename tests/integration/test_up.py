@@ -1,4 +1,4 @@
-"""``meridian up`` and the process supervision beneath it (``meridian.procs``).
+"""``meridian up`` and the process supervision beneath it (``meridian.cluster.procs``).
 
 The first part checks the supervision mechanics on plain Python children
 (``command=`` override), so it needs no Meridian server; the second runs the
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from meridian.procs import (
+from meridian.cluster.procs import (
     LocalCluster,
     ManagedProcess,
     StartupError,
@@ -191,7 +191,7 @@ def test_children_die_with_their_parent(tmp_path, supervised):
         tmp_path,
         f"""
         import sys, time
-        from meridian.procs import ManagedProcess
+        from meridian.cluster.procs import ManagedProcess
         child = ManagedProcess([], log_path={str(tmp_path / 'grandchild.log')!r}, name='grandchild',
                                command=(sys.executable, '-c', 'import time; time.sleep(60)'))
         print('grandchild', child.pid, flush=True)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from meridian.lab import probe
-from meridian.procs import LocalCluster, free_port
+from meridian.cluster.procs import LocalCluster, free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LocalCluster needs Linux")
 

@@ -35,11 +35,12 @@ import orjson
 from meridian.model import limits
 from meridian.model.keycodec import table_prefix
 from meridian.model.stamps import VersionStamp
-from meridian.node.records import is_tombstone
+from meridian.model.records import is_tombstone
 from meridian.replication.clock import VirtualClock, VirtualTimeLoop
 from meridian.replication.cursors import MemoryCursorStore
 from meridian.replication.digest import Digest, compare
-from meridian.replication.interfaces import Ack, PeerUnavailable, ReplicationBatch
+from meridian.model.changes import Ack, ReplicationBatch
+from meridian.replication.interfaces import PeerUnavailable
 from meridian.replication.link import LinkConditions, SimulatedLink
 from meridian.replication.replicator import Replicator
 from meridian.replication.sim_store import SimNodeStore, SimRegionStorage

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meridian.chaos import scenario as sc
-from meridian.chaos.schema import CHECKS, FAULTS, ScenarioError
+from meridian.lab.chaos import scenario as sc
+from meridian.lab.chaos.schema import CHECKS, FAULTS, ScenarioError
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "scenarios"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

@@ -8,10 +8,10 @@ import random
 import orjson
 import pytest
 
-from meridian.chaos import checks, sampler
-from meridian.chaos import scenario as sc
-from meridian.chaos.faults import FaultError, FaultLog, Injector
-from meridian.chaos.timeline import run_timeline
+from meridian.lab.chaos import checks, sampler
+from meridian.lab.chaos import scenario as sc
+from meridian.lab.chaos.faults import FaultError, FaultLog, Injector
+from meridian.lab.chaos.timeline import run_timeline
 from tests.sim.virtual import run_virtual
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

@@ -10,11 +10,11 @@ import termios
 
 from rich.console import Console
 
-from meridian.demo.keys import DOWN, UP, KeyReader, decode_keys
-from meridian.demo.sampler import PairView
-from meridian.demo.stats import RegionRates
-from meridian.demo.view import DashboardState, render
-from meridian.demo.window import WindowFigures
+from meridian.lab.demo.keys import DOWN, UP, KeyReader, decode_keys
+from meridian.lab.demo.sampler import PairView
+from meridian.lab.demo.stats import RegionRates
+from meridian.lab.demo.view import DashboardState, render
+from meridian.lab.demo.window import WindowFigures
 
 
 def test_keys_are_decoded_with_arrows_and_unknown_sequences_skipped():

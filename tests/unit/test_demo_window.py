@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import generate_latest
 
-from meridian.demo.window import (
+from meridian.lab.demo.window import (
     Histogram,
     SlidingWindow,
     delta,

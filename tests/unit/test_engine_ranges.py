@@ -33,7 +33,7 @@ from meridian.model.ops import (
 from meridian.model.values import item_size
 from meridian.node.engine import Engine
 from meridian.router.actions.query_scan import query_range, read_merged
-from meridian.router.ring import Ring
+from meridian.model.ring import Ring
 
 TABLE = 11
 OTHER_TABLE = 12

@@ -29,8 +29,8 @@ from meridian.model.ops import (
 )
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
-from meridian.node.records import record_item_json
-from meridian.router.ring import Ring
+from meridian.model.records import record_item_json
+from meridian.model.ring import Ring
 
 TABLE = 31
 SCHEMA = [("id", "S")]

@@ -1,11 +1,11 @@
-"""The workload checks' judgement, over given data (meridian.load.checks)."""
+"""The workload checks' judgement, over given data (meridian.lab.load.checks)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from meridian.load.checks import (
+from meridian.lab.load.checks import (
     AVAILABILITY_CHECK,
     LOST_CHECK,
     availability_figures,

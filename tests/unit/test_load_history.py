@@ -1,4 +1,4 @@
-"""The run directory's files (meridian.load.history) and the workload's request signing (client)."""
+"""The run directory's files (meridian.lab.load.history) and the workload's request signing (client)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from meridian.load import history
-from meridian.load.client import SigV4Signer, error_name
-from meridian.load.history import RunWriter, read_jsonl, write_run_json, writes_from_history
+from meridian.lab.load import history
+from meridian.lab.load.client import SigV4Signer, error_name
+from meridian.lab.load.history import RunWriter, read_jsonl, write_run_json, writes_from_history
 
 
 def _put(t, region, key, version, ok, latency_ms=1.0):

@@ -1,4 +1,4 @@
-"""The workload's keys, versions, items and seeded operation sequence (meridian.load.spec / workload)."""
+"""The workload's keys, versions, items and seeded operation sequence (meridian.lab.load.spec / workload)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meridian.load.spec import (
+from meridian.lab.load.spec import (
     FOREIGN_ITEM,
     VERSIONS_PER_MS,
     Versions,
@@ -21,7 +21,7 @@ from meridian.load.spec import (
     version_base,
     writer_of,
 )
-from meridian.load.workload import OperationPlan
+from meridian.lab.load.workload import OperationPlan
 
 REGIONS = {"us-east-1": "http://127.0.0.1:1", "eu-west-1": "http://127.0.0.1:2", "ap-southeast-2": "http://127.0.0.1:3"}
 

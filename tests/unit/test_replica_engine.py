@@ -16,7 +16,8 @@ from meridian.model.ops import CatalogEntry, IndexSpec, ItemOp, OpKind, RangeKin
 from meridian.model.stamps import LOGICAL_BITS, VersionStamp
 from meridian.model.values import item_size
 from meridian.node.engine import Engine
-from meridian.node.records import Change, is_tombstone, record_item_json, record_stamp
+from meridian.model.changes import Change
+from meridian.model.records import is_tombstone, record_item_json, record_stamp
 from meridian.node.replica import LogTruncated
 
 TABLE = 7

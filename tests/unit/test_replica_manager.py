@@ -8,7 +8,8 @@ import orjson
 
 from meridian.model.ops import CatalogEntry
 from meridian.model.stamps import VersionStamp
-from meridian.node.records import Change, is_tombstone, pack_record, record_stamp
+from meridian.model.changes import Change
+from meridian.model.records import is_tombstone, pack_record, record_stamp
 from meridian.replication.replicas import ReplicaManager, record_change
 
 TABLE_ID = 42

@@ -7,11 +7,11 @@ import random
 import pytest
 
 from meridian.model.stamps import VersionStamp
-from meridian.node.records import Change
-from meridian.replication.interfaces import Ack, LogPosition, ReplicationBatch
+from meridian.model.changes import Change
+from meridian.model.changes import Ack, LogPosition, ReplicationBatch
 from meridian.replication.link import SimulatedLink
 from meridian.replication.peers import ControlError, ReplicatorService
-from meridian.replication.wire import (
+from meridian.proto.replication_codec import (
     ack_from_pb,
     ack_to_pb,
     batch_from_pb,

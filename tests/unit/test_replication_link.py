@@ -10,7 +10,8 @@ from sim.virtual import run_virtual
 
 from meridian.model import limits
 from meridian.replication.clock import VirtualClock
-from meridian.replication.interfaces import Ack, PeerUnavailable, ReplicationBatch
+from meridian.model.changes import Ack, ReplicationBatch
+from meridian.replication.interfaces import PeerUnavailable
 from meridian.replication.link import LinkConditions, SimulatedLink
 
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meridian.model.stamps import VersionStamp, physical_ms
-from meridian.node.records import Change
+from meridian.model.changes import Change
 from meridian.replication.clock import VirtualClock, VirtualTimeLoop
-from meridian.replication.interfaces import change_size_bytes
+from meridian.model.changes import change_size_bytes
 from meridian.replication.sim_store import SimNodeStore, SimRegionStorage
 
 TABLE = 7

@@ -13,7 +13,8 @@ from meridian.model import limits
 from meridian.model.keycodec import table_prefix
 from meridian.replication.clock import VirtualClock
 from meridian.replication.cursors import MemoryCursorStore
-from meridian.replication.interfaces import Ack, PeerUnavailable, ReplicationBatch
+from meridian.model.changes import Ack, ReplicationBatch
+from meridian.replication.interfaces import PeerUnavailable
 from meridian.replication.link import LinkConditions, SimulatedLink
 from meridian.replication.replicator import Replicator
 from meridian.replication.sim_store import SimNodeStore, SimRegionStorage

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from meridian.main import main
-from meridian.report import write_report
-from meridian.report.figures import percentile, weighted_percentile
-from meridian.report.rundir import Reservoir, read_run_dir
+from meridian.lab.report import write_report
+from meridian.lab.report.figures import percentile, weighted_percentile
+from meridian.lab.report.rundir import Reservoir, read_run_dir
 
 T0 = 1_700_000_000.0
 A, B = "us-east-1", "eu-west-1"
