@@ -35,6 +35,7 @@ from meridian.model.keycodec import decode_item_key, prefix_end, table_prefix
 from meridian.model.ops import ItemOp, OpKind
 from meridian.model.values import item_size
 from meridian.model.changes import Change
+from meridian.model.stamps import lww_wins
 from meridian.model.records import (
     HEADER_BYTES,
     is_tombstone,
@@ -105,7 +106,7 @@ class ReplicaMixin:
         stored = self._pending.get(key) if self._pending else None
         if stored is None:
             stored = self._items.get(key)
-        if stored is not None and not change.stamp > record_stamp(stored):
+        if stored is not None and not lww_wins(change.stamp, record_stamp(stored)):
             self.replicated_discarded += 1
             return False
         old_record = None if stored is None or is_tombstone(stored) else stored
