@@ -16,6 +16,14 @@ from meridian.model import limits
 from meridian.model.stamps import VersionStamp
 
 
+class LogTruncated(Exception):
+    """A read asked for change-log entries that garbage collection deleted.
+
+    A consumer that falls this far behind (a replica added late) must be
+    backfilled from the items instead.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change-log entry: what a replicator ships to other regions."""

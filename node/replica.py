@@ -34,7 +34,7 @@ from meridian.model import limits
 from meridian.model.keycodec import decode_item_key, prefix_end, table_prefix
 from meridian.model.ops import ItemOp, OpKind
 from meridian.model.values import item_size
-from meridian.model.changes import Change
+from meridian.model.changes import Change, LogTruncated
 from meridian.model.stamps import lww_wins
 from meridian.model.records import (
     HEADER_BYTES,
@@ -50,14 +50,6 @@ _META_LOG_BASE = b"logbase"  # change-log sequences up to this one were truncate
 _TOMBSTONE_DELETES_PER_WRITE = 1000  # bounds one drop_tombstones write batch
 
 _loads = orjson.loads
-
-
-class LogTruncated(Exception):
-    """A read asked for change-log entries that garbage collection deleted.
-
-    A consumer that falls this far behind (a replica added late) must be
-    backfilled from the items instead.
-    """
 
 
 class ReplicaMixin:

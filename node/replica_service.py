@@ -17,7 +17,7 @@ import grpc
 from meridian.model import limits
 from meridian.model.errors import DynamoError
 from meridian.node.engine import Engine
-from meridian.node.replica import LogTruncated
+from meridian.model.changes import LogTruncated
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
 from meridian.proto.replication_codec import changes_from_pb, changes_to_pb, position_to_pb

@@ -31,7 +31,7 @@ import orjson
 
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, lww_wins
 from meridian.model.values import item_size
-from meridian.model.changes import Change
+from meridian.model.changes import Change, LogTruncated
 from meridian.model.records import (
     is_tombstone,
     pack_log_record,
@@ -42,10 +42,6 @@ from meridian.model.records import (
 )
 from meridian.model.changes import LogPosition, change_size_bytes
 from meridian.replication.interfaces import Clock
-
-
-class LogTruncated(Exception):
-    """A read asked for changes that garbage collection already deleted (a bug)."""
 
 
 class SimNodeStore:

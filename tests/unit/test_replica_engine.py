@@ -18,7 +18,7 @@ from meridian.model.values import item_size
 from meridian.node.engine import Engine
 from meridian.model.changes import Change
 from meridian.model.records import is_tombstone, record_item_json, record_stamp
-from meridian.node.replica import LogTruncated
+from meridian.model.changes import LogTruncated
 
 TABLE = 7
 SCHEMA = [("pk", "S")]
