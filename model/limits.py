@@ -44,8 +44,22 @@ TABLE_MAX_WRITE_CAPACITY_UNITS = 40000
 # --- Meridian's own bounds ---------------------------------------------------
 HTTP_REQUEST_BYTES_MAX = 16 * 1024 * 1024  # a body larger than this closes the connection
 HTTP_HEADER_BYTES_MAX = 64 * 1024
-HTTP_PIPELINED_REQUESTS_MAX = 128  # requests parsed but not yet answered, per connection
-HTTP_INFLIGHT_REQUESTS_MAX = 4096  # per router; beyond it: RequestLimitExceeded
+HTTP_PIPELINED_REQUESTS_MAX = 128  # requests started but not yet answered, per connection; past it reading pauses
+# A connection paused by the bound above reads again once fewer than this many wait.
+HTTP_PIPELINED_REQUESTS_RESUME_BELOW = 64
+HTTP_INFLIGHT_REQUESTS_MAX = 4096  # DynamoDB requests suspended in their action, per router; beyond it: RequestLimitExceeded
+# Connections the kernel queues for a router before it accepts them (listen backlog).
+HTTP_LISTEN_BACKLOG_CONNECTIONS = 1024
+# GET /meridian/replication and GET /metrics wait this long for the region's replicator.
+ROUTER_REPLICATOR_TIMEOUT_S = 5.0
+# POST /meridian/control waits this long: a command may be forwarded to another
+# region's replicator, and a digest reads a whole table.
+ROUTER_CONTROL_TIMEOUT_S = 40.0
+# The largest POST /meridian/control body (a verify's leaf list is the biggest).
+ROUTER_CONTROL_BODY_BYTES_MAX = 256 * 1024
+assert 1 <= HTTP_PIPELINED_REQUESTS_RESUME_BELOW <= HTTP_PIPELINED_REQUESTS_MAX
+assert HTTP_PIPELINED_REQUESTS_MAX <= HTTP_INFLIGHT_REQUESTS_MAX  # one connection alone never trips the router's bound
+assert ROUTER_CONTROL_BODY_BYTES_MAX <= HTTP_REQUEST_BYTES_MAX
 STORAGE_BATCH_OPS_MAX = 512  # item operations carried in one router->node stream message
 STORAGE_BATCH_BYTES_MAX = 8 * 1024 * 1024  # a batch is closed once its encoded ops pass this size
 STORAGE_INFLIGHT_OPS_MAX = 8192  # per router->node stream, awaiting replies
@@ -60,6 +74,19 @@ CATALOG_START_TIMEOUT_S = 60.0
 CATALOG_START_RETRY_S = 0.25
 TABLE_CREATING_DURATION_S = 0.0  # CREATING -> ACTIVE happens on the next DescribeTable
 STORAGE_CALL_TIMEOUT_S = 30.0
+#: A router checks its unanswered storage calls against that timeout this
+#: often (router/storage_grpc.py): a call fails at most this late.
+STORAGE_CALL_SWEEP_INTERVAL_S = 1.0
+#: Result batches of one Execute stream a node holds awaiting their answer
+#: (node/service.py); with this many, it stops reading the stream until the
+#: writer catches up, so a sender faster than the answers is slowed by
+#: HTTP/2 flow control instead of growing the node's memory.  A router's
+#: whole in-flight window, sent in full batches, fits (asserted below).
+NODE_STREAM_ANSWERS_MAX = 1024
+#: A stopping node gives its open streams this long to finish (node/server.py).
+NODE_STOP_GRACE_S = 5.0
+assert STORAGE_CALL_SWEEP_INTERVAL_S <= STORAGE_CALL_TIMEOUT_S
+assert STORAGE_INFLIGHT_OPS_MAX // STORAGE_BATCH_OPS_MAX <= NODE_STREAM_ANSWERS_MAX <= STORAGE_INFLIGHT_OPS_MAX
 #: A router reconnects to a restarted node after this long at first, doubling up to the maximum.
 NODE_RECONNECT_BACKOFF_S_MIN = 0.05
 NODE_RECONNECT_BACKOFF_S_MAX = 2.0
@@ -92,6 +119,49 @@ EXPRESSION_NESTING_MAX = 64
 # DynamoDB's: a ReadCapacityUnits/WriteCapacityUnits above this is "Given value N
 # for ReadCapacityUnits is out of bounds" (CreateTable, UpdateTable).
 CAPACITY_UNITS_VALUE_MAX = 1_000_000_000_000
+# DynamoDB's: one ValidationException lists at most this many constraint
+# failures ("10 validation errors detected: ..."); the rest go unreported.
+VALIDATION_ERRORS_MAX = 10
+
+# --- table, account and global-table actions (router/actions/, router/regions.py) ---
+# DynamoDB's: ListGlobalTables answers this many global tables when no Limit
+# is given (the legacy 2017.11.29 API).
+LIST_GLOBAL_TABLES_LIMIT_DEFAULT = 100
+# DynamoDB's: DescribeEndpoints tells clients to cache its endpoint list for a
+# day (CachePeriodInMinutes).
+ENDPOINT_CACHE_PERIOD_MINUTES = 24 * 60
+# Meridian's: a request needing another region's catalog (ReplicaUpdates,
+# the legacy global-table calls) waits this long for this region's
+# replicator, which answers or forwards it; past it: InternalServerError.
+REMOTE_CATALOG_TIMEOUT_S = 5.0
+# DynamoDB's capacity accounting (router/actions/items.py): a read unit is
+# 4 KB read (half of one when eventually consistent), a write unit 1 KB written,
+# each item rounded up to a whole unit.
+READ_CAPACITY_UNIT_BYTES = 4 * 1024
+WRITE_CAPACITY_UNIT_BYTES = 1024
+# DynamoDB's: ItemCollectionMetrics' SizeEstimateRangeGB is a range of this
+# width (one GB) around the item collection's size.
+ITEM_COLLECTION_ESTIMATE_STEP_BYTES = 1024 ** 3
+assert LIST_GLOBAL_TABLES_LIMIT_DEFAULT >= 1
+assert WRITE_CAPACITY_UNIT_BYTES <= READ_CAPACITY_UNIT_BYTES
+
+# --- the web console (router/console/) ----------------------------------------------
+# Meridian's: the console lists at most this many tables (read with ListTables
+# in pages of LIST_TABLES_LIMIT_MAX) ...
+CONSOLE_TABLES_MAX = 1000
+# ... and runs at most this many DescribeTable calls of one listing at once
+# (each asks every node for statistics).
+CONSOLE_DESCRIBE_CONCURRENCY = 8
+# Items per page of the console's items browser: by default, and at most.
+CONSOLE_PAGE_ITEMS_DEFAULT = 25
+CONSOLE_PAGE_ITEMS_MAX = 100
+# One console control command (to this region's replicator, or forwarded by
+# it to another region) may take this long; past it the console shows 503.
+CONSOLE_CONTROL_TIMEOUT_S = 5.0
+# The console shows the newest this-many control events of every region.
+CONSOLE_EVENTS_MAX = 500
+assert 1 <= CONSOLE_PAGE_ITEMS_DEFAULT <= CONSOLE_PAGE_ITEMS_MAX
+assert LIST_TABLES_LIMIT_MAX <= CONSOLE_TABLES_MAX
 
 # --- Query and Scan (router/actions/query_scan.py) ------------------------------
 # Meridian's: a Scan over several nodes merges one stream per node; each node
@@ -164,6 +234,37 @@ assert GSI_RETRY_BACKOFF_S_MIN <= GSI_RETRY_BACKOFF_S_MAX
 assert NODE_RECONNECT_BACKOFF_S_MIN <= NODE_RECONNECT_BACKOFF_S_MAX
 assert GRPC_PING_INTERVAL_MS_MIN <= GRPC_KEEPALIVE_TIME_MS
 
+# --- storage engine (node/database.py, node/engine.py, node/replica.py) -----------
+# Meridian's: RocksDB's block cache, shared by every column family of a node.
+ROCKSDB_BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+# Meridian's: memtable size per column family (flushed to an SST file when
+# full): largest where every write lands (items, log), smallest for bookkeeping.
+ROCKSDB_ITEMS_WRITE_BUFFER_BYTES = 32 * 1024 * 1024
+ROCKSDB_LOG_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+ROCKSDB_SCAN_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+ROCKSDB_INDEX_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
+ROCKSDB_META_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+# Meridian's: bloom filter bits per key where point lookups dominate (~1% false
+# positives: a lookup of a missing key rarely reads a data block).
+ROCKSDB_BLOOM_BITS_PER_KEY = 10
+# Meridian's: partitioned index and filter pieces are cut at about this size
+# (RocksDB's default), small enough that each stays in one block-cache shard.
+ROCKSDB_METADATA_BLOCK_BYTES = 4096
+# Meridian's: RocksDB flush and compaction threads of one node (the nodes of a
+# lab share one machine).
+ROCKSDB_BACKGROUND_JOBS_MAX = 2
+# Meridian's: tombstone garbage collection (Engine.drop_tombstones) deletes at
+# most this many keys per write batch, so no one write holds the engine long.
+TOMBSTONE_DELETES_PER_WRITE_MAX = 1000
+
+assert ROCKSDB_METADATA_BLOCK_BYTES * 1024 <= ROCKSDB_BLOCK_CACHE_BYTES  # a piece is tiny next to the cache
+# a memtable holds many largest items (or index entries, or log records)
+assert 8 * ITEM_SIZE_BYTES_MAX <= min(
+    ROCKSDB_ITEMS_WRITE_BUFFER_BYTES, ROCKSDB_LOG_WRITE_BUFFER_BYTES, ROCKSDB_INDEX_WRITE_BUFFER_BYTES
+)
+assert ROCKSDB_BACKGROUND_JOBS_MAX >= 1
+assert TOMBSTONE_DELETES_PER_WRITE_MAX >= 1
+
 # --- replication transport (replication/grpc_*.py, node/replica_service.py) -------
 
 # A replicator's long poll of a node's change log (WaitBeyond): the node
@@ -187,3 +288,30 @@ REPLICA_PROGRESS_STEP_PERCENT = 10
 # A replicator's PendingReplicationCount gauge (replication/metrics.py) is
 # refreshed this often: each refresh reads every node's log position.
 REPLICATION_METRICS_REFRESH_S = 1.0
+# A shipping task that read its node's log less than this long ago waits out
+# the rest before reading a batch that would not be full, so a busy link
+# carries fewer, larger batches (replication/replicator.py); it adds at most
+# this much replication latency.
+REPLICATION_LINGER_S = 0.005
+# Successive saves of one replication cursor (a file rewrite and two fsyncs)
+# start at least this far apart; acks meanwhile fold into the next save.
+REPLICATION_CURSOR_SAVE_INTERVAL_S = 0.05
+# A replicator's WaitBeyond call may take this much longer than the node's
+# long poll (REPLICATION_WAIT_BEYOND_S_MAX) before it counts as failed.
+REPLICATION_WAIT_BEYOND_GRACE_S = 5.0
+# Control changes (link set/cut/heal, pause/resume, clock skew) a replicator
+# remembers for ``meridian ... events`` (replication/peers.py).
+REPLICATION_CONTROL_EVENTS_MAX = 1000
+# One control command sent to a replicator (replication/peers.py ``control``).
+REPLICATION_CONTROL_TIMEOUT_S = 10.0
+# A command forwarded to another region's replicator may take this long (a
+# digest of a large table reads every record).
+REPLICATION_CONTROL_FORWARD_TIMEOUT_S = 30.0
+# A region's own-origin backfill of a new replica reads its whole table: the
+# coordinating region waits this long for it (replication/replicas.py).
+REPLICA_PEER_BACKFILL_TIMEOUT_S = 600.0
+# A stopping replicator gives its open calls this long to finish.
+REPLICATOR_STOP_GRACE_S = 2.0
+# A router's control call outlives the forward it causes, so a region that
+# does not answer comes back as a clean 503 rather than the router's timeout.
+assert REPLICATION_CONTROL_FORWARD_TIMEOUT_S < ROUTER_CONTROL_TIMEOUT_S

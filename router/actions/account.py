@@ -8,12 +8,9 @@ from meridian.model import limits
 
 from ..context import RouterContext
 
-# DynamoDB tells clients to cache its endpoint list for a day.
-ENDPOINT_CACHE_PERIOD_MINUTES = 1440
-
 
 async def describe_endpoints(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
-    return {"Endpoints": [{"Address": ctx.address, "CachePeriodInMinutes": ENDPOINT_CACHE_PERIOD_MINUTES}]}
+    return {"Endpoints": [{"Address": ctx.address, "CachePeriodInMinutes": limits.ENDPOINT_CACHE_PERIOD_MINUTES}]}
 
 
 async def describe_limits(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:

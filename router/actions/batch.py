@@ -51,8 +51,8 @@ from meridian.model.values import (
     validate_key,
 )
 
-from ..catalog import Table
 from ..context import RouterContext
+from ..table_record import Table
 from .items import _read_units, _route, _write_units, collection_metrics
 
 DUPLICATE_KEYS_MESSAGE = "Provided list of item keys contains duplicates"

@@ -11,7 +11,10 @@ where a legacy replica *adopts* the region's existing table instead of
 creating one.  Each region has its own catalog, so a router checks the
 other regions' tables synchronously through its region's replicator
 (``RegionDirectory``), and the replicator checks again (the table still
-there and empty) when it adopts it.
+there and empty) when it adopts it.  CreateGlobalTable and UpdateGlobalTable
+need those answers: when a region cannot be reached they fail with
+InternalServerError (``router/regions.py``).  DescribeGlobalTable and
+ListGlobalTables answer from this region's catalog.
 
 What differs from the current version, as DynamoDB had it: DescribeTable
 shows a legacy group's tables as plain ACTIVE tables (no ``Replicas``, no
@@ -31,6 +34,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from meridian.model import limits
 from meridian.model.errors import (
     GlobalTableAlreadyExistsException,
     GlobalTableNotFoundException,
@@ -41,12 +45,9 @@ from meridian.model.errors import (
     ValidationException,
 )
 
-from ..catalog import ACCOUNT_ID, RegionUnavailable, Table
 from ..context import RouterContext
-from .tables import LOCAL_REPLICA, known_regions, unsupported_region
-
-#: ListGlobalTables' page when no Limit is given.
-LIST_GLOBAL_TABLES_LIMIT_DEFAULT = 100
+from ..table_record import ACCOUNT_ID, Table
+from .replica_updates import LOCAL_REPLICA, known_regions, unsupported_region
 
 _INVALID = "One or more parameter values were invalid"
 _NEW_AND_OLD_IMAGES = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -101,12 +102,12 @@ async def _legacy_table(ctx: RouterContext, name: str, *, fresh: bool = False) -
 
 async def _check_joining(ctx: RouterContext, model: Table, region: str, *, global_name: str) -> None:
     """A legacy replica's conditions on the table ``region`` holds: there,
-    empty, same key schema, NEW_AND_OLD_IMAGES stream, not global yet."""
+    empty, same key schema, NEW_AND_OLD_IMAGES stream, not global yet.
+
+    Raises ``RegionUnavailable`` (InternalServerError) when ``region`` cannot
+    be reached: the group cannot be formed without knowing its table."""
     name = model.name
-    try:
-        remote = await ctx.catalog.directory.table(region, name)
-    except RegionUnavailable as exc:
-        raise InternalServerError("Internal server error") from exc
+    remote = await ctx.catalog.directory.table(region, name)
     if remote is None:
         raise _table_not_found(name, region)
     _check_table(remote.table, remote.item_count, model, region, global_name=global_name)
@@ -211,7 +212,7 @@ async def update_global_table(ctx: RouterContext, body: dict[str, Any]) -> dict[
 
 async def list_global_tables(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     region = body.get("RegionName")
-    if region is not None:
+    if region is not None and region != ctx.region:  # this region is always known, without asking
         known = await known_regions(ctx) or [ctx.region]
         if region not in known:
             raise InternalServerError("Internal server error")  # what live DynamoDB answers
@@ -223,7 +224,7 @@ async def list_global_tables(ctx: RouterContext, body: dict[str, Any]) -> dict[s
     start = body.get("ExclusiveStartGlobalTableName")
     if start is not None:
         tables = [t for t in tables if t.name > start]
-    limit = body.get("Limit", LIST_GLOBAL_TABLES_LIMIT_DEFAULT)
+    limit = body.get("Limit", limits.LIST_GLOBAL_TABLES_LIMIT_DEFAULT)
     out: dict[str, Any] = {
         "GlobalTables": [{"GlobalTableName": t.name, "ReplicationGroup": _group(t)} for t in tables[:limit]]
     }

@@ -31,8 +31,8 @@ from meridian.model.keycodec import encode_item_key, partition_hash
 from meridian.model.ops import ItemOp, OpKind, ReturnValues
 from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
 
-from ..catalog import Table
 from ..context import RouterContext
+from ..table_record import Table
 
 _RETURN_VALUES = {
     None: ReturnValues.NONE,
@@ -83,12 +83,12 @@ def _route(ctx: RouterContext, table: Table, key: dict[str, Any]) -> tuple[bytes
 
 
 def _read_units(size_bytes: int, consistent: bool) -> float:
-    units = max(1, math.ceil(size_bytes / 4096))
+    units = max(1, math.ceil(size_bytes / limits.READ_CAPACITY_UNIT_BYTES))
     return float(units) if consistent else units / 2
 
 
 def _write_units(size_bytes: int) -> float:
-    return float(max(1, math.ceil(size_bytes / 1024)))
+    return float(max(1, math.ceil(size_bytes / limits.WRITE_CAPACITY_UNIT_BYTES)))
 
 
 def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any] | None:
@@ -98,9 +98,6 @@ def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any
     if mode == "INDEXES":
         return {"TableName": table.name, "CapacityUnits": units, "Table": {"CapacityUnits": units}}
     return None
-
-
-_GB = 1024**3
 
 
 def collection_metrics(body: dict[str, Any], table: Table, key: dict[str, Any], size_bytes: int) -> dict[str, Any] | None:
@@ -113,7 +110,7 @@ def collection_metrics(body: dict[str, Any], table: Table, key: dict[str, Any], 
     if body.get("ReturnItemCollectionMetrics") != "SIZE" or size_bytes < 0:
         return None
     pk_name = table.key_schema[0][0]
-    low = float(size_bytes // _GB)
+    low = float(size_bytes // limits.ITEM_COLLECTION_ESTIMATE_STEP_BYTES)
     return {"ItemCollectionKey": {pk_name: key[pk_name]}, "SizeEstimateRangeGB": [low, low + 1.0]}
 
 

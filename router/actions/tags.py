@@ -12,8 +12,8 @@ from typing import Any
 from meridian.model import limits
 from meridian.model.errors import ResourceNotFoundException, ValidationException
 
-from ..catalog import ACCOUNT_ID, Table
 from ..context import RouterContext
+from ..table_record import ACCOUNT_ID, Table
 
 
 async def _table_for_arn(ctx: RouterContext, arn: str) -> Table:

@@ -20,14 +20,11 @@ from typing import Any
 
 import grpc
 
+from meridian.model import limits
 from meridian.replication.peers import control
 
 from ..catalog import Catalog
 
-#: How long one control command (to this region or forwarded) may take.
-CONSOLE_CONTROL_TIMEOUT_S = 5.0
-#: Control events answered by ``events``, the newest ones.
-CONSOLE_EVENTS_MAX = 500
 #: What the link controls may do, and the replicator command for each.
 LINK_ACTIONS = {"cut": "link-cut", "heal": "link-heal", "set": "link-set"}
 _LINK_SETTINGS = ("latency_ms", "jitter_ms", "loss")
@@ -54,7 +51,7 @@ class ReplicationView:
     async def command(self, region: str, command: dict[str, Any]) -> dict[str, Any]:
         """Run ``command`` in ``region`` (forwarded by this region's replicator when another)."""
         try:
-            return await control(self.replicator, {**command, "region": region}, timeout_s=CONSOLE_CONTROL_TIMEOUT_S)
+            return await control(self.replicator, {**command, "region": region}, timeout_s=limits.CONSOLE_CONTROL_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise ConsoleError(400, exc.details() or "invalid command") from None
@@ -122,11 +119,11 @@ class ReplicationView:
                 "latency": latency, "errors": errors}  # fmt: skip
 
     async def events(self) -> dict[str, Any]:
-        """Every region's control events, oldest first, the newest ``CONSOLE_EVENTS_MAX``."""
+        """Every region's control events, oldest first, the newest ``limits.CONSOLE_EVENTS_MAX``."""
         regions = await self.regions()
         answers, errors = await self._each(regions, {"command": "events"})
         events = sorted((e for answer in answers.values() for e in answer["events"]), key=lambda e: e["t"])
-        return {"events": events[-CONSOLE_EVENTS_MAX:], "errors": errors}
+        return {"events": events[-limits.CONSOLE_EVENTS_MAX:], "errors": errors}
 
     async def change_link(self, body: Any) -> dict[str, Any]:
         """``{"action": cut|heal|set, "source", "target", "one_way"?, "latency_ms"?, "jitter_ms"?, "loss"?}``.

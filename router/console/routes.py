@@ -184,9 +184,10 @@ def console_handler(handle: Handler, ctx: RouterContext, replicator: str | None)
     """``handle`` with ``/console`` answered by the console."""
     console = Console(ctx, replicator)
     owns, console_handle = console.owns, console.handle
+    prefix, prefix_len = CONSOLE_PATH, len(CONSOLE_PATH)  # locals: every request passes here
 
     def dispatch(req: Request) -> Coroutine[Any, Any, Response]:
-        if req.path[:8] == CONSOLE_PATH and owns(req.path):
+        if req.path[:prefix_len] == prefix and owns(req.path):
             return console_handle(req)
         return handle(req)
 

@@ -19,15 +19,6 @@ from ..actions import ACTIONS
 from ..context import RouterContext
 from ..validation import validate_request
 
-#: At most this many tables are listed (ListTables is read in pages of
-#: ``limits.LIST_TABLES_LIMIT_MAX`` until then).
-CONSOLE_TABLES_MAX = 1000
-#: Items per page of the items browser: by default, and at most.
-CONSOLE_PAGE_ITEMS_DEFAULT = 25
-CONSOLE_PAGE_ITEMS_MAX = 100
-#: DescribeTable calls of one tables listing in flight at once (each asks every node for statistics).
-CONSOLE_DESCRIBE_CONCURRENCY = 8
-
 
 async def run_action(ctx: RouterContext, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Run one DynamoDB action in-process; raises ``DynamoError`` as it would answer."""
@@ -56,18 +47,18 @@ def _summary(table: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_tables(ctx: RouterContext) -> dict[str, Any]:
-    """Every table (up to ``CONSOLE_TABLES_MAX``) with its description's essentials."""
+    """Every table (up to ``limits.CONSOLE_TABLES_MAX``) with its description's essentials."""
     names: list[str] = []
     body: dict[str, Any] = {"Limit": limits.LIST_TABLES_LIMIT_MAX}
     more = True
-    while more and len(names) < CONSOLE_TABLES_MAX:
+    while more and len(names) < limits.CONSOLE_TABLES_MAX:
         page = await run_action(ctx, "ListTables", body)
         names += page["TableNames"]
         more = "LastEvaluatedTableName" in page
         if more:
             body["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
-    truncated = more or len(names) > CONSOLE_TABLES_MAX
-    gate = asyncio.Semaphore(CONSOLE_DESCRIBE_CONCURRENCY)
+    truncated = more or len(names) > limits.CONSOLE_TABLES_MAX
+    gate = asyncio.Semaphore(limits.CONSOLE_DESCRIBE_CONCURRENCY)
 
     async def describe(name: str) -> dict[str, Any] | None:
         async with gate:
@@ -76,7 +67,7 @@ async def list_tables(ctx: RouterContext) -> dict[str, Any]:
             except ResourceNotFoundException:  # deleted between the two calls
                 return None
 
-    described = await asyncio.gather(*(describe(name) for name in names[:CONSOLE_TABLES_MAX]))
+    described = await asyncio.gather(*(describe(name) for name in names[:limits.CONSOLE_TABLES_MAX]))
     tables = [table for table in described if table is not None]
     return {"region": ctx.region, "tables": tables, "truncated": truncated}
 
@@ -84,11 +75,11 @@ async def list_tables(ctx: RouterContext) -> dict[str, Any]:
 def page_limit(text: str | None) -> int:
     """The ``limit`` query parameter, bounded; ``ValueError`` when it is not a positive whole number."""
     if text is None or text == "":
-        return CONSOLE_PAGE_ITEMS_DEFAULT
+        return limits.CONSOLE_PAGE_ITEMS_DEFAULT
     limit = int(text)
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    return min(limit, CONSOLE_PAGE_ITEMS_MAX)
+    return min(limit, limits.CONSOLE_PAGE_ITEMS_MAX)
 
 
 async def scan_page(ctx: RouterContext, table: str, limit: int, start: dict[str, Any] | None) -> dict[str, Any]:

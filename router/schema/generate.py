@@ -36,11 +36,13 @@ from typing import Any
 import botocore
 import botocore.loaders
 
+from meridian.model import limits
+
 OUT_PATH = pathlib.Path(__file__).with_name("dynamodb.json")
 
 TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
-TABLE_NAME_LENGTH_MIN = 3
-TABLE_NAME_LENGTH_MAX = 255
+TABLE_NAME_LENGTH_MIN = limits.TABLE_NAME_LENGTH_MIN
+TABLE_NAME_LENGTH_MAX = limits.TABLE_NAME_LENGTH_MAX
 
 # --- overrides: the order DynamoDB validates structure members in ------------
 # From dynalite's validations/<action>.js type tables (key order is the order

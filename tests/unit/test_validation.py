@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meridian.model.errors import DynamoError
-from meridian.router import validation
+from meridian.router import validation, validation_constraints
 from meridian.router.validation import VALIDATED_ACTIONS, validate_request
 
 SERIALIZATION = "com.amazon.coral.service#SerializationException"
@@ -507,10 +507,10 @@ def full_errors(action: str, body: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     try:
         for name, child in node["members"]:
-            check = validation._compile_constraints(child)
+            check = validation_constraints.compile_constraints(child)
             if check is not None:
-                check(body.get(name), validation._lower_first(name), errors)
-    except validation._Enough:
+                check(body.get(name), validation_constraints.lower_first(name), errors)
+    except validation_constraints.Enough:
         pass
     return errors
 
@@ -548,7 +548,7 @@ batch_write_item = st.fixed_dictionaries({}, optional={
 @given(st.one_of(create_table.map(lambda b: ("CreateTable", b)), batch_write_item.map(lambda b: ("BatchWriteItem", b))))
 def test_fast_check_agrees_with_full_check(case: tuple[str, dict[str, Any]]) -> None:
     action, body = case
-    fast = validation._compile_fast(SCHEMA[action])
+    fast = validation_constraints.compile_fast(SCHEMA[action])
     assert fast is not None
     errors = full_errors(action, body)
     assert fast(body) == (not errors), errors

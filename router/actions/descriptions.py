@@ -1,0 +1,154 @@
+"""What the table actions answer: ``TableDescription`` and its index descriptions.
+
+CreateTable, DescribeTable, UpdateTable and DeleteTable all answer a
+``TableDescription`` built here from the table's catalog record
+(``router/table_record.py``) and, except for CreateTable's, the live
+statistics the nodes keep (item count and size, per table and per index,
+and whether a new global index is still being built).  Meridian's own
+bookkeeping in the record (``REPLICA_INTERNAL_KEYS``) never reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meridian.model.errors import ResourceNotFoundException
+from meridian.model.ops import PROJECTION_INCLUDE, IndexStats
+
+from ..context import RouterContext
+from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table
+
+GLOBAL_TABLE_VERSION = "2019.11.21"
+
+
+def table_not_found(name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Table: {name} not found")
+
+
+async def require_table(ctx: RouterContext, name: str) -> Table:
+    """The table, or DynamoDB's not-found error naming it."""
+    table = await ctx.catalog.get(name)
+    if table is None:
+        raise table_not_found(name)
+    return table
+
+
+async def live_description(
+    ctx: RouterContext, table: Table, status: str, index_status: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The table's description with the nodes' live statistics."""
+    stats = await ctx.storage.table_stats(table.table_id)
+    return table_description(table, status, stats.item_count, stats.size_bytes, stats.indexes, index_status)
+
+
+def table_description(
+    table: Table,
+    status: str,
+    item_count: int = 0,
+    size_bytes: int = 0,
+    index_stats: dict[int, IndexStats] | None = None,
+    index_status: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The ``TableDescription`` DynamoDB returns for ``table``.
+
+    ``index_stats``: the indexes' live statistics, by index id;
+    ``index_status``: a GSI's IndexStatus when it is not the one the
+    table's state implies (CREATING while the table is, or while nodes
+    backfill it; otherwise ACTIVE).
+    """
+    key_schema = [{"AttributeName": table.key_schema[0][0], "KeyType": "HASH"}]
+    if len(table.key_schema) > 1:
+        key_schema.append({"AttributeName": table.key_schema[1][0], "KeyType": "RANGE"})
+    throughput: dict[str, Any] = {"NumberOfDecreasesToday": table.decreases_today}
+    if table.last_increase_s is not None:
+        throughput["LastIncreaseDateTime"] = table.last_increase_s
+    if table.last_decrease_s is not None:
+        throughput["LastDecreaseDateTime"] = table.last_decrease_s
+    own = table.own_replica or {}
+    override = own.get("ProvisionedThroughputOverride") if table.billing_mode == "PROVISIONED" else None
+    throughput["ReadCapacityUnits"] = override["ReadCapacityUnits"] if override else table.read_capacity
+    throughput["WriteCapacityUnits"] = table.write_capacity
+    out: dict[str, Any] = {
+        "AttributeDefinitions": table.attribute_definitions,
+        "TableName": table.name,
+        "KeySchema": key_schema,
+        "TableStatus": status,
+        "CreationDateTime": table.created_s,
+        "ProvisionedThroughput": throughput,
+        "TableSizeBytes": size_bytes,
+        "ItemCount": item_count,
+        "TableArn": table.arn,
+        "TableId": table.uuid,
+    }
+    if table.billing_mode == "PAY_PER_REQUEST" or table.billing_mode_explicit:
+        summary: dict[str, Any] = {"BillingMode": table.billing_mode}
+        if table.billing_mode == "PAY_PER_REQUEST":
+            summary["LastUpdateToPayPerRequestDateTime"] = table.last_pay_per_request_s or table.created_s
+        out["BillingModeSummary"] = summary
+    if table.stream is not None and table.stream.get("StreamEnabled"):
+        out["StreamSpecification"] = table.stream
+        out["LatestStreamLabel"] = table.stream_label
+        out["LatestStreamArn"] = f"{table.arn}/stream/{table.stream_label}"
+    index_stats = index_stats or {}
+    local = [
+        index_description(index, table.arn, "", index_stats.get(index.spec.index_id)) for index in table.local_indexes
+    ]
+    if local:
+        out["LocalSecondaryIndexes"] = local
+    global_ = []
+    for index in table.global_indexes:
+        stats = index_stats.get(index.spec.index_id)
+        index_state = (index_status or {}).get(index.name)
+        if index_state is None:
+            creating = status == "CREATING" or (stats is not None and stats.backfilling)
+            index_state = "CREATING" if creating else "ACTIVE"
+        global_.append(index_description(index, table.arn, index_state, stats))
+    if global_:
+        out["GlobalSecondaryIndexes"] = global_
+    if own.get("ReplicaTableClassSummary") is not None:
+        out["TableClassSummary"] = dict(own["ReplicaTableClassSummary"])
+    elif table.table_class is not None:
+        out["TableClassSummary"] = {"TableClass": table.table_class}
+    out["DeletionProtectionEnabled"] = table.deletion_protection
+    if table.replicas and table.legacy_created_s is None:
+        out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
+        out["Replicas"] = [
+            shown_replica(replica) for replica in table.replicas if replica["RegionName"] != table.region
+        ]
+    return out
+
+
+def index_description(index: Index, table_arn: str, status: str, stats: IndexStats | None) -> dict[str, Any]:
+    """An index's ``LocalSecondaryIndexDescription`` / ``GlobalSecondaryIndexDescription``.
+
+    ``status`` is a GSI's IndexStatus; a GSI added by UpdateTable shows
+    ``Backfilling`` while it is CREATING, true once nodes build it.
+    """
+    key_schema = [{"AttributeName": index.spec.key_schema[0][0], "KeyType": "HASH"}]
+    if len(index.spec.key_schema) > 1:
+        key_schema.append({"AttributeName": index.spec.key_schema[1][0], "KeyType": "RANGE"})
+    projection: dict[str, Any] = {"ProjectionType": index.spec.projection_type}
+    if index.spec.projection_type == PROJECTION_INCLUDE:
+        projection["NonKeyAttributes"] = sorted(index.spec.non_key_attributes)
+    out: dict[str, Any] = {"IndexName": index.name, "KeySchema": key_schema, "Projection": projection}
+    if index.is_global:
+        out["IndexStatus"] = status
+        if status == "CREATING" and index.spec.backfill:
+            out["Backfilling"] = stats is not None and stats.backfilling
+        throughput: dict[str, Any] = {"NumberOfDecreasesToday": index.decreases_today}
+        if index.last_increase_s is not None:
+            throughput["LastIncreaseDateTime"] = index.last_increase_s
+        if index.last_decrease_s is not None:
+            throughput["LastDecreaseDateTime"] = index.last_decrease_s
+        throughput["ReadCapacityUnits"] = index.read_capacity
+        throughput["WriteCapacityUnits"] = index.write_capacity
+        out["ProvisionedThroughput"] = throughput
+    out["IndexSizeBytes"] = stats.size_bytes if stats is not None else 0
+    out["ItemCount"] = stats.item_count if stats is not None else 0
+    out["IndexArn"] = f"{table_arn}/index/{index.name}"
+    return out
+
+
+def shown_replica(replica: dict[str, Any]) -> dict[str, Any]:
+    """A replica's ``ReplicaDescription``, without Meridian's own bookkeeping."""
+    return {k: v for k, v in replica.items() if k not in REPLICA_INTERNAL_KEYS}

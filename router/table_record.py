@@ -1,0 +1,219 @@
+"""A table's metadata as the catalog keeps it: ``Table`` and its ``Index``es.
+
+One record per table, stored as JSON on every node of the region
+(``to_record`` / ``from_record``; ``router/catalog.py`` reads and writes
+them).  What clients see of a record (``TableDescription``) is built from it
+in ``router/actions/descriptions.py``.
+
+Secondary indexes are part of a table's record (``Index``): the part the
+storage nodes read to maintain them (``IndexSpec``, ``model/ops.py``) and
+the router's own (throughput).
+
+Global Tables: a table's ``replicas`` (every region holding one, this one
+included) are written by routers (``UpdateTable`` ``ReplicaUpdates``, the
+legacy ``CreateGlobalTable`` / ``UpdateGlobalTable``) and by the region's
+replicator (``replication/replicas.py``: statuses, progress, other regions'
+changes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from meridian.model.ops import IndexSpec
+
+ACCOUNT_ID = "000000000000"
+
+#: Keys of a replica's catalog record that only Meridian reads (who does the
+#: work, what a pending change is): never shown to clients.
+#: ``Coordinator``: the region whose replicator carries out the change;
+#: ``Adopt``: a legacy (2017.11.29) replica made of the region's existing
+#: table; ``Keep``: a legacy removal that leaves the region's table in place;
+#: ``Pending``: the fields an ``Update`` sets once every region has them.
+REPLICA_INTERNAL_KEYS = frozenset({"Coordinator", "Adopt", "Keep", "Pending"})
+
+
+@dataclass(slots=True)
+class Index:
+    """One secondary index of a table, as the catalog keeps it."""
+
+    spec: IndexSpec
+    read_capacity: int = 0  # GSIs of PROVISIONED tables
+    write_capacity: int = 0
+    last_increase_s: float | None = None
+    last_decrease_s: float | None = None
+    decreases_today: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_global(self) -> bool:
+        return self.spec.is_global
+
+    @property
+    def key_schema(self) -> list[tuple[str, str]]:
+        return list(self.spec.key_schema)
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.spec.key_schema)
+
+    def to_record(self) -> dict[str, Any]:
+        record = self.spec.to_record()
+        record.update(
+            read_capacity=self.read_capacity, write_capacity=self.write_capacity,
+            last_increase_s=self.last_increase_s, last_decrease_s=self.last_decrease_s,
+            decreases_today=self.decreases_today,
+        )
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Index":
+        return cls(
+            spec=IndexSpec.from_record(record),
+            read_capacity=record.get("read_capacity", 0), write_capacity=record.get("write_capacity", 0),
+            last_increase_s=record.get("last_increase_s"), last_decrease_s=record.get("last_decrease_s"),
+            decreases_today=record.get("decreases_today", 0),
+        )
+
+
+@dataclass(slots=True)
+class Table:
+    """One table's metadata (what DescribeTable shows, minus live statistics)."""
+
+    name: str
+    table_id: int
+    uuid: str
+    key_schema: list[tuple[str, str]]  # [(pk_name, pk_type), (sk_name, sk_type)?]
+    attribute_definitions: list[dict[str, str]]
+    created_s: float
+    region: str
+    billing_mode: str = "PROVISIONED"
+    billing_mode_explicit: bool = False
+    read_capacity: int = 0
+    write_capacity: int = 0
+    last_increase_s: float | None = None
+    last_decrease_s: float | None = None
+    decreases_today: int = 0
+    last_pay_per_request_s: float | None = None
+    stream: dict[str, Any] | None = None  # {"StreamEnabled": True, "StreamViewType": ...}
+    stream_label: str | None = None
+    deletion_protection: bool = False
+    table_class: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
+    #: Global Tables (2019.11.21): every region holding a replica, this one
+    #: included, as its ``ReplicaDescription`` (RegionName, ReplicaStatus,
+    #: ReplicaStatusPercentProgress, ProvisionedThroughputOverride,
+    #: ReplicaTableClassSummary ...) plus ``REPLICA_INTERNAL_KEYS``; the
+    #: coordinator is the region whose replicator creates, updates or deletes
+    #: that replica (replication/replicas.py).  Empty: not global.
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when the table is a legacy (2017.11.29) global table, made by
+    #: CreateGlobalTable: the global table's creation time.  Such a table
+    #: replicates through the same ``replicas``, but shows as a plain table
+    #: in DescribeTable and answers DescribeGlobalTable instead.
+    legacy_created_s: float | None = None
+    revision: int = 0
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{self.name}"
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.key_schema)
+
+    def index(self, name: str) -> Index | None:
+        for index in self.indexes:
+            if index.name == name:
+                return index
+        return None
+
+    @property
+    def index_key_schemas(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        """(name, key schema) of every secondary index, global ones first (the nodes' order)."""
+        return [(i.name, i.spec.key_schema) for i in self.global_indexes] + [
+            (i.name, i.spec.key_schema) for i in self.local_indexes
+        ]
+
+    @property
+    def global_indexes(self) -> list[Index]:
+        return [index for index in self.indexes if index.is_global]
+
+    @property
+    def local_indexes(self) -> list[Index]:
+        return [index for index in self.indexes if not index.is_global]
+
+    # --- persistence ------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "table_id": self.table_id, "uuid": self.uuid,
+            "key_schema": [list(k) for k in self.key_schema],
+            "attribute_definitions": self.attribute_definitions,
+            "created_s": self.created_s, "region": self.region,
+            "billing_mode": self.billing_mode, "billing_mode_explicit": self.billing_mode_explicit,
+            "read_capacity": self.read_capacity, "write_capacity": self.write_capacity,
+            "last_increase_s": self.last_increase_s, "last_decrease_s": self.last_decrease_s,
+            "decreases_today": self.decreases_today, "last_pay_per_request_s": self.last_pay_per_request_s,
+            "stream": self.stream, "stream_label": self.stream_label,
+            "deletion_protection": self.deletion_protection, "table_class": self.table_class,
+            "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
+            "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], revision: int) -> "Table":
+        fields = dict(record)
+        fields["key_schema"] = [tuple(k) for k in fields["key_schema"]]
+        fields["indexes"] = [Index.from_record(index) for index in fields.get("indexes") or ()]
+        return cls(revision=revision, **fields)
+
+    # --- Global Tables ------------------------------------------------------------
+    @property
+    def own_replica(self) -> dict[str, Any] | None:
+        """This region's entry in ``replicas`` (its per-replica overrides), if global."""
+        for replica in self.replicas:
+            if replica["RegionName"] == self.region:
+                return replica
+        return None
+
+    def replica(self, region: str) -> dict[str, Any] | None:
+        for replica in self.replicas:
+            if replica["RegionName"] == region:
+                return replica
+        return None
+
+    @property
+    def replicas_changing(self) -> bool:
+        """A replica is being created, updated or deleted: the table is UPDATING."""
+        return any(replica["ReplicaStatus"] != "ACTIVE" for replica in self.replicas)
+
+    @property
+    def table_status(self) -> str:
+        """DescribeTable's TableStatus: UPDATING while a replica changes.
+
+        A legacy (2017.11.29) global table's tables stay ACTIVE: only the
+        global table (DescribeGlobalTable) goes through CREATING / UPDATING.
+        """
+        return "UPDATING" if self.replicas_changing and self.legacy_created_s is None else "ACTIVE"
+
+
+def new_table_id() -> int:
+    """A 63-bit id, unique across routers, so a re-created table never sees old items."""
+    return int.from_bytes(os.urandom(8), "big") >> 1
+
+
+def new_table_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def stream_label(now_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s)) + f".{int(now_s * 1000) % 1000:03d}"
+
