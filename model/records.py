@@ -73,11 +73,10 @@ def pack_log_record(table_id: int, key: bytes, record: bytes) -> bytes:
     return _LOG_HEADER.pack(table_id, len(key)) + key + record
 
 
-def unpack_log_record(sequence: int, value: bytes) -> Change:
-    table_id, key_len = _LOG_HEADER.unpack_from(value)
-    start = _LOG_HEADER.size
-    key = value[start : start + key_len]
-    record = value[start + key_len :]
+def record_change(table_id: int, key: bytes, record: bytes, sequence: int = 0) -> Change:
+    """The change an item record stands for: its stamp, its item or its
+    tombstone, its size.  A log entry is one (``unpack_log_record``); so is a
+    stored item shipped whole (a new replica's backfill, ``sequence`` 0)."""
     tombstone = is_tombstone(record)
     return Change(
         sequence=sequence,
@@ -88,3 +87,9 @@ def unpack_log_record(sequence: int, value: bytes) -> Change:
         item_json=None if tombstone else record_item_json(record),
         size_bytes=record_size(record),
     )
+
+
+def unpack_log_record(sequence: int, value: bytes) -> Change:
+    table_id, key_len = _LOG_HEADER.unpack_from(value)
+    start = _LOG_HEADER.size
+    return record_change(table_id, value[start : start + key_len], value[start + key_len :], sequence)

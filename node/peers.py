@@ -3,7 +3,8 @@
 A node's GSI maintainer sends index entries to the nodes that own them
 (``node/gsi.py``).  ``PeerLinks`` keeps one lazily opened gRPC channel per
 peer and sends each batch as one unary ``ApplyIndex`` call; a failure is
-raised to the maintainer, which repeats the round later.
+raised to the maintainer, which repeats the round later, as the error the
+peer raised (``proto/errors.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from meridian.model import limits
 from meridian.model.ops import IndexEntry
 from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2_grpc
+from meridian.proto.errors import error_from_rpc
 from meridian.proto.storage_codec import index_entries_to_pb
 
 _CHANNEL_OPTIONS = channel_options(
@@ -41,8 +43,12 @@ class PeerLinks:
         return stub
 
     async def send_index_entries(self, node_id: str, entries: list[IndexEntry]) -> None:
-        """Return once ``node_id`` applied ``entries`` durably; raises ``grpc.aio.AioRpcError``."""
-        await self._stub(node_id).ApplyIndex(index_entries_to_pb(entries), timeout=limits.GSI_SEND_TIMEOUT_S)
+        """Return once ``node_id`` applied ``entries`` durably; raises the
+        peer's ``DynamoError`` (``ServiceUnavailable`` if it cannot be reached)."""
+        try:
+            await self._stub(node_id).ApplyIndex(index_entries_to_pb(entries), timeout=limits.GSI_SEND_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc, f"storage node {node_id}") from exc
 
     async def close(self) -> None:
         for channel in self._channels.values():

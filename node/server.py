@@ -24,6 +24,7 @@ from collections.abc import Callable
 import grpc
 import uvloop
 
+from meridian.model import limits
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
@@ -33,9 +34,6 @@ from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-_STOP_GRACE_S = 5.0  # time given to open streams to finish on shutdown
-
 
 
 async def serve_node(
@@ -81,7 +79,7 @@ async def serve_node(
             await stop.wait()
         finally:
             await maintainer.stop()
-            await server.stop(_STOP_GRACE_S)
+            await server.stop(limits.NODE_STOP_GRACE_S)
             await links.close()
     finally:
         await engine.aclose()

@@ -8,7 +8,14 @@ index entries owned here.
 sends one ``OpBatch`` per event-loop tick.  Each batch runs through
 ``Engine.execute_many`` at once (so its ops join the current group commit);
 a writer task answers batches in arrival order as each becomes durable, so
-the stream keeps being read while an fsync is in progress.
+the stream keeps being read while an fsync is in progress.  At most
+``NODE_STREAM_ANSWERS_MAX`` batches wait for their answer: with that many
+waiting, the stream is not read until the writer catches up, and HTTP/2
+flow control slows the sender (a router never gets there: it keeps fewer
+operations in flight, ``STORAGE_INFLIGHT_OPS_MAX``).
+
+Errors: an operation's error is its result; a unary call that fails ends
+with the error's status (``proto/errors.py``), its type kept.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ import logging
 
 import grpc
 
-from meridian.model.errors import DynamoError, InternalServerError
+from meridian.model import limits
+from meridian.model.errors import DynamoError
 from meridian.model.ops import ItemResult
 from meridian.node.engine import Engine
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
+from meridian.proto.errors import abort
 from meridian.proto.storage_codec import (
     catalog_from_pb,
     catalog_to_pb,
@@ -39,11 +48,6 @@ log = logging.getLogger(__name__)
 _EMPTY = pb.Empty()
 
 
-def error_details(err: DynamoError) -> str:
-    """gRPC status details carrying a DynamoDB error: ``Type: message``."""
-    return f"{err.type_name}: {err.message or ''}"
-
-
 class StorageService(storage_pb2_grpc.StorageServicer):
     """Serves one engine to routers and replicators."""
 
@@ -52,17 +56,18 @@ class StorageService(storage_pb2_grpc.StorageServicer):
         self.streams_opened = 0
         self.batches_received = 0
         self.ops_received = 0
+        self.stalls = 0  # times a stream's reader waited for its answers to drain
 
     def __repr__(self) -> str:
         return (
             f"<StorageService {self._engine.node_id} streams={self.streams_opened} "
-            f"batches={self.batches_received} ops={self.ops_received}>"
+            f"batches={self.batches_received} ops={self.ops_received} stalls={self.stalls}>"
         )
 
     async def Execute(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
         self.streams_opened += 1
         engine = self._engine
-        answers: asyncio.Queue = asyncio.Queue()
+        answers: asyncio.Queue = asyncio.Queue(maxsize=limits.NODE_STREAM_ANSWERS_MAX)
         writer = asyncio.create_task(self._answer(answers, context))
         try:
             async for batch in request_iterator:
@@ -70,12 +75,31 @@ class StorageService(storage_pb2_grpc.StorageServicer):
                 self.batches_received += 1
                 self.ops_received += len(ops)
                 results, durable = engine.execute_many([op_from_pb(m) for m in ops])
-                answers.put_nowait((ops, results, durable))
+                entry = (ops, results, durable)
+                if not answers.full():
+                    answers.put_nowait(entry)
+                elif not await self._wait_for_room(answers, writer, entry):
+                    break
                 if writer.done():
                     break
         finally:
-            answers.put_nowait(None)
+            if not answers.full():
+                answers.put_nowait(None)
+            else:
+                await self._wait_for_room(answers, writer, None)
             await writer
+
+    async def _wait_for_room(self, answers: asyncio.Queue, writer: asyncio.Task, entry) -> bool:
+        """Queue ``entry`` once the writer made room (backpressure: the
+        stream is not read meanwhile); False if the writer ended first."""
+        self.stalls += 1
+        put = asyncio.ensure_future(answers.put(entry))
+        try:
+            await asyncio.wait((put, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        return put.done() and not put.cancelled()
 
     @staticmethod
     async def _answer(answers: asyncio.Queue, context: grpc.aio.ServicerContext) -> None:
@@ -103,10 +127,10 @@ class StorageService(storage_pb2_grpc.StorageServicer):
         try:
             return fn(*args)
         except DynamoError as err:
-            await context.abort(grpc.StatusCode.INTERNAL, error_details(err))
+            await abort(context, err)
         except Exception as exc:
             log.exception("storage call failed")
-            await context.abort(grpc.StatusCode.INTERNAL, error_details(InternalServerError(str(exc))))
+            await abort(context, exc)  # an InternalServerError with its text
 
     async def CatalogPut(self, request: pb.CatalogEntry, context) -> pb.Empty:
         await self._run(context, self._engine.catalog_put, catalog_from_pb(request))

@@ -2,7 +2,8 @@
 protobuf messages, used by both ends of the router -> node stream.
 
 Items and placeholder maps travel as orjson bytes; an empty bytes field means
-"absent".  A result's item bytes are passed through untouched, so a GetItem
+"absent".  An operation's error travels in its result, encoded by
+``proto/errors.py``.  A result's item bytes are passed through untouched, so a GetItem
 answer goes from RocksDB to the HTTP response without being parsed.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import orjson
 
-from meridian.model.errors import ConditionalCheckFailedException, DynamoError, error_from_type
 from meridian.model.ops import (
     CatalogEntry,
     IndexEntry,
@@ -25,6 +25,7 @@ from meridian.model.ops import (
     TableStats,
 )
 from meridian.proto import storage_pb2 as pb
+from meridian.proto.errors import error_from_fields, error_to_fields
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -98,15 +99,8 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
             id=op_id, has_item=True, item=item_json, size_bytes=result.size_bytes,
             collection_size_bytes=result.collection_size_bytes,
         )
-    error_item = b""
-    if isinstance(err, ConditionalCheckFailedException) and err.item is not None:
-        error_item = _dumps(err.item)
-    return pb.OpResult(
-        id=op_id,
-        error_type=err.type_name,
-        error_message=err.message or "",
-        error_item=error_item,
-    )
+    error_type, error_message, error_item = error_to_fields(err)
+    return pb.OpResult(id=op_id, error_type=error_type, error_message=error_message, error_item=error_item)
 
 
 def result_from_pb(m: pb.OpResult) -> ItemResult:
@@ -115,11 +109,7 @@ def result_from_pb(m: pb.OpResult) -> ItemResult:
         return ItemResult(
             m.item if m.has_item else None, size_bytes=m.size_bytes, collection_size_bytes=m.collection_size_bytes
         )
-    error_item = m.error_item
-    err: DynamoError = error_from_type(
-        error_type, m.error_message or None, _loads(error_item) if error_item else None
-    )
-    return ItemResult(None, err)
+    return ItemResult(None, error_from_fields(error_type, m.error_message, m.error_item))
 
 
 def catalog_to_pb(entry: CatalogEntry) -> pb.CatalogEntry:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-import grpc
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from meridian.model import limits
+from meridian.model.errors import DynamoError
 from meridian.replication.interfaces import Clock
 from meridian.replication.replicator import Replicator
 
@@ -72,8 +72,8 @@ async def refresh_pending(collector: ReplicationCollector, replicator: Replicato
     while True:
         try:
             collector.pending = await replicator.pending_changes()
-        except grpc.aio.AioRpcError as exc:
-            log.info("pending count refresh failed: %s", exc.code().name)
+        except DynamoError as err:
+            log.info("pending count refresh failed: %r", err)
         await clock.sleep(limits.REPLICATION_METRICS_REFRESH_S)
 
 

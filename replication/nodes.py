@@ -10,6 +10,11 @@ A node that does not answer (restarting) is retried here, every
 ``REPLICATION_NODE_RETRY_S``, for reads: the backlog waits in its log.  An
 apply that fails raises instead, so the batch goes unacknowledged and the
 sending region's link retransmits it.
+
+Every failed call to a node is raised as the error the node raised
+(``proto/errors.py``): ``LogTruncated`` for a log read behind garbage
+collection, a ``DynamoError`` otherwise (``ServiceUnavailable`` for a node
+that cannot be reached) - never as a raw ``grpc.aio.AioRpcError``.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from collections.abc import Sequence
 import grpc
 
 from meridian.model import limits
+from meridian.model.errors import DynamoError
 from meridian.model.keycodec import decode_item_key, partition_hash
 from meridian.model.ops import CatalogEntry
 from meridian.model.changes import Change
 from meridian.proto.channels import channel_options
+from meridian.proto.errors import error_from_rpc
 from meridian.proto.storage_codec import catalog_from_pb, catalog_to_pb
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
@@ -62,17 +69,24 @@ class RegionNodes:
         for channel in self._channels.values():
             await channel.close()
 
+    async def call(
+        self, node_id: str, rpc, request, timeout_s: float | None = limits.REPLICATION_DELIVER_TIMEOUT_S
+    ):
+        """One unary call to a node (no deadline with ``timeout_s`` None); a
+        failure raises the node's error."""
+        return await _call(node_id, rpc, request, timeout_s)
+
     async def catalog(self, *, every_node: bool = False) -> dict[str, CatalogEntry]:
         """Every table's newest catalog entry over the nodes that answer (a
         node that was down missed changes); ``every_node``: raise unless all do."""
         newest: dict[str, CatalogEntry] = {}
         for node_id, stub in self.storage.items():
             try:
-                reply = await stub.CatalogList(spb.Empty(), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
-            except grpc.aio.AioRpcError as exc:
+                reply = await self.call(node_id, stub.CatalogList, spb.Empty())
+            except DynamoError as err:
                 if every_node:
                     raise
-                log.info("CatalogList on %s failed: %s", node_id, exc.code().name)
+                log.info("CatalogList on %s failed: %r", node_id, err)
                 continue
             for entry in reply.entries:
                 if entry.name not in newest or newest[entry.name].revision < entry.revision:
@@ -82,19 +96,37 @@ class RegionNodes:
     async def catalog_put(self, entry: CatalogEntry) -> None:
         """Store a catalog entry on every node (raises if one does not answer)."""
         message = catalog_to_pb(entry)
-        for stub in self.storage.values():
-            await stub.CatalogPut(message, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+        for node_id, stub in self.storage.items():
+            await self.call(node_id, stub.CatalogPut, message)
 
     async def drop_table(self, table_id: int) -> None:
-        for stub in self.storage.values():
-            await stub.DropTable(spb.TableRef(table_id=table_id), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+        for node_id, stub in self.storage.items():
+            await self.call(node_id, stub.DropTable, spb.TableRef(table_id=table_id))
 
     async def item_count(self, table_id: int) -> int:
         total = 0
-        for stub in self.storage.values():
-            stats = await stub.GetTableStats(spb.TableRef(table_id=table_id), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+        for node_id, stub in self.storage.items():
+            stats = await self.call(node_id, stub.GetTableStats, spb.TableRef(table_id=table_id))
             total += stats.item_count
         return total
+
+    async def set_clock_skew(self, skew_ms: int) -> None:
+        """Offset every node's hybrid clock (``meridian clock skew``)."""
+        for node_id, stub in self.replica.items():
+            await self.call(node_id, stub.SetClockSkew, rpb.Skew(ms=skew_ms))
+
+    async def truncate_log(self, node_id: str, through_sequence: int) -> int:
+        """Garbage-collect a node's change log; the sequence it truncated through."""
+        stub = self.replica[node_id]
+        return (await self.call(node_id, stub.TruncateLog, rpb.Sequence(sequence=through_sequence), None)).sequence
+
+    async def drop_tombstones(self, floor_hlc: int) -> int:
+        """Drop every node's tombstones stamped at or below ``floor_hlc``; how many went."""
+        dropped = 0
+        for node_id, stub in self.replica.items():
+            # A whole pass over the node's items: no deadline.
+            dropped += (await self.call(node_id, stub.DropTombstones, rpb.Clock(hlc=floor_hlc), None)).count
+        return dropped
 
     async def table_entry(self, name: str) -> CatalogEntry | None:
         """The live catalog entry of a table (None if absent or deleted)."""
@@ -116,11 +148,11 @@ class RegionNodes:
 
     async def records(self, table_id: int):
         """Every stored ``(key, record)`` of a table, node by node, page by page."""
-        for stub in self.replica.values():
+        for node_id, stub in self.replica.items():
             after = b""
             while True:
                 request = rpb.RecordsRequest(table_id=table_id, after=after)
-                page = (await stub.ReadRecords(request, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)).records
+                page = (await self.call(node_id, stub.ReadRecords, request)).records
                 for record in page:
                     yield record.key, record.record
                 if not page:
@@ -128,15 +160,22 @@ class RegionNodes:
                 after = page[-1].key
 
 
-async def _retrying(what: str, call, clock: Clock):
-    """Await ``call()`` until the node answers (it may be restarting)."""
+async def _call(node_id: str, rpc, request, timeout_s: float | None):
+    """``rpc(request)``; a failure raises the error the node raised."""
+    try:
+        return await rpc(request, timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc, f"storage node {node_id}") from exc
+
+
+async def _retrying(what: str, node_id: str, rpc, request, timeout_s: float | None, clock: Clock):
+    """``rpc(request)`` until the node answers (it may be restarting); a
+    ``LogTruncated`` is raised, as retrying cannot cure it."""
     while True:
         try:
-            return await call()
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.OUT_OF_RANGE:
-                raise
-            log.info("%s failed (%s), retrying", what, exc.code().name)
+            return await _call(node_id, rpc, request, timeout_s)
+        except DynamoError as err:
+            log.info("%s on %s failed (%r), retrying", what, node_id, err)
             await clock.sleep(limits.REPLICATION_NODE_RETRY_S)
 
 
@@ -156,21 +195,20 @@ class NodeChangeSource:
         return f"<NodeChangeSource {self._node_id}>"
 
     async def read(self, after_seq: int, changes_max: int, bytes_max: int) -> list[Change]:
+        """Raises ``LogTruncated`` if the node's log no longer holds ``after_seq + 1``."""
         request = rpb.ReadChangesRequest(after_sequence=after_seq, changes_max=changes_max, bytes_max=bytes_max)
-        reply = await _retrying(f"ReadChanges on {self._node_id}", lambda: self._stub.ReadChanges(request), self._clock)
+        reply = await _retrying("ReadChanges", self._node_id, self._stub.ReadChanges, request, None, self._clock)
         return changes_from_pb(reply)
 
     async def log_position(self) -> LogPosition:
-        reply = await _retrying(f"GetLogPosition on {self._node_id}", lambda: self._stub.GetLogPosition(_EMPTY), self._clock)
+        reply = await _retrying("GetLogPosition", self._node_id, self._stub.GetLogPosition, _EMPTY, None, self._clock)
         return position_from_pb(reply)
 
     async def wait_beyond(self, sequence: int) -> None:
         request = rpb.WaitBeyondRequest(sequence=sequence, timeout_s=limits.REPLICATION_WAIT_BEYOND_S_MAX)
-        deadline_s = limits.REPLICATION_WAIT_BEYOND_S_MAX + 5
+        deadline_s = limits.REPLICATION_WAIT_BEYOND_S_MAX + limits.REPLICATION_WAIT_BEYOND_GRACE_S
         while True:
-            reply = await _retrying(
-                f"WaitBeyond on {self._node_id}", lambda: self._stub.WaitBeyond(request, timeout=deadline_s), self._clock
-            )
+            reply = await _retrying("WaitBeyond", self._node_id, self._stub.WaitBeyond, request, deadline_s, self._clock)
             if reply.last_sequence > sequence:
                 return
 
@@ -232,9 +270,7 @@ class RegionSink:
                 message = rpb.Changes(changes=wire)
             else:
                 message = changes_to_pb(changes[i] for i in positions)
-            reply = await self._nodes.replica[node_id].ApplyReplicated(
-                message, timeout=limits.REPLICATION_DELIVER_TIMEOUT_S
-            )
+            reply = await self._nodes.call(node_id, self._nodes.replica[node_id].ApplyReplicated, message)
             for i, ok in zip(positions, reply.applied):
                 applied[i] = ok
 

@@ -15,7 +15,12 @@ commands (``meridian.cluster.control_client``) and tests; a link is one directio
 that region's replicator over the peer channel, so a user who reaches one
 region's router (``POST /meridian/control``) reaches every region.  Every
 change of conditions a replicator applies is kept, with its wall-clock
-time, in a bounded event log (``CONTROL_EVENTS_MAX``).
+time, in a bounded event log (``REPLICATION_CONTROL_EVENTS_MAX``).
+
+Errors cross gRPC as ``proto/errors.py`` encodes them: a refused command is
+a ``ControlError`` (INVALID_ARGUMENT; HTTP 400 at a router), a region that
+does not answer a ``ControlUnreachable`` (UNAVAILABLE; HTTP 503), also when
+the region it was forwarded to said so.
 """
 
 from __future__ import annotations
@@ -29,14 +34,15 @@ import grpc
 import orjson
 
 from meridian.model import limits
+from meridian.model.changes import Ack, Change, ReplicationBatch
+from meridian.model.errors import DynamoError, ServiceUnavailable
+from meridian.model.ops import CatalogEntry
 from meridian.proto.channels import channel_options
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
+from meridian.proto.errors import ControlError, ControlUnreachable, abort, error_from_rpc  # also this module's API
 from meridian.replication.digest import FANOUT, entry_hash, leaf_of
-from meridian.model.ops import CatalogEntry
-from meridian.model.changes import Change
 from meridian.replication.clock import SystemClock
-from meridian.model.changes import Ack, ReplicationBatch
 from meridian.replication.interfaces import ChangeSink, Clock, PeerUnavailable
 from meridian.replication.link import SimulatedLink
 from meridian.replication.nodes import RegionNodes, WireChanges
@@ -50,11 +56,6 @@ _CHANNEL_OPTIONS = channel_options(
 )
 _LINK_SETTINGS = ("latency_ms", "jitter_ms", "loss")
 
-#: Control changes (link set/cut/heal, pause/resume, clock skew) a replicator remembers.
-CONTROL_EVENTS_MAX = 1000
-#: A command forwarded to another region's replicator may take this long (a
-#: digest of a large table reads every record).
-CONTROL_FORWARD_TIMEOUT_S = 30.0
 #: Commands that change conditions, recorded in the event log.
 _RECORDED_COMMANDS = frozenset({"link-set", "link-cut", "link-heal", "pause", "resume", "clock-skew"})
 #: Fields of a command that are not its arguments.
@@ -91,14 +92,6 @@ class PeerTransport:
         await self._channel.close()
 
 
-class ControlError(ValueError):
-    """A control command that cannot be carried out (unknown peer, bad value)."""
-
-
-class ControlUnreachable(Exception):
-    """The region a command names did not answer."""
-
-
 class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
     """One region's replicator as peers and users reach it."""
 
@@ -122,7 +115,7 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         self._clock = clock or SystemClock()
         self._transports = dict(transports or {})
         self._table_name = table_name or (lambda table_id: None)
-        self._events: deque[dict] = deque(maxlen=CONTROL_EVENTS_MAX)
+        self._events: deque[dict] = deque(maxlen=limits.REPLICATION_CONTROL_EVENTS_MAX)
         self._peer_addresses = dict(peer_addresses or {})  # answered to "peers", for --endpoint
         self._metrics = metrics  # Prometheus text, answered to "metrics" (a router's GET /metrics)
         self._links = dict(links)
@@ -146,12 +139,12 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
             )
             ack = await self._replicator.receive(batch)
         except PeerUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await abort(context, ServiceUnavailable(str(exc)))
+        except ValueError as exc:  # a batch from a region that is not a peer
+            await abort(context, ControlError(str(exc)))
         except Exception as exc:  # a node failed or is down: not acknowledged, so resent
             log.info("applying a batch from %s failed: %s", request.origin, exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"apply failed: {exc}")
+            await abort(context, ServiceUnavailable(f"apply failed: {exc}"))
         return ack_to_pb(ack)
 
     async def Backfill(self, request: rpb.Changes, context) -> rpb.Applied:
@@ -159,7 +152,7 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
             applied = await self._sink.apply(changes_from_pb(request))
         except Exception as exc:
             log.info("applying a backfill batch failed: %s", exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"apply failed: {exc}")
+            await abort(context, ServiceUnavailable(f"apply failed: {exc}"))
         return rpb.Applied(applied=applied)
 
     async def Control(self, request: rpb.ControlRequest, context) -> rpb.ControlReply:
@@ -177,12 +170,14 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
                 answer = await self._forward(region, command)
             else:
                 answer = await self.control(command)
-        except (ControlError, orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ControlError as exc:
+            await abort(context, exc)
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
+            await abort(context, ControlError(str(exc)))
         except ControlUnreachable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        except grpc.aio.AioRpcError as exc:  # one of this region's nodes
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"a storage node of {self._replicator.region}: {exc.code().name}")
+            await abort(context, exc)
+        except DynamoError as err:  # one of this region's nodes
+            await abort(context, ControlUnreachable(f"a storage node of {self._replicator.region}: {err.message}"))
         return rpb.ControlReply(json=orjson.dumps(answer))
 
     async def _forward(self, region: object, command: dict) -> dict:
@@ -191,10 +186,11 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
             known = ", ".join(sorted({self._replicator.region, *self._transports}))
             raise ControlError(f"unknown region {region!r}: the regions are {known}")
         try:
-            return await transport.control(command, timeout_s=CONTROL_FORWARD_TIMEOUT_S)
+            return await transport.control(command, timeout_s=limits.REPLICATION_CONTROL_FORWARD_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise ControlError(exc.details()) from exc
+            err = error_from_rpc(exc, f"the replicator of {region} at {transport.address}")
+            if isinstance(err, ControlError):
+                raise err from exc
             raise ControlUnreachable(
                 f"the replicator of {region} at {transport.address} is unreachable: {exc.code().name}"
             ) from exc
@@ -237,8 +233,7 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         elif name == "clock-skew":
             if "ms" not in command:
                 raise ControlError("clock-skew needs ms")
-            for stub in self._nodes.replica.values():
-                await stub.SetClockSkew(rpb.Skew(ms=int(command["ms"])), timeout=limits.REPLICATION_DELIVER_TIMEOUT_S)
+            await self._nodes.set_clock_skew(int(command["ms"]))
             return {"region": self._replicator.region, "skew_ms": int(command["ms"])}
         elif name == "events":
             return {"region": self._replicator.region, "events": list(self._events)}
@@ -315,8 +310,9 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
         }
 
 
-async def control(address: str, command: dict, timeout_s: float = 10.0) -> dict:
-    """Send one control command to the replicator at ``address``."""
+async def control(address: str, command: dict, timeout_s: float = limits.REPLICATION_CONTROL_TIMEOUT_S) -> dict:
+    """Send one control command to the replicator at ``address``; a failure
+    raises ``grpc.aio.AioRpcError`` (``proto.errors.error_from_rpc`` reads it)."""
     async with grpc.aio.insecure_channel(address) as channel:
         stub = replication_pb2_grpc.ReplicatorStub(channel)
         reply = await stub.Control(rpb.ControlRequest(json=orjson.dumps(command)), timeout=timeout_s)

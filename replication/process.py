@@ -26,8 +26,8 @@ import grpc
 import uvloop
 
 from meridian.model import limits
+from meridian.model.errors import DynamoError
 from meridian.proto.channels import SERVER_OPTIONS
-from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
 from meridian.replication.clock import SystemClock
 from meridian.replication.cursors import FileCursorStore
@@ -42,9 +42,6 @@ from meridian.replication.replicator import Replicator
 
 log = logging.getLogger(__name__)
 
-_STOP_GRACE_S = 2.0
-
-
 async def _collect_garbage(replicator: Replicator, nodes: RegionNodes, clock: Clock) -> None:
     """Truncate logs and drop tombstones as far as every peer allows, forever."""
     while True:
@@ -53,12 +50,11 @@ async def _collect_garbage(replicator: Replicator, nodes: RegionNodes, clock: Cl
         try:
             for node_id, through in horizon.truncate_through.items():
                 if through:
-                    await nodes.replica[node_id].TruncateLog(rpb.Sequence(sequence=through))
+                    await nodes.truncate_log(node_id, through)
             if 0 < horizon.tombstone_floor_hlc < NO_PEERS_FLOOR_HLC:
-                for stub in nodes.replica.values():
-                    await stub.DropTombstones(rpb.Clock(hlc=horizon.tombstone_floor_hlc))
-        except grpc.aio.AioRpcError as exc:
-            log.info("garbage collection round failed: %s", exc.code().name)
+                await nodes.drop_tombstones(horizon.tombstone_floor_hlc)
+        except DynamoError as err:
+            log.info("garbage collection round failed: %r", err)
 
 
 async def serve_replicator(
@@ -123,8 +119,8 @@ async def serve_replicator(
         try:
             await manager.refresh(every_node=True)
             break
-        except grpc.aio.AioRpcError as exc:
-            log.info("waiting for the region's nodes: %s", exc.code().name)
+        except DynamoError as err:
+            log.info("waiting for the region's nodes: %r", err)
             await clock.sleep(limits.REPLICATION_NODE_RETRY_S)
     running = asyncio.create_task(replicator.run())
     gc = asyncio.create_task(_collect_garbage(replicator, region_nodes, clock))
@@ -147,7 +143,7 @@ async def serve_replicator(
         await asyncio.gather(running, *background, return_exceptions=True)
         if metrics_server is not None:
             metrics_server.shutdown()
-        await server.stop(_STOP_GRACE_S)
+        await server.stop(limits.REPLICATOR_STOP_GRACE_S)
         for transport in transports.values():
             await transport.close()
         await region_nodes.close()

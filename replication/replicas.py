@@ -54,13 +54,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from meridian.model import limits
+from meridian.model.changes import Change, change_size_bytes
 from meridian.model.ops import CatalogEntry
-from meridian.model.changes import Change
-from meridian.model.records import is_tombstone, record_item_json, record_size, record_stamp
-from meridian.model.changes import change_size_bytes
+from meridian.model.records import record_change, record_stamp
+from meridian.proto.errors import ControlError
 from meridian.replication.interfaces import Clock
 from meridian.replication.nodes import RegionNodes
-from meridian.replication.peers import ControlError, ReplicatorService
+from meridian.replication.peers import ReplicatorService
 
 log = logging.getLogger(__name__)
 
@@ -69,25 +69,8 @@ PeerControl = Callable[..., Awaitable[dict]]
 #: ``(peer, changes)``: a backfill batch, applied by the peer's region.
 PeerBackfill = Callable[[str, list[Change]], Awaitable[None]]
 
-#: A region's own-origin backfill of a new replica reads its whole table: the
-#: coordinator waits this long for it.
-PEER_BACKFILL_TIMEOUT_S = 600.0
 #: Replica fields that only describe a change in progress.
 _TRANSIENT_KEYS = ("ReplicaStatusPercentProgress", "Coordinator", "Adopt", "Keep", "Pending")
-
-
-def record_change(table_id: int, key: bytes, record: bytes) -> Change:
-    """A stored record as a change to ship (a backfill sends items as changes)."""
-    tombstone = is_tombstone(record)
-    return Change(
-        sequence=0,
-        table_id=table_id,
-        key=key,
-        stamp=record_stamp(record),
-        tombstone=tombstone,
-        item_json=None if tombstone else record_item_json(record),
-        size_bytes=record_size(record),
-    )
 
 
 def replica_regions(entry: CatalogEntry) -> frozenset[str]:
@@ -290,7 +273,7 @@ class ReplicaManager:
             await self._control(
                 other,
                 {"command": "replica-backfill", "name": name, "table_id": table_id, "target": peer},
-                timeout_s=PEER_BACKFILL_TIMEOUT_S,
+                timeout_s=limits.REPLICA_PEER_BACKFILL_TIMEOUT_S,
             )
         active = {"ReplicaStatus": "ACTIVE"}
         for region in [peer, *others]:

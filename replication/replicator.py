@@ -19,6 +19,15 @@ Outgoing, per (peer region, local node), one shipping task:
 * Acks may come back in any order; the cursor moves only over an unbroken
   run of acked batches and is saved after that, so a restarted replicator
   resends at most what was in flight, which idempotent apply discards.
+  Saves of one cursor (a file rewrite and two fsyncs each) start at least
+  ``REPLICATION_CURSOR_SAVE_INTERVAL_S`` apart; acks meanwhile fold into the
+  next save, and a restart resends at most what was acked since.
+* A shipping task that read its node's log less than ``REPLICATION_LINGER_S``
+  ago waits out the rest before reading a batch that would not be full, so
+  changes arriving meanwhile travel together: a busy link carries fewer,
+  larger batches (the receiving region applies them one at a time, in
+  order, and each costs a fixed few RPCs).  The first change after a quiet
+  spell is read at once.
 
 Incoming, ``receive`` (called by the transport) applies a batch through the
 region's ``ChangeSink`` (last-writer-wins per item), records replication
@@ -58,20 +67,6 @@ from meridian.replication.interfaces import (
     PeerUnavailable,
 )
 from meridian.replication.latency import LatencyRecorder
-
-#: A shipping task that read its node's log less than this long ago waits
-#: out the rest before reading a batch that would not be full, so changes
-#: arriving meanwhile travel together: a busy link carries fewer, larger
-#: batches (the receiving region applies them one at a time, in order, and
-#: each costs a fixed few RPCs).  Adds at most this much replication latency;
-#: the first change after a quiet spell is read at once.
-REPLICATION_LINGER_S = 0.005
-
-#: Successive saves of one cursor start at least this far apart (each is a
-#: file rewrite and two fsyncs).  Acks arriving meanwhile are folded into the
-#: next save; a restart resends at most what was acked since, which apply
-#: discards as already applied.
-REPLICATION_CURSOR_SAVE_INTERVAL_S = 0.05
 
 #: Which tables replicate where: ``replicates(table_id, peer)``.
 ReplicationScope = Callable[[int, str], bool]
@@ -151,8 +146,8 @@ class Replicator:
         batch_bytes_max: int = limits.REPLICATION_BATCH_BYTES_MAX,
         inflight_batches_max: int = limits.REPLICATION_INFLIGHT_BATCHES_MAX,
         floor_interval_s: float = limits.REPLICATION_FLOOR_INTERVAL_S,
-        linger_s: float = REPLICATION_LINGER_S,
-        cursor_save_interval_s: float = REPLICATION_CURSOR_SAVE_INTERVAL_S,
+        linger_s: float = limits.REPLICATION_LINGER_S,
+        cursor_save_interval_s: float = limits.REPLICATION_CURSOR_SAVE_INTERVAL_S,
     ) -> None:
         """The keyword-only bounds default to ``model/limits.py``; the simulation varies them per seed."""
         if region in links:

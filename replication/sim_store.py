@@ -4,21 +4,23 @@ Not a mock of ``node/engine.py``, but a small model of exactly what
 replication relies on, to run replicators against without RocksDB:
 
 * items stored as the engine stores them: key -> record bytes
-  (``node/records.pack_record``: stamp, tombstone flag, size, item JSON);
+  (``model/records.pack_record``: stamp, tombstone flag, size, item JSON);
   a delete leaves a stamped tombstone;
 * every local write stamped by a per-node hybrid logical clock (with the
   region's run-time skew) and logged, in the engine's change-log format,
   under the next sequence number;
-* ``apply_replicated``: last-writer-wins per item, tombstones included; an
-  applied change keeps its stamp, is logged like a local write, and the
+* ``apply_replicated``: last-writer-wins per item by the production rule
+  (``model.stamps.lww_wins``, as ``node/replica.py``), tombstones included;
+  an applied change keeps its stamp, is logged like a local write, and the
   node's clock observes it, so a later local write to the item beats it;
 * garbage collection: log truncation and tombstone dropping, as
   ``replication/gc.py`` decides.
 
-A real node gets the same behaviour from the engine through an adapter
-implementing ``ChangeSource`` / ``ChangeSink``; these classes are what the
-deterministic simulation (``tests/sim``) runs on.  Every write is durable
-at once (no group commit here).
+A real node gets the same behaviour from the engine; these classes are what
+the deterministic simulation (``tests/sim``) mostly runs on, because they
+cost no RocksDB.  Every write is durable at once (no group commit here).
+``tests/sim/engine_store.py`` runs the same worlds on real engines, and the
+simulation demands the same trace from both, byte for byte.
 """
 
 from __future__ import annotations

@@ -15,7 +15,12 @@ Failures are mapped once, here:
 * after a break the stream is reopened by the next call, no sooner than a
   backoff that doubles up to ``NODE_RECONNECT_BACKOFF_S_MAX`` (calls in the
   meantime fail fast with ``ServiceUnavailable``);
-* a call unanswered for ``STORAGE_CALL_TIMEOUT_S`` gets ``InternalServerError``.
+* a call unanswered for ``STORAGE_CALL_TIMEOUT_S`` gets ``InternalServerError``
+  (checked every ``STORAGE_CALL_SWEEP_INTERVAL_S``);
+* an operation's own error comes back in its result, and a failed unary call
+  as the error the node raised, both decoded by ``proto/errors.py``; a
+  throttling error there (``RequestLimitExceeded``, ``ThrottlingException``)
+  reaches the client as such, never as a 500.
 """
 
 from __future__ import annotations
@@ -29,16 +34,12 @@ from dataclasses import dataclass
 import grpc
 
 from meridian.model import limits
-from meridian.model.errors import (
-    DynamoError,
-    InternalServerError,
-    ServiceUnavailable,
-    error_from_type,
-)
+from meridian.model.errors import DynamoError, InternalServerError, ServiceUnavailable
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
+from meridian.proto.errors import INTERNAL_MESSAGE, error_from_rpc
 from meridian.proto.storage_codec import (
     catalog_from_pb,
     catalog_to_pb,
@@ -52,8 +53,7 @@ from meridian.router.storage import Storage
 
 log = logging.getLogger(__name__)
 
-_SWEEP_INTERVAL_S = 1.0  # how often unanswered calls are checked against the timeout
-_INTERNAL = "Internal server error"
+_INTERNAL = INTERNAL_MESSAGE
 
 _CHANNEL_OPTIONS = channel_options(
     backoff_s_min=limits.NODE_RECONNECT_BACKOFF_S_MIN,
@@ -62,21 +62,22 @@ _CHANNEL_OPTIONS = channel_options(
 )
 
 
+def _what(address: str) -> str:
+    return f"Storage node {address}"
+
+
 def _unavailable(address: str) -> ServiceUnavailable:
-    return ServiceUnavailable(f"Storage node {address} is unavailable")
+    return ServiceUnavailable(f"{_what(address)} is unavailable")
 
 
 def _error_from_rpc(address: str, exc: grpc.aio.AioRpcError) -> DynamoError:
     """A failed unary call, as the DynamoDB error a client should see."""
-    code = exc.code()
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return _unavailable(address)
-    details = exc.details() or ""
-    if code == grpc.StatusCode.INTERNAL and ": " in details:
-        type_name, message = details.split(": ", 1)
-        return error_from_type(type_name, message or None)
-    log.warning("storage node %s: %s %s", address, code, details)
-    return InternalServerError(_INTERNAL)
+    err = error_from_rpc(exc, _what(address), internal_message=_INTERNAL)
+    if not isinstance(err, DynamoError):  # not a storage call's error: a node that misbehaves
+        err = InternalServerError(_INTERNAL)
+    if isinstance(err, InternalServerError):
+        log.warning("storage node %s: %s %s", address, exc.code(), exc.details())
+    return err
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,7 @@ class _NodeLink:
             loop.create_task(self._write_loop(call)),
         )
         if self._sweep_handle is None:
-            self._sweep_handle = loop.call_later(_SWEEP_INTERVAL_S, self._sweep)
+            self._sweep_handle = loop.call_later(limits.STORAGE_CALL_SWEEP_INTERVAL_S, self._sweep)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -296,7 +297,7 @@ class _NodeLink:
                     fut.set_exception(InternalServerError(_INTERNAL))
         self._make_room()
         if self._call is not None:
-            self._sweep_handle = loop.call_later(_SWEEP_INTERVAL_S, self._sweep)
+            self._sweep_handle = loop.call_later(limits.STORAGE_CALL_SWEEP_INTERVAL_S, self._sweep)
 
     async def close(self) -> None:
         if self._sweep_handle is not None:

@@ -4,8 +4,10 @@ Everything that replication touches is here in one process, on the virtual
 clock of a ``VirtualTimeLoop``, with all randomness drawn from generators
 seeded by the run's seed:
 
-* regions of ``SimNodeStore`` nodes (``replication/sim_store.py``), each
-  region with a durable ``MemoryCursorStore`` and a real ``Replicator``;
+* regions of ``SimNodeStore`` nodes (``replication/sim_store.py``) - or,
+  with ``WorldConfig.engines``, of real storage engines on RocksDB
+  (``engine_store.py``: the production apply path) - each region with a
+  durable ``MemoryCursorStore`` and a real ``Replicator``;
 * a ``SimulatedLink`` for every ordered pair of regions (the production
   link code), over a transport that hands batches straight to the peer's
   current replicator, or refuses them while it is down;
@@ -26,14 +28,16 @@ the same trace, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
+import tempfile
 from dataclasses import dataclass
 
 import orjson
 
 from meridian.model import limits
-from meridian.model.keycodec import table_prefix
+from meridian.model.keycodec import encode_item_key
 from meridian.model.stamps import VersionStamp
 from meridian.model.records import is_tombstone
 from meridian.replication.clock import VirtualClock, VirtualTimeLoop
@@ -44,6 +48,7 @@ from meridian.replication.interfaces import PeerUnavailable
 from meridian.replication.link import LinkConditions, SimulatedLink
 from meridian.replication.replicator import Replicator
 from meridian.replication.sim_store import SimNodeStore, SimRegionStorage
+from sim.engine_store import KEY_SCHEMA, EngineNodeStore
 
 REGION_NAMES = ("us-east-1", "eu-west-1", "ap-south-1", "sa-east-1")
 TABLE_IDS = (0x1111, 0x2222)
@@ -70,6 +75,9 @@ class WorldConfig:
     batch_bytes_max: int = limits.REPLICATION_BATCH_BYTES_MAX
     inflight_batches_max: int = limits.REPLICATION_INFLIGHT_BATCHES_MAX
     floor_interval_s: float = limits.REPLICATION_FLOOR_INTERVAL_S
+    # Regions on real storage engines (RocksDB in a temporary folder) instead
+    # of the in-memory model: slower, so only some runs use them.
+    engines: bool = False
 
     @classmethod
     def for_seed(cls, seed: int) -> WorldConfig:
@@ -145,7 +153,8 @@ class _RegionTransport:
 class World:
     """Regions, links, clocks and a workload, all driven by one seed."""
 
-    def __init__(self, config: WorldConfig, loop: VirtualTimeLoop) -> None:
+    def __init__(self, config: WorldConfig, loop: VirtualTimeLoop, data_dir: str | None = None) -> None:
+        """``data_dir``: where the engines keep their databases (``config.engines`` only)."""
         self.config = config
         self.loop = loop
         self.clock = VirtualClock(loop)
@@ -159,7 +168,14 @@ class World:
         names = REGION_NAMES[: config.regions]
         self.regions: dict[str, SimRegion] = {}
         for name in names:
-            nodes = [SimNodeStore(f"{name}/n{i}", name, self.clock) for i in range(config.nodes_per_region)]
+            if config.engines:
+                assert data_dir is not None, "a world of engines needs a data folder"
+                nodes = [
+                    EngineNodeStore(f"{name}/n{i}", name, self.clock, f"{data_dir}/{name}-n{i}", TABLE_IDS)
+                    for i in range(config.nodes_per_region)
+                ]
+            else:
+                nodes = [SimNodeStore(f"{name}/n{i}", name, self.clock) for i in range(config.nodes_per_region)]
             cursors = MemoryCursorStore(self.clock, save_delay_s=self.rng.choice((0.0, 0.002, 0.02)))
             self.regions[name] = SimRegion(name, SimRegionStorage(nodes), cursors)
         self.links: dict[tuple[str, str], SimulatedLink] = {}
@@ -170,6 +186,14 @@ class World:
                         a, b, _RegionTransport(self, b), self.clock, random.Random(f"link/{config.seed}/{a}->{b}"),
                         self._random_conditions(),
                     )
+
+    def close(self) -> None:
+        """Close the engines (a world of ``SimNodeStore`` holds nothing to close)."""
+        for region in self.regions.values():
+            for node in region.storage.nodes:
+                close = getattr(node, "close", None)
+                if close is not None:
+                    close()
 
     # --- tracing ------------------------------------------------------------
 
@@ -231,7 +255,7 @@ class World:
     # --- writes -------------------------------------------------------------
 
     def write(self, region_name: str, table_id: int, key_index: int, delete: bool) -> None:
-        key = table_prefix(table_id) + b"k%03d" % key_index
+        key = encode_item_key(table_id, KEY_SCHEMA, {"pk": {"S": f"k{key_index:03d}"}})
         node = self.regions[region_name].storage.owner(key)
         if delete:
             item_json = None
@@ -439,17 +463,22 @@ class World:
 
 def run_world(config: WorldConfig) -> SimResult:
     """Run one world on a fresh virtual-time loop."""
-    loop = VirtualTimeLoop()
-    try:
-        world = World(config, loop)
-        return loop.run_until_complete(world.run())
-    finally:
-        leftover = asyncio.all_tasks(loop)  # replicators, restarts: end them in virtual time too
-        for task in leftover:
-            task.cancel()
-        if leftover:
-            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-        loop.close()
+    folder = tempfile.TemporaryDirectory(prefix="meridian-sim-") if config.engines else contextlib.nullcontext()
+    with folder as data_dir:
+        loop = VirtualTimeLoop()
+        world = None
+        try:
+            world = World(config, loop, data_dir)
+            return loop.run_until_complete(world.run())
+        finally:
+            leftover = asyncio.all_tasks(loop)  # replicators, restarts: end them in virtual time too
+            for task in leftover:
+                task.cancel()
+            if leftover:
+                loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+            loop.close()
+            if world is not None:
+                world.close()
 
 
 def replay_hint(config: WorldConfig) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 
 from meridian.model.ops import CatalogEntry
-from meridian.model.stamps import VersionStamp
+from meridian.model.stamps import VersionStamp, lww_wins
 from meridian.model.changes import Change
-from meridian.model.records import is_tombstone, pack_record, record_stamp
-from meridian.replication.replicas import ReplicaManager, record_change
+from meridian.model.records import is_tombstone, pack_record, record_change, record_stamp
+from meridian.replication.replicas import ReplicaManager
 
 TABLE_ID = 42
 
@@ -53,7 +53,7 @@ class FakeNodes:
         """Last writer wins, as ``ApplyReplicated`` does."""
         for change in changes:
             held = self.tables.setdefault(change.table_id, {}).get(change.key)
-            if held is None or record_stamp(held) < change.stamp:
+            if lww_wins(change.stamp, None if held is None else record_stamp(held)):
                 self.tables[change.table_id][change.key] = pack_record(change.stamp.pack(), change.item_json, 10)
 
 
