@@ -10,6 +10,7 @@ them (``__type`` + ``message`` + status).
     ├── ValidationException             constraint and semantic checks
     ├── UnknownOperationException       unknown X-Amz-Target action
     ├── MissingAuthenticationTokenException
+    ├── IncompleteSignatureException
     ├── ResourceNotFoundException
     ├── ResourceInUseException
     ├── ConditionalCheckFailedException (optionally carries the old item)
@@ -86,6 +87,13 @@ class UnknownOperationException(DynamoError):
 
 class MissingAuthenticationTokenException(DynamoError):
     type_name = "MissingAuthenticationTokenException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class IncompleteSignatureException(DynamoError):
+    """An ``Authorization`` header that does not look signed."""
+
+    type_name = "IncompleteSignatureException"
     namespace = _CORAL_SERVICE_NS
 
 

@@ -9,10 +9,22 @@ This module only dispatches and formats; the work of each action lives in
 3. unknown ``X-Amz-Target``                      -> UnknownOperationException
 4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
                                                     IncompleteSignature
-5. JSON types, then constraints (``validation``) -> SerializationException / ValidationException
-6. the action's semantic checks and its work     -> any ``DynamoError``
+5. ``limits.HTTP_INFLIGHT_REQUESTS_MAX`` requests
+   of this router already in their action        -> RequestLimitExceeded
+6. JSON types, then constraints (``validation``) -> SerializationException / ValidationException
+7. the action's semantic checks and its work     -> any ``DynamoError``
 
-Errors are formatted here and nowhere else.
+Errors are formatted here (``Application._error``) and nowhere else.
+
+Step 5 is where ScyllaDB Alternator sheds load too (after the operation is
+known and the signature checked, before any parsing of the request's
+content).  DynamoDB answers ``RequestLimitExceeded`` (HTTP 400) when an
+account's throughput quota is passed; ``ThrottlingException`` is its answer
+to control-plane calls made too fast (CreateTable, UpdateTable, ...), so an
+overloaded router uses the former.  The SDKs retry both as throttling (with
+backoff) in their standard retry mode.  Only requests that suspend count: one
+that completes inline (embedded mode, most of the time) enters and leaves in
+the same step, at the cost of one increment and one decrement.
 """
 
 from __future__ import annotations
@@ -25,10 +37,13 @@ from typing import Any, Awaitable, Callable
 
 import orjson
 
+from meridian.model import limits
 from meridian.model.errors import (
     DynamoError,
+    IncompleteSignatureException,
     InternalServerError,
     MissingAuthenticationTokenException,
+    RequestLimitExceeded,
     SerializationException,
     UnknownOperationException,
 )
@@ -44,7 +59,11 @@ _JSON_10 = "application/x-amz-json-1.0"
 _JSON = "application/json"
 _API_PREFIXES = ("DynamoDB_20120810.",)
 _UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
-_INCOMPLETE_SIGNATURE_TYPE = "com.amazon.coral.service#IncompleteSignatureException"
+# DynamoDB's own words (its developer guide's table of errors).
+_REQUEST_LIMIT_MESSAGE = (
+    "Throughput exceeds the current throughput limit for your account. "
+    "Please contact AWS Support at https://aws.amazon.com/support request a limit increase"
+)
 
 
 class RequestIds:
@@ -97,9 +116,14 @@ class Application:
         actions: dict[str, ActionFn],
         extra_routes: dict[bytes, Callable[[], Awaitable[Response]]] | None = None,
         post_routes: dict[bytes, Callable[[Request], Awaitable[Response]]] | None = None,
+        *,
+        inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
     ) -> None:
         """``extra_routes``: GET paths; ``post_routes``: POST paths other than
-        DynamoDB's ``/`` (the handler gets the request, body included)."""
+        DynamoDB's ``/`` (the handler gets the request, body included);
+        ``inflight_max``: DynamoDB requests in their action at once, beyond
+        which the next one gets RequestLimitExceeded."""
+        assert inflight_max >= 1
         self.ctx = ctx
         self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
         self._extra_routes = extra_routes or {}
@@ -107,6 +131,11 @@ class Application:
         self._ids = RequestIds()
         self._date = HttpDate()
         self.errors_by_type: dict[str, int] = {}
+        self.inflight_max = inflight_max
+        self.inflight = 0  # DynamoDB requests inside their action now (live; for /metrics and tests)
+
+    def __repr__(self) -> str:
+        return f"<Application inflight={self.inflight}/{self.inflight_max} errors_by_type={self.errors_by_type}>"
 
     # --- encoding -------------------------------------------------------------
     def encode(self, response: Response, keep_alive: bool) -> bytes:
@@ -164,10 +193,13 @@ class Application:
 
         auth_error = _check_authorization(req)
         if auth_error is not None:
-            return Response(400, orjson.dumps(auth_error), ctype)
+            return self._error(auth_error, ctype)
 
         if body is None:
             return self._error(SerializationException(None), ctype)
+        if self.inflight >= self.inflight_max:
+            return self._error(RequestLimitExceeded(_REQUEST_LIMIT_MESSAGE), ctype)
+        self.inflight += 1
         try:
             validate_request(name, body)
             result = await fn(self.ctx, body)
@@ -176,12 +208,14 @@ class Application:
         except Exception:  # noqa: BLE001 - the boundary: a bug becomes a 500, never a crash
             log.exception("action %s failed", name)
             return self._error(InternalServerError("Internal server error"), ctype)
+        finally:
+            self.inflight -= 1
         if result.__class__ is bytes:
             return Response(200, result, ctype)
         return Response(200, orjson.dumps(result), ctype)
 
 
-def _check_authorization(req: Request) -> dict[str, str] | None:
+def _check_authorization(req: Request) -> DynamoError | None:
     """DynamoDB's checks of the Authorization header, short of the signature.
 
     Meridian does not verify signatures (any credentials work, as with every
@@ -193,7 +227,7 @@ def _check_authorization(req: Request) -> dict[str, str] | None:
     if auth is not None and auth == _last_good_auth[0]:
         return None if req.date else _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ", auth)
     if not auth or auth.strip()[:5] != "AWS4-":
-        return MissingAuthenticationTokenException("Request is missing Authentication Token").body()
+        return MissingAuthenticationTokenException("Request is missing Authentication Token")
     params: dict[str, str] = {}
     for part in "".join(auth.split(" ")[1:]).split(","):
         key, _, value = part.strip().partition("=")
@@ -214,5 +248,5 @@ def _check_authorization(req: Request) -> dict[str, str] | None:
 _last_good_auth: list[str | None] = [None]
 
 
-def _incomplete(msg: str, auth: str) -> dict[str, str]:
-    return {"__type": _INCOMPLETE_SIGNATURE_TYPE, "message": msg + "Authorization=" + auth}
+def _incomplete(msg: str, auth: str) -> IncompleteSignatureException:
+    return IncompleteSignatureException(msg + "Authorization=" + auth)

@@ -14,10 +14,25 @@ Shape of a connection:
   finish without ever suspending, so they are answered inside the same
   ``data_received`` call, with no Task created;
 * responses leave in request order (pipelining); at most
-  ``limits.HTTP_PIPELINED_REQUESTS_MAX`` requests wait per connection, after
-  which reading pauses (back-pressure) until answers drain;
-* unparseable bytes get ``400`` and the connection closes; nothing a client
-  sends can raise out of this module.
+  ``limits.HTTP_PIPELINED_REQUESTS_MAX`` requests are started and not yet
+  answered per connection.  A request parsed past that bound is *parked*
+  (not started) and reading pauses (back-pressure through TCP) until answers
+  drain below ``limits.HTTP_PIPELINED_REQUESTS_RESUME_BELOW``.  The parser
+  has no way to stop inside the chunk it was fed, so the parked requests are
+  at most one read's worth of bytes (the transport's read size).  Why not an
+  error: the SDKs never pipeline, so only raw clients and load generators
+  get here, and for them an answer that comes later is better than a
+  spurious throttle; the per-router bound (``app.py``) is the one that
+  answers ``RequestLimitExceeded``;
+* answers a client does not read are bounded the same way: when the
+  transport's write buffer passes its high-water mark (``pause_writing``),
+  requests already read are parked and reading pauses until the buffer
+  drains (``resume_writing``), so a client that sends without reading
+  cannot make the router hold its answers (a small request can ask for a
+  1 MB page);
+* unparseable bytes get ``400`` after the answers of the requests before
+  them, and the connection closes; nothing a client sends can raise out of
+  this module.
 """
 
 from __future__ import annotations
@@ -111,21 +126,36 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_handler", "_encode", "_parser", "_transport", "_request", "_body_parts", "_body_bytes",
-        "_header_name", "_slots", "_paused", "_closing", "_stats",
+        "_header_name", "_slots", "_parked", "_paused", "_draining", "_write_blocked", "_closing", "_stats",
+        "_pipelined_max", "_resume_below",
     )
 
-    def __init__(self, handler: Handler, encode: Callable[[Response, bool], bytes], stats: "HttpStats") -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        encode: Callable[[Response, bool], bytes],
+        stats: "HttpStats",
+        *,
+        pipelined_max: int = limits.HTTP_PIPELINED_REQUESTS_MAX,
+        resume_below: int = limits.HTTP_PIPELINED_REQUESTS_RESUME_BELOW,
+    ) -> None:
+        assert 1 <= resume_below <= pipelined_max
         self._handler = handler
         self._encode = encode
         self._stats = stats
+        self._pipelined_max = pipelined_max
+        self._resume_below = resume_below
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._request: Request | None = None
         self._body_parts: list[bytes] = []
         self._body_bytes = 0
         self._header_name: bytes = b""
-        self._slots: deque[_Slot] = deque()
-        self._paused = False
+        self._slots: deque[_Slot] = deque()  # started, not yet answered: at most pipelined_max
+        self._parked: deque[Request | Response] = deque()  # parsed past the bound (a Response: a protocol failure)
+        self._paused = False  # reading paused: requests parked, or answers not read by the client
+        self._draining = False
+        self._write_blocked = False  # between pause_writing and resume_writing
         self._closing = False
 
     # --- asyncio.Protocol ---------------------------------------------------
@@ -137,6 +167,16 @@ class HttpProtocol(asyncio.Protocol):
         self._stats.connections_open -= 1
         self._transport = None
         self._closing = True
+        self._parked.clear()
+
+    def pause_writing(self) -> None:
+        self._write_blocked = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        if self._paused and not self._draining:
+            self._drain()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -192,12 +232,54 @@ class HttpProtocol(asyncio.Protocol):
         parts = self._body_parts
         req.body = parts[0] if len(parts) == 1 else b"".join(parts)
         self._stats.requests += 1
+        if self._parked or self._write_blocked or len(self._slots) >= self._pipelined_max:
+            self._park(req)
+            return
         slot = _Slot(req.keep_alive)
         self._slots.append(slot)
-        if len(self._slots) >= limits.HTTP_PIPELINED_REQUESTS_MAX and not self._paused and self._transport:
-            self._paused = True
-            self._transport.pause_reading()
         _Drive(self, slot, self._handler(req))
+
+    # --- the per-connection bound -----------------------------------------------
+    def _park(self, item: Request | Response) -> None:
+        """Hold ``item`` back until answers free a place (or the client reads); stop reading meanwhile."""
+        self._parked.append(item)
+        self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._paused and self._transport is not None and not self._closing:
+            self._paused = True
+            self._stats.reads_paused += 1
+            self._transport.pause_reading()
+
+    def _drain(self) -> None:
+        """Start parked requests while places are free; read again once few
+        wait and the client has read what was written.
+
+        Runs as a loop, never recursively: a parked request that completes
+        inline calls ``_answer`` again, which sees ``_draining`` and returns.
+        """
+        self._draining = True
+        try:
+            parked, slots = self._parked, self._slots
+            while parked and len(slots) < self._pipelined_max and not self._write_blocked and self._transport is not None:
+                item = parked.popleft()
+                if item.__class__ is Response:  # the protocol failure that ended the connection
+                    slot = _Slot(False)
+                    slots.append(slot)
+                    self._answer(slot, item)  # type: ignore[arg-type]
+                else:
+                    slot = _Slot(item.keep_alive)  # type: ignore[union-attr]
+                    slots.append(slot)
+                    _Drive(self, slot, self._handler(item))  # type: ignore[arg-type]
+        finally:
+            self._draining = False
+        transport = self._transport
+        if (
+            not self._parked and len(self._slots) < self._resume_below and not self._write_blocked
+            and transport is not None and not self._closing
+        ):
+            self._paused = False
+            transport.resume_reading()
 
     # --- answers -------------------------------------------------------------
     def _answer(self, slot: _Slot, response: Response) -> None:
@@ -219,20 +301,28 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if close:
             self._closing = True
+            self._parked.clear()
             transport.close()
-        elif self._paused and len(slots) < limits.HTTP_PIPELINED_REQUESTS_MAX // 2:
-            self._paused = False
-            transport.resume_reading()
+        elif self._paused and not self._draining:
+            self._drain()
 
     def _fail(self, status: int) -> None:
-        """Protocol-level failure: answer what is pending, then ``status``, then close."""
+        """Protocol-level failure: answer what is pending, then ``status``, then close.
+
+        Nothing more is parsed; requests parsed before the bad bytes are
+        still answered, in order, and ``status`` goes out after them.
+        """
         self._stats.protocol_errors += 1
-        transport = self._transport
         self._closing = True
-        if transport is None:
+        if self._transport is None:
             return
-        transport.write(self._encode(Response(status, b""), False))
-        transport.close()
+        failure = Response(status, b"")
+        if self._parked:
+            self._parked.append(failure)
+            return
+        slot = _Slot(False)
+        self._slots.append(slot)
+        self._answer(slot, failure)
 
 
 class _TooLarge(Exception):
@@ -277,17 +367,18 @@ class _Drive:
 class HttpStats:
     """Live counters of one HTTP server (for ``/metrics`` and tests)."""
 
-    __slots__ = ("connections_open", "requests", "protocol_errors")
+    __slots__ = ("connections_open", "requests", "protocol_errors", "reads_paused")
 
     def __init__(self) -> None:
         self.connections_open = 0
         self.requests = 0
         self.protocol_errors = 0
+        self.reads_paused = 0  # times a connection stopped reading: too many requests waiting, or answers unread
 
     def __repr__(self) -> str:
         return (
             f"<HttpStats connections_open={self.connections_open} requests={self.requests} "
-            f"protocol_errors={self.protocol_errors}>"
+            f"protocol_errors={self.protocol_errors} reads_paused={self.reads_paused}>"
         )
 
 

@@ -27,18 +27,11 @@ from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
 from .console.routes import console_handler
 from .http import HttpProtocol, HttpStats, Request, Response
+from meridian.model import limits
 from meridian.model.ring import Ring
 from .storage import Storage
 
 log = logging.getLogger("meridian.router.server")
-
-#: ``GET /meridian/replication`` waits this long for the region's replicator.
-_REPLICATOR_TIMEOUT_S = 5.0
-#: ``POST /meridian/control`` waits this long: a command may be forwarded to
-#: another region, and a digest reads a whole table (see ``peers.CONTROL_FORWARD_TIMEOUT_S``).
-CONTROL_TIMEOUT_S = 40.0
-#: The largest ``POST /meridian/control`` body (a verify's leaf list is the biggest).
-CONTROL_BODY_BYTES_MAX = 256 * 1024
 
 Route = Callable[[], Awaitable[Response]]
 
@@ -80,7 +73,7 @@ def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
 
     async def replication() -> Response:
         try:
-            answer = await control(replicator, {"command": "peers"}, timeout_s=_REPLICATOR_TIMEOUT_S)
+            answer = await control(replicator, {"command": "peers"}, timeout_s=limits.ROUTER_REPLICATOR_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             body = {"message": f"the replicator of {region} at {replicator} is unavailable: {exc.code().name}"}
             return Response(503, orjson.dumps(body), _JSON_HEADER)
@@ -89,7 +82,7 @@ def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
 
     async def metrics() -> Response:
         try:
-            answer = await control(replicator, {"command": "metrics"}, timeout_s=_REPLICATOR_TIMEOUT_S)
+            answer = await control(replicator, {"command": "metrics"}, timeout_s=limits.ROUTER_REPLICATOR_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             return Response(503, f"# replicator of {region} unavailable: {exc.code().name}\n".encode(), _PROMETHEUS_HEADER)
         return Response(200, answer["text"].encode(), _PROMETHEUS_HEADER)
@@ -111,8 +104,8 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
         return Response(status, orjson.dumps({"message": message}), _JSON_HEADER)
 
     async def route(req: Request) -> Response:
-        if len(req.body) > CONTROL_BODY_BYTES_MAX:
-            return refuse(413, f"a control command is at most {CONTROL_BODY_BYTES_MAX} bytes")
+        if len(req.body) > limits.ROUTER_CONTROL_BODY_BYTES_MAX:
+            return refuse(413, f"a control command is at most {limits.ROUTER_CONTROL_BODY_BYTES_MAX} bytes")
         try:
             command = orjson.loads(req.body)
         except orjson.JSONDecodeError:
@@ -123,7 +116,7 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
             if not isinstance(command.get(field), str) or not command[field]:
                 return refuse(400, f"{field!r} must be a non-empty string")
         try:
-            answer = await control(replicator, command, timeout_s=CONTROL_TIMEOUT_S)
+            answer = await control(replicator, command, timeout_s=limits.ROUTER_CONTROL_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 return refuse(400, exc.details() or "invalid command")
@@ -134,9 +127,22 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
 
 
 async def start_router(
-    storage: Storage, *, host: str, port: int, region: str, shared_catalog: bool, replicator: str | None = None
+    storage: Storage,
+    *,
+    host: str,
+    port: int,
+    region: str,
+    shared_catalog: bool,
+    replicator: str | None = None,
+    inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
+    pipelined_max: int = limits.HTTP_PIPELINED_REQUESTS_MAX,
+    resume_below: int = limits.HTTP_PIPELINED_REQUESTS_RESUME_BELOW,
 ) -> RouterServer:
-    """``replicator``: the region's replicator (HOST:PORT), served on ``GET /meridian/replication``."""
+    """``replicator``: the region's replicator (HOST:PORT), served on ``GET /meridian/replication``.
+
+    ``inflight_max`` (per router), ``pipelined_max`` and ``resume_below``
+    (per connection): the HTTP front's bounds, smaller in tests.
+    """
     catalog = Catalog(storage, region, shared=shared_catalog, directory=RegionDirectory(region, replicator))
     await catalog.start()
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
@@ -150,11 +156,15 @@ async def start_router(
     if replicator is not None:
         routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
         post_routes[_CONTROL_PATH] = _control_route(region, replicator)
-    app = Application(ctx, ACTIONS, routes, post_routes)
+    app = Application(ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max)
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpProtocol(handle, app.encode, stats), host, port, reuse_address=True, backlog=1024
+        lambda: HttpProtocol(handle, app.encode, stats, pipelined_max=pipelined_max, resume_below=resume_below),
+        host,
+        port,
+        reuse_address=True,
+        backlog=limits.HTTP_LISTEN_BACKLOG_CONNECTIONS,
     )
     if port == 0:
         ctx.address = f"{host}:{server.sockets[0].getsockname()[1]}"
