@@ -31,14 +31,11 @@ from dataclasses import dataclass, field
 import grpc
 import orjson
 
+from meridian.cluster import limits
 from meridian.model.keycodec import decode_item_key
 from meridian.proto import replication_pb2 as rpb
 from meridian.proto import replication_pb2_grpc
 
-#: ``verify``: pause between two comparisons while replicas still differ.
-VERIFY_RETRY_INTERVAL_S = 0.5
-#: A digest reads a whole table in every region: each such call may take this long at least.
-DIGEST_TIMEOUT_S = 45.0
 
 _CONTROL_PATH = "/meridian/control"
 _REPLICATION_PATH = "/meridian/replication"
@@ -80,7 +77,8 @@ class ControlClient:
     """Synchronous control of every region's replicator (see the module docstring)."""
 
     def __init__(
-        self, endpoint: str | None = None, replicators: dict[str, str] | None = None, timeout_s: float = 10.0
+        self, endpoint: str | None = None, replicators: dict[str, str] | None = None,
+        timeout_s: float = limits.CONTROL_CALL_TIMEOUT_S,
     ) -> None:
         if (endpoint is None) == (replicators is None):
             raise ValueError("give exactly one of endpoint or replicators")
@@ -256,18 +254,18 @@ class ControlClient:
 
     # --- convergence ---------------------------------------------------------------
 
-    def verify(self, table: str, timeout_s: float = 30.0) -> tuple[bool, list[str]]:
+    def verify(self, table: str, timeout_s: float = limits.VERIFY_TIMEOUT_S) -> tuple[bool, list[str]]:
         """(are all replicas identical?, the differing keys as DynamoDB key JSON)."""
         found = self.verify_details(table, timeout_s)
         return found.identical, sorted(found.differing)
 
-    def verify_details(self, table: str, timeout_s: float = 30.0) -> Verification:
+    def verify_details(self, table: str, timeout_s: float = limits.VERIFY_TIMEOUT_S) -> Verification:
         """Compare every region's digest of ``table`` until they agree or ``timeout_s`` passes.
 
         Raises ``TableNotFound`` when a region holds no such table.
         """
         regions = self.regions()
-        digest_timeout_s = max(self.timeout_s, DIGEST_TIMEOUT_S)
+        digest_timeout_s = max(self.timeout_s, limits.DIGEST_TIMEOUT_S)
         deadline = time.monotonic() + timeout_s
         while True:
             digests = {
@@ -287,7 +285,7 @@ class ControlClient:
                 return Verification(table, regions, True, first["count"])
             if time.monotonic() >= deadline:
                 break
-            time.sleep(VERIFY_RETRY_INTERVAL_S)
+            time.sleep(limits.VERIFY_RETRY_INTERVAL_S)
         answers = {
             r: self.call(r, {"command": "digest", "table": table, "leaves": [int(x) for x in differing_leaves]},
                          timeout_s=digest_timeout_s)

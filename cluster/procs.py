@@ -33,20 +33,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from meridian.cluster import limits
 from meridian.replication.topology import realistic_links as realistic_links_of
 
 #: How the children are started: this interpreter, the meridian entry module.
 MERIDIAN_COMMAND: tuple[str, ...] = (sys.executable, "-m", "meridian.main")
 
-#: Time a whole cluster (or one embedded server) may take to become ready.
-STARTUP_TIMEOUT_S = 60.0
-#: Time between SIGTERM and SIGKILL when stopping a child.
-TERMINATE_TIMEOUT_S = 10.0
-#: Per-attempt timeout of one readiness probe, and the pause between probes.
-PROBE_TIMEOUT_S = 1.0
-PROBE_INTERVAL_S = 0.05
-#: How much of a log file ``log_tail`` reads back from its end.
-LOG_TAIL_BYTES_MAX = 64 * 1024
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _SIGTERM = int(signal.SIGTERM)
@@ -88,7 +80,7 @@ def _check_running(process: ManagedProcess | None, waiting_for: str) -> None:
     if process is not None and not process.alive:
         raise StartupError(
             f"{process.name} exited with code {process.returncode} while waiting for {waiting_for}\n"
-            + process.log_tail(20)
+            + process.log_tail()
         )
 
 
@@ -105,13 +97,13 @@ def wait_for_port(
     while True:
         _check_running(process, waiting_for)
         try:
-            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            with socket.create_connection((host, port), timeout=limits.READINESS_PROBE_TIMEOUT_S):
                 return
         except OSError:
             pass
         if time.monotonic() >= deadline:
             raise StartupError(f"timed out after {timeout_s:g} s waiting for {waiting_for}")
-        time.sleep(PROBE_INTERVAL_S)
+        time.sleep(limits.READINESS_PROBE_INTERVAL_S)
 
 
 # Readiness probes go straight to the address: an HTTP(S)_PROXY in the
@@ -126,14 +118,14 @@ def wait_for_http_ok(url: str, timeout_s: float, *, process: ManagedProcess | No
     while True:
         _check_running(process, waiting_for)
         try:
-            with _DIRECT_OPENER.open(url, timeout=PROBE_TIMEOUT_S) as response:
+            with _DIRECT_OPENER.open(url, timeout=limits.READINESS_PROBE_TIMEOUT_S) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             pass  # HTTPError (non-2xx) is a URLError: not ready yet
         if time.monotonic() >= deadline:
             raise StartupError(f"timed out after {timeout_s:g} s waiting for {waiting_for}")
-        time.sleep(PROBE_INTERVAL_S)
+        time.sleep(limits.READINESS_PROBE_INTERVAL_S)
 
 
 class ManagedProcess:
@@ -229,22 +221,22 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{self.name} (pid {self.pid}) still running after {timeout_s:g} s") from None
 
-    def terminate(self, timeout_s: float = TERMINATE_TIMEOUT_S) -> int:
+    def terminate(self, timeout_s: float = limits.TERMINATE_TIMEOUT_S) -> int:
         """SIGTERM, then SIGKILL after ``timeout_s``; return the exit code."""
         terminate_all([self], timeout_s)
         return self._popen.returncode
 
-    def restart(self, timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+    def restart(self, timeout_s: float = limits.TERMINATE_TIMEOUT_S) -> None:
         """Stop the process if it runs, then start it again with the same arguments."""
         self.terminate(timeout_s)
         self._popen = self._spawn()
 
-    def log_tail(self, lines: int = 20) -> str:
+    def log_tail(self, lines: int = limits.LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the log (bounded read from its end)."""
         try:
             with open(self.log_path, "rb") as log:
                 size = log.seek(0, os.SEEK_END)
-                log.seek(max(0, size - LOG_TAIL_BYTES_MAX))
+                log.seek(max(0, size - limits.LOG_TAIL_BYTES_MAX))
                 data = log.read()
         except FileNotFoundError:
             return ""
@@ -255,7 +247,7 @@ class ManagedProcess:
         return f"<ManagedProcess {self.name} pid={self.pid} {state}>"
 
 
-def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = limits.TERMINATE_TIMEOUT_S) -> None:
     """Stop several processes at once: SIGTERM to all, one shared deadline, then SIGKILL.
 
     SIGCONT follows SIGTERM so a paused process can act on it.
@@ -271,8 +263,7 @@ def terminate_all(processes: Iterable[ManagedProcess], timeout_s: float = TERMIN
         except TimeoutError:
             process.kill(signal.SIGKILL)
     for process in running:
-        process.wait(TERMINATE_TIMEOUT_S)
-
+        process.wait(limits.TERMINATE_TIMEOUT_S)
 
 
 def pid_running(pid: int) -> bool:
@@ -331,7 +322,7 @@ class LocalCluster:
         sync: bool,
         *,
         host: str = "127.0.0.1",
-        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        startup_timeout_s: float = limits.STARTUP_TIMEOUT_S,
         link_latency_ms: float = 0.0,
         realistic_links: bool = False,
     ) -> None:

@@ -22,10 +22,8 @@ import argparse
 import sys
 import time
 
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient, ControlError, TableNotFound
-
-#: How long the router (or a replicator) may take to answer one command.
-COMMAND_TIMEOUT_S = 10.0
 
 
 def _replicators(text: str) -> dict[str, str]:
@@ -81,13 +79,16 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
 
     p = _common(sub.add_parser("verify", help="compare a table's replicas; exit 1 naming the keys that differ"))
     p.add_argument("--table", required=True)
-    p.add_argument("--timeout-s", type=float, default=30.0, help="how long replicas may take to agree (default 30)")
+    p.add_argument(
+        "--timeout-s", type=float, default=limits.VERIFY_TIMEOUT_S,
+        help=f"how long replicas may take to agree (default {limits.VERIFY_TIMEOUT_S:g})",
+    )
 
     _common(sub.add_parser("events", help="every link/pause/clock change the replicators applied, oldest first"))
 
 
 def run(ns: argparse.Namespace) -> int:
-    client = ControlClient(endpoint=ns.endpoint, replicators=ns.replicators, timeout_s=COMMAND_TIMEOUT_S)
+    client = ControlClient(endpoint=ns.endpoint, replicators=ns.replicators, timeout_s=limits.CONTROL_CALL_TIMEOUT_S)
     try:
         return _run(client, ns)
     except ControlError as exc:

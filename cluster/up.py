@@ -17,13 +17,10 @@ import argparse
 import signal
 import sys
 
+from meridian.cluster import limits
 from meridian.cluster.procs import LocalCluster, ManagedProcess, StartupError
 from meridian.cluster.up_control import ProcessControl, state_path
 
-#: How often the supervisor looks for children that died.
-SUPERVISE_INTERVAL_S = 0.5
-#: Lines of a dead child's log shown in its obituary.
-DEATH_LOG_LINES = 20
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -111,7 +108,7 @@ def _print_banner(cluster: LocalCluster) -> None:
 def _report_death(process: ManagedProcess) -> None:
     print(
         f"meridian up: {process.name} (pid {process.pid}) exited with code {process.returncode}; "
-        f"last lines of {process.log_path}:\n{process.log_tail(DEATH_LOG_LINES)}",
+        f"last lines of {process.log_path}:\n{process.log_tail(limits.LOG_TAIL_LINES)}",
         file=sys.stderr,
         flush=True,
     )
@@ -129,7 +126,7 @@ def _supervise(control: ProcessControl) -> None:
                 if not control.killed_on_request(member):
                     _report_death(process)
         control.write_state()
-        control.serve(SUPERVISE_INTERVAL_S)
+        control.serve(limits.SUPERVISE_INTERVAL_S)
 
 
 def run_up(ns: argparse.Namespace) -> int:

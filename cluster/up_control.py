@@ -46,20 +46,13 @@ from pathlib import Path
 
 import orjson
 
-from meridian.cluster.procs import STARTUP_TIMEOUT_S, TERMINATE_TIMEOUT_S, LocalCluster, Member
+from meridian.cluster import limits
+from meridian.cluster.procs import LocalCluster, Member
 
 #: The state file, in ``--data-dir``.
 STATE_FILE_NAME = "up.json"
 #: The process actions the API offers.
 ACTIONS = ("kill", "restart", "pause", "resume")
-#: Requests waiting for the supervisor; more are refused with 503.
-CONTROL_QUEUE_MAX = 64
-#: How long a request may wait for the supervisor (a restart waits for readiness).
-CONTROL_ANSWER_TIMEOUT_S = TERMINATE_TIMEOUT_S + STARTUP_TIMEOUT_S + 5.0
-#: How long a SIGKILLed process may take to be reaped before the answer.
-KILL_REAP_TIMEOUT_S = 10.0
-#: Largest request body read (the API takes none; this bounds a stray one).
-REQUEST_BODY_BYTES_MAX = 4096
 
 
 class ControlError(Exception):
@@ -82,7 +75,7 @@ class ProcessControl:
         self._cluster = cluster
         self._members = {member.name: member for member in cluster.members()}
         self._killed_on_request: set[str] = set()
-        self._requests: queue.Queue[tuple[str, str | None, Future]] = queue.Queue(maxsize=CONTROL_QUEUE_MAX)
+        self._requests: queue.Queue[tuple[str, str | None, Future]] = queue.Queue(maxsize=limits.UP_CONTROL_QUEUE_MAX)
         self._closed = False
         self._lock = threading.Lock()  # orders submit against close
         self._current: Future | None = None
@@ -176,7 +169,7 @@ class ProcessControl:
             try:
                 self._requests.put_nowait((name, action, future))
             except queue.Full:
-                raise ControlError(503, f"more than {CONTROL_QUEUE_MAX} requests waiting") from None
+                raise ControlError(503, f"more than {limits.UP_CONTROL_QUEUE_MAX} requests waiting") from None
         return future
 
     # --- the work ----------------------------------------------------------
@@ -211,14 +204,14 @@ class ProcessControl:
                 self._killed_on_request.add(name)
                 process.kill()
                 try:
-                    process.wait(KILL_REAP_TIMEOUT_S)
+                    process.wait(limits.UP_KILL_REAP_TIMEOUT_S)
                 except TimeoutError as error:
                     raise ControlError(500, str(error)) from None
         elif action == "restart":
             self._killed_on_request.discard(name)
             process.restart()
             try:
-                member.ready(STARTUP_TIMEOUT_S)
+                member.ready(limits.STARTUP_TIMEOUT_S)
             except Exception as error:  # StartupError, or the process died at once
                 raise ControlError(500, f"{name} did not come back: {error}") from None
         elif action == "pause":
@@ -257,7 +250,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
-            self.rfile.read(min(length, REQUEST_BODY_BYTES_MAX))
+            self.rfile.read(min(length, limits.UP_REQUEST_BODY_BYTES_MAX))
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         prefix, _, rest = path.lstrip("/").partition("/")
         name, _, action = rest.rpartition("/")
@@ -269,11 +262,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _run(self, name: str, action: str | None) -> None:
         try:
             future = self.server.control.submit(name, action)
-            answer = future.result(CONTROL_ANSWER_TIMEOUT_S)
+            answer = future.result(limits.UP_CONTROL_ANSWER_TIMEOUT_S)
         except ControlError as error:
             self._answer(error.status, {"message": str(error)})
         except TimeoutError:
-            self._answer(504, {"message": f"no answer within {CONTROL_ANSWER_TIMEOUT_S:g} s"})
+            self._answer(504, {"message": f"no answer within {limits.UP_CONTROL_ANSWER_TIMEOUT_S:g} s"})
         else:
             self._answer(200, answer)
 

@@ -15,5 +15,5 @@ lab``, the three-region Docker lab (``deploy/docker-compose.yml``), one job each
     wait.py     wait until every region's router answers and its catalog works
     lock.py     one owner of the lab at a time (tests, scenarios)
     cli.py      ``meridian lab up|down|status|logs|build``
-    probe.py    the containers' health checks (stdlib only, run inside the image)
+    probe.py    the containers' health checks (stdlib and the limits only, run inside the image)
 """

@@ -23,19 +23,15 @@ import sys
 import time
 from pathlib import Path
 
+from meridian.cluster import limits
+
 from . import compose
 from .dockerd import DockerUnavailable, ensure_docker, stop_started_dockerd
 from .image import BuildError, build_image, image_exists
 from .source import SourceNotFound, find_source
-from .wait import READY_TIMEOUT_S, NotReady, wait_ready
+from .wait import NotReady, wait_ready
 
 LAB_DIR_ENV = "MERIDIAN_LAB_DIR"
-#: Time ``compose up``/``down`` may take (``up`` waits for the nodes' first health checks).
-COMPOSE_TIMEOUT_S = 600.0
-DOCKER_INSPECT_TIMEOUT_S = 30.0
-HEALTH_POLL_INTERVAL_S = 1.0
-#: Lines of each failing service's log shown when the lab does not come up.
-FAILURE_LOG_LINES = 30
 
 
 def default_lab_dir() -> Path:
@@ -61,7 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up = sub.add_parser("up", help="build what is missing, start the lab, wait until every region serves")
     build_flags(up)
     up.add_argument("--no-build", action="store_true", help="use the image as it is (fail if there is none)")
-    up.add_argument("--timeout-s", type=float, default=READY_TIMEOUT_S, help=f"time every region has to serve (default {READY_TIMEOUT_S:g})")
+    up.add_argument(
+        "--timeout-s", type=float, default=limits.LAB_READY_TIMEOUT_S,
+        help=f"time every region has to serve (default {limits.LAB_READY_TIMEOUT_S:g})",
+    )
     down = sub.add_parser("down", help="stop and remove the lab's containers and networks (data is kept)")
     down.add_argument("--wipe", action="store_true", help="also delete the data volumes")
     down.add_argument("--stop-dockerd", action="store_true", help="also stop dockerd if `lab up` started it")
@@ -120,7 +119,7 @@ def _up(ns: argparse.Namespace, source: Path, lab_dir: Path, version: str) -> in
         result = build_image(source, lab_dir, base_image=ns.base_image, offline=ns.offline, log=_say)
         if not result.built:
             _say(f"meridian lab: image {result.image} is up to date")
-    result = compose.run_compose(source, ["up", "-d", "--remove-orphans"], capture=True, check=False, timeout_s=COMPOSE_TIMEOUT_S)
+    result = compose.run_compose(source, ["up", "-d", "--remove-orphans"], capture=True, check=False, timeout_s=limits.COMPOSE_TIMEOUT_S)
     if result.returncode != 0:
         _show_failure()
         return _fail(f"compose up failed:\n{(result.stdout + result.stderr).strip()}")
@@ -147,7 +146,7 @@ def _wait_healthy(deadline: float) -> None:
         if broken or time.monotonic() >= deadline:
             detail = ", ".join(f"{service} {s['state']}/{s['health']}" for service, s in (broken or waiting).items())
             raise NotReady(f"containers not healthy: {detail}")
-        time.sleep(HEALTH_POLL_INTERVAL_S)
+        time.sleep(limits.LAB_HEALTH_POLL_INTERVAL_S)
 
 
 def _print_banner(endpoints: dict[str, str], seconds: float) -> None:
@@ -163,7 +162,7 @@ def _print_banner(endpoints: dict[str, str], seconds: float) -> None:
 
 def _down(ns: argparse.Namespace, source: Path, lab_dir: Path) -> int:
     args = ["down", "--remove-orphans"] + (["--volumes"] if ns.wipe else [])
-    result = compose.run_compose(source, args, capture=True, check=False, timeout_s=COMPOSE_TIMEOUT_S)
+    result = compose.run_compose(source, args, capture=True, check=False, timeout_s=limits.COMPOSE_TIMEOUT_S)
     if result.returncode != 0:
         return _fail(f"compose down failed:\n{(result.stdout + result.stderr).strip()}")
     _say("meridian lab: down" + (", data volumes deleted" if ns.wipe else "; data kept in the volumes (`lab down --wipe` deletes it)"))
@@ -178,7 +177,7 @@ def container_states() -> dict[str, dict[str, str]]:
     names = {compose.container_name(service): service for service in compose.services()}
     result = subprocess.run(
         ["docker", "inspect", "--format", "{{json .}}", *names],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOCKER_INSPECT_TIMEOUT_S,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.DOCKER_INSPECT_TIMEOUT_S,
     )  # fmt: skip
     states = {service: {"container": name, "state": "absent", "health": "-"} for name, service in names.items()}
     for line in result.stdout.splitlines():
@@ -235,7 +234,7 @@ def _show_failure() -> None:
         print(f"--- {service}: {s['state']}, health {s['health']}", file=sys.stderr)
         if s["state"] != "absent":
             tail = subprocess.run(
-                ["docker", "logs", "--tail", str(FAILURE_LOG_LINES), s["container"]],
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOCKER_INSPECT_TIMEOUT_S,
+                ["docker", "logs", "--tail", str(limits.LAB_FAILURE_LOG_LINES), s["container"]],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.DOCKER_INSPECT_TIMEOUT_S,
             )  # fmt: skip
             print((tail.stdout + tail.stderr).rstrip(), file=sys.stderr, flush=True)

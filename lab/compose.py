@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from meridian.cluster import limits
+
 PROJECT = "meridian-lab"
 REGIONS: tuple[str, ...] = ("us-east-1", "eu-west-1", "ap-southeast-2")
 NODES_PER_REGION = 3
@@ -45,9 +47,6 @@ SUBNET_PREFIX_ENV = "MERIDIAN_LAB_SUBNET_PREFIX"
 DEFAULT_SUBNET_PREFIX = "10.77"
 #: Third octet of the inter-region subnet; a region's subnet is its 1-based index.
 INTER_REGION_SUBNET = 100
-
-#: Time ``docker compose version`` may take to answer whether v2 is installed.
-COMPOSE_PROBE_TIMEOUT_S = 20.0
 
 
 def node_services(region: str) -> list[str]:
@@ -142,7 +141,7 @@ def compose_command() -> list[str]:
         try:
             probe = subprocess.run(
                 ["docker", "compose", "version"],
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=COMPOSE_PROBE_TIMEOUT_S,
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=limits.COMPOSE_PROBE_TIMEOUT_S,
             )  # fmt: skip
             if probe.returncode == 0:
                 return ["docker", "compose"]

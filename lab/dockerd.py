@@ -18,15 +18,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from meridian.cluster import limits
 from meridian.cluster.procs import pid_running
 
-#: Time ``docker info`` may take to answer.
-DOCKER_INFO_TIMEOUT_S = 20.0
-#: Time a freshly started dockerd may take to answer ``docker info``.
-DOCKERD_START_TIMEOUT_S = 60.0
-#: Time dockerd may take to exit after SIGTERM before it is killed.
-DOCKERD_STOP_TIMEOUT_S = 30.0
-DOCKERD_POLL_INTERVAL_S = 0.5
 PID_FILE = "dockerd.pid"
 LOG_FILE = "dockerd.log"
 
@@ -42,10 +36,10 @@ def docker_usable() -> tuple[bool, str]:
     try:
         probe = subprocess.run(
             ["docker", "info", "--format", "{{.ServerVersion}}"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOCKER_INFO_TIMEOUT_S,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.DOCKER_INFO_TIMEOUT_S,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return False, f"`docker info` did not answer within {DOCKER_INFO_TIMEOUT_S:g} s"
+        return False, f"`docker info` did not answer within {limits.DOCKER_INFO_TIMEOUT_S:g} s"
     if probe.returncode != 0 or not probe.stdout.strip():
         return False, (probe.stderr.strip() or probe.stdout.strip() or "`docker info` failed").splitlines()[-1]
     return True, probe.stdout.strip()
@@ -86,14 +80,14 @@ def ensure_docker(state_dir: Path, *, start: bool = True) -> str:
         raise DockerUnavailable(f"Docker is not usable ({detail}); start the Docker service (starting dockerd needs root)")
     if started_dockerd_pid(state_dir) is None:
         _start_dockerd(dockerd, state_dir)
-    deadline = time.monotonic() + DOCKERD_START_TIMEOUT_S
+    deadline = time.monotonic() + limits.DOCKERD_START_TIMEOUT_S
     while time.monotonic() < deadline:
         usable, detail = docker_usable()
         if usable:
             return detail
         if started_dockerd_pid(state_dir) is None:
             break
-        time.sleep(DOCKERD_POLL_INTERVAL_S)
+        time.sleep(limits.DOCKERD_POLL_INTERVAL_S)
     raise DockerUnavailable(f"dockerd did not come up ({detail}); see {state_dir / LOG_FILE}")
 
 
@@ -117,10 +111,10 @@ def stop_started_dockerd(state_dir: Path) -> int | None:
     if pid is None:
         return None
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + DOCKERD_STOP_TIMEOUT_S
+    deadline = time.monotonic() + limits.DOCKERD_STOP_TIMEOUT_S
     while pid_running(pid) and time.monotonic() < deadline:
         _reap(pid)
-        time.sleep(DOCKERD_POLL_INTERVAL_S)
+        time.sleep(limits.DOCKERD_POLL_INTERVAL_S)
     if pid_running(pid):
         os.kill(pid, signal.SIGKILL)
     _reap(pid)

@@ -27,6 +27,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from meridian.cluster import limits
+
 from . import rootfs
 from .compose import DEFAULT_IMAGE
 from .source import source_files, source_hash
@@ -37,10 +39,6 @@ LOCAL_BASE_IMAGE = f"meridian-base:{rootfs.BASE_SUITE}"
 IMAGE_PYTHON = (3, 11)
 PYTHON_ENV = "MERIDIAN_LAB_PYTHON"
 SOURCE_HASH_LABEL = "meridian.source-hash"
-DOCKER_PULL_TIMEOUT_S = 600.0
-PIP_WHEEL_TIMEOUT_S = 1200.0
-DOCKER_BUILD_TIMEOUT_S = 1200.0
-DOCKER_INSPECT_TIMEOUT_S = 30.0
 _DEPS_STAMP = "dependencies.sha256"
 
 
@@ -62,7 +60,7 @@ def _docker(args: list[str], timeout_s: float, **kwargs) -> subprocess.Completed
 
 def image_labels(image: str) -> dict[str, str] | None:
     """The labels of a local image, or None when there is no such image."""
-    result = _docker(["image", "inspect", "--format", "{{json .Config.Labels}}", image], DOCKER_INSPECT_TIMEOUT_S,
+    result = _docker(["image", "inspect", "--format", "{{json .Config.Labels}}", image], limits.DOCKER_INSPECT_TIMEOUT_S,
                      capture_output=True)  # fmt: skip
     if result.returncode != 0:
         return None
@@ -76,9 +74,9 @@ def image_exists(image: str) -> bool:
 def _try_pull(image: str, log) -> bool:
     log(f"meridian lab: pulling {image}")
     try:
-        result = _docker(["pull", image], DOCKER_PULL_TIMEOUT_S, capture_output=True)
+        result = _docker(["pull", image], limits.DOCKER_PULL_TIMEOUT_S, capture_output=True)
     except subprocess.TimeoutExpired:
-        log(f"meridian lab: pulling {image} took over {DOCKER_PULL_TIMEOUT_S:g} s; giving up")
+        log(f"meridian lab: pulling {image} took over {limits.DOCKER_PULL_TIMEOUT_S:g} s; giving up")
         return False
     if result.returncode != 0:
         log(f"meridian lab: cannot pull {image}: {(result.stderr or '').strip().splitlines()[-1:]}")
@@ -135,7 +133,7 @@ def wheel_python() -> str:
 def _pip_wheel(python: str, target: str, wheelhouse: Path, extra: list[str]) -> None:
     command = [python, "-m", "pip", "wheel", "--disable-pip-version-check", "--quiet", "-w", str(wheelhouse),
                *extra, target]  # fmt: skip
-    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=PIP_WHEEL_TIMEOUT_S)
+    result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.PIP_WHEEL_TIMEOUT_S)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
         raise BuildError(f"`{' '.join(command)}` failed:\n{tail}")
@@ -213,14 +211,14 @@ def build_image(
     ]  # fmt: skip
     # The classic builder: present with every engine (BuildKit needs the buildx plugin).
     env = {**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")}
-    result = _docker(command, DOCKER_BUILD_TIMEOUT_S, capture_output=True, env=env)
+    result = _docker(command, limits.DOCKER_BUILD_TIMEOUT_S, capture_output=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise BuildError(f"docker build failed:\n{tail}")
     # The images this replaced (and their install stage) are now untagged: drop
     # them, and only them (dangling, labelled by our Dockerfile), so rebuilds
     # do not pile up.
-    _docker(["image", "prune", "--force", "--filter", "label=meridian.lab"], DOCKER_INSPECT_TIMEOUT_S, capture_output=True)
+    _docker(["image", "prune", "--force", "--filter", "label=meridian.lab"], limits.DOCKER_INSPECT_TIMEOUT_S, capture_output=True)
     seconds = time.monotonic() - started
     log(f"meridian lab: image {image} built in {seconds:.0f} s")
     return BuildResult(image, base, True, seconds)

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from meridian.cluster import limits
+
 LOCK_FILE = "lab.lock"
-#: Pause between attempts to take the lock.
-LOCK_POLL_INTERVAL_S = 1.0
 
 
 class LabBusy(TimeoutError):
@@ -39,7 +39,7 @@ def exclusive_lab(lab_dir: Path, timeout_s: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LabBusy(f"the lab in {lab_dir} was held by another process for over {timeout_s:g} s") from None
-                time.sleep(LOCK_POLL_INTERVAL_S)
+                time.sleep(limits.LAB_LOCK_POLL_INTERVAL_S)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield

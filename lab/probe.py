@@ -5,7 +5,8 @@ containers, so it must be cheap: importing grpc costs ~0.1 s of CPU per
 check, which adds up on a laptop.  This module speaks just enough HTTP/2 to
 make one unary gRPC call (no Huffman, no dynamic table on the way out; on the
 way back only frame headers and the DATA payload are read), so a check costs
-about one Python start-up and proves the process really serves:
+about one Python start-up (its bounds come from ``meridian.cluster.limits``,
+which imports nothing) and proves the process really serves:
 
     python -m meridian.lab.probe node 127.0.0.1:7000        Storage.Info
     python -m meridian.lab.probe replicator 127.0.0.1:7100  Replicator.Control {"command": "peers"}
@@ -24,10 +25,8 @@ import sys
 import time
 import urllib.request
 
-#: Time one probe may take, connection included (Docker's own timeout is longer).
-PROBE_TIMEOUT_S = 3.0
-#: Bytes read from a server before giving up on finding the answer.
-RESPONSE_BYTES_MAX = 1 << 20
+from meridian.cluster import limits
+
 
 _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _DATA, _HEADERS, _RST_STREAM, _SETTINGS, _GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x7
@@ -110,7 +109,7 @@ def protobuf_bytes_fields(message: bytes) -> dict[int, bytes]:
     return fields
 
 
-def grpc_unary(address: str, path: str, request: bytes, timeout_s: float = PROBE_TIMEOUT_S) -> bytes:
+def grpc_unary(address: str, path: str, request: bytes, timeout_s: float = limits.HEALTH_CHECK_TIMEOUT_S) -> bytes:
     """Call one unary gRPC method over plain-text HTTP/2; return the reply message's bytes."""
     host, _, port = address.rpartition(":")
     headers = b"".join(
@@ -159,12 +158,12 @@ def grpc_unary(address: str, path: str, request: bytes, timeout_s: float = PROBE
             if remaining_s <= 0:
                 raise ProbeFailed(f"no complete answer from {address} within {timeout_s:g} s")
             sock.settimeout(remaining_s)
-            chunk = sock.recv(65536)
+            chunk = sock.recv(limits.HEALTH_CHECK_RECV_BYTES)
             if not chunk:
                 raise ProbeFailed(f"{address} closed the connection")
             received += len(chunk)
-            if received > RESPONSE_BYTES_MAX:
-                raise ProbeFailed(f"more than {RESPONSE_BYTES_MAX} bytes from {address} without an answer")
+            if received > limits.HEALTH_CHECK_RESPONSE_BYTES_MAX:
+                raise ProbeFailed(f"more than {limits.HEALTH_CHECK_RESPONSE_BYTES_MAX} bytes from {address} without an answer")
             buffer += chunk
 
 
@@ -187,7 +186,7 @@ def probe_replicator(address: str) -> str:
 
 def probe_router(address: str) -> str:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://{address}/health", timeout=PROBE_TIMEOUT_S) as response:
+    with opener.open(f"http://{address}/health", timeout=limits.HEALTH_CHECK_TIMEOUT_S) as response:
         answer = json.loads(response.read())
     if answer.get("status") != "ok":
         raise ProbeFailed(f"/health answered {answer!r}")

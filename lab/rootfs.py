@@ -18,14 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from meridian.cluster import limits
+
 #: Debian suite of the local base image: its python3 is 3.11, like the public image.
 BASE_SUITE = "bookworm"
 BASE_PYTHON = "3.11"
 #: Packages on top of minbase: the interpreter, venv (for ``python3 -m venv``), CA certificates.
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-#: Time debootstrap may take (it downloads about 30 MB; 40 s on a good link).
-DEBOOTSTRAP_TIMEOUT_S = 1200.0
-DOCKER_IMPORT_TIMEOUT_S = 600.0
 APT_SOURCES_DIR = Path("/etc/apt/sources.list.d")
 APT_SOURCES_LIST = Path("/etc/apt/sources.list")
 #: Trimmed from the root filesystem before import: nothing the lab runs reads them.
@@ -134,7 +133,7 @@ def build_base_image(tag: str, work_dir: Path, *, log=print) -> None:
                 "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
                 BASE_SUITE, str(root), mirror,
             ],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DEBOOTSTRAP_TIMEOUT_S,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.DEBOOTSTRAP_TIMEOUT_S,
         )  # fmt: skip
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
@@ -151,7 +150,7 @@ def build_base_image(tag: str, work_dir: Path, *, log=print) -> None:
             imported = subprocess.run(
                 ["docker", "import", "--change", "CMD [\"/bin/bash\"]",
                  "--message", f"debootstrap {BASE_SUITE} minbase + {' '.join(BASE_PACKAGES)}", "-", tag],
-                stdin=tar.stdout, capture_output=True, text=True, timeout=DOCKER_IMPORT_TIMEOUT_S,
+                stdin=tar.stdout, capture_output=True, text=True, timeout=limits.DOCKER_IMPORT_TIMEOUT_S,
             )  # fmt: skip
         finally:
             assert tar.stdout is not None

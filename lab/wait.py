@@ -15,11 +15,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 
-#: Time every region has, together, to answer after ``compose up``.
-READY_TIMEOUT_S = 180.0
-#: Timeout of one probe request, and the pause between probes.
-READY_PROBE_TIMEOUT_S = 3.0
-READY_PROBE_INTERVAL_S = 0.5
+from meridian.cluster import limits
+
 
 # Requests go straight to the lab: an HTTP(S)_PROXY must not capture them.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -41,11 +38,11 @@ class NotReady(RuntimeError):
 def region_ready(endpoint: str) -> str | None:
     """None when ``endpoint`` serves, else what is still wrong."""
     try:
-        with _OPENER.open(endpoint + "/health", timeout=READY_PROBE_TIMEOUT_S) as response:
+        with _OPENER.open(endpoint + "/health", timeout=limits.LAB_READY_PROBE_TIMEOUT_S) as response:
             if response.status != 200:
                 return f"/health answered {response.status}"
         request = urllib.request.Request(endpoint, data=b"{}", headers=_LIST_TABLES_HEADERS, method="POST")
-        with _OPENER.open(request, timeout=READY_PROBE_TIMEOUT_S) as response:
+        with _OPENER.open(request, timeout=limits.LAB_READY_PROBE_TIMEOUT_S) as response:
             answer = json.loads(response.read())
         if not isinstance(answer.get("TableNames"), list):
             return f"ListTables answered {answer!r}"
@@ -58,7 +55,7 @@ def region_ready(endpoint: str) -> str | None:
 
 def wait_ready(
     endpoints: Mapping[str, str],
-    timeout_s: float = READY_TIMEOUT_S,
+    timeout_s: float = limits.LAB_READY_TIMEOUT_S,
     *,
     on_ready: Callable[[str, float], None] | None = None,
 ) -> dict[str, float]:
@@ -83,5 +80,5 @@ def wait_ready(
         if time.monotonic() >= deadline:
             detail = "; ".join(f"{region}: {problems[region]}" for region in pending)
             raise NotReady(f"not serving after {timeout_s:g} s: {detail}")
-        time.sleep(READY_PROBE_INTERVAL_S)
+        time.sleep(limits.LAB_READY_PROBE_INTERVAL_S)
     return ready

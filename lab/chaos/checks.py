@@ -33,24 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meridian.lab.chaos.schema import CHECKS
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient, ControlError
+from meridian.lab.chaos.schema import CHECKS
 from meridian.lab.load import CheckResult, check_availability, check_no_acknowledged_write_lost
 from meridian.lab.load.client import DynamoClient
 from meridian.lab.load.history import read_jsonl
 from meridian.lab.load.spec import parse_item, writer_of
+from meridian.model import limits as model_limits
 
 #: Order the checks run in: convergence first (the others read what replication delivered).
 ORDER = ("convergence", "no-acknowledged-write-lost", "lww-winner", "lag-bound", "availability")
-#: The backlog "at the heal" is the largest one sampled this close to it (samples come every second).
-HEAL_BRACKET_S = 1.5
-#: Keys named in a failing check's detail, at most.
-DETAIL_KEYS_MAX = 10
-#: Keys of one BatchGetItem (DynamoDB's limit).
-BATCH_GET_KEYS_MAX = 100
-#: Reads of one batch before its keys count as unreadable.
-READ_ATTEMPTS_MAX = 10
-READ_RETRY_INTERVAL_S = 0.5
 
 
 @dataclass
@@ -113,7 +106,7 @@ def check_convergence(evidence: Evidence, timeout_s: float) -> CheckResult:
         )  # fmt: skip
     shown = "; ".join(
         f"{key}: " + ", ".join(f"{r}={(v or 'absent')[:8]}" for r, v in held.items())
-        for key, held in list(found.differing.items())[:DETAIL_KEYS_MAX]
+        for key, held in list(found.differing.items())[:limits.CHECK_DETAIL_KEYS_MAX]
     )
     return CheckResult(
         "convergence", False,
@@ -198,7 +191,7 @@ def lag_figures(samples: list[dict], windows: list[tuple[str, str, float, float]
                  and s["max_ms"] is not None and s["count"] > 0 and s["window"] == "delta"]
     before = [p for t in times if first_fault is not None and t < first_fault and (p := total_pending(t)) is not None]
     baseline = max(before, default=0)
-    around = [known_pending(t) for t in times if abs(t - healed) <= HEAL_BRACKET_S]
+    around = [known_pending(t) for t in times if abs(t - healed) <= limits.HEAL_BRACKET_S]
     at_heal = max(around, default=None)
     peak = max((known_pending(t) for t in times if first_fault is not None and t >= first_fault), default=None)
     drained_at = next((t for t in times if t >= healed and (p := total_pending(t)) is not None and p <= baseline), None)
@@ -254,7 +247,7 @@ def check_lww_winner(evidence: Evidence, region: str) -> CheckResult:
     if wrong:
         shown = "; ".join(
             f"{k}: " + ", ".join(f"{r}={'absent' if i is None else i[1]}" for r, i in h.items())
-            for k, h in list(wrong.items())[:DETAIL_KEYS_MAX]
+            for k, h in list(wrong.items())[:limits.CHECK_DETAIL_KEYS_MAX]
         )
         return CheckResult("lww-winner", False, f"{len(wrong)} of {len(keys)} shared keys not won by {region}: {shown}", figures)
     return CheckResult(
@@ -272,13 +265,13 @@ async def _read_everywhere(regions: dict[str, str], table: str, keys: list[str])
     out: dict[str, dict[str, tuple | None]] = {key: {} for key in keys}
     try:
         for region, client in clients.items():
-            for i in range(0, len(keys), BATCH_GET_KEYS_MAX):
-                wanted = keys[i : i + BATCH_GET_KEYS_MAX]
-                for _ in range(READ_ATTEMPTS_MAX):
+            for i in range(0, len(keys), model_limits.BATCH_GET_KEYS_MAX):
+                wanted = keys[i : i + model_limits.BATCH_GET_KEYS_MAX]
+                for _ in range(limits.CHECK_READ_ATTEMPTS_MAX):
                     request = {"Keys": [{"pk": {"S": k}} for k in wanted], "ConsistentRead": True}
                     reply = await client.call("BatchGetItem", {"RequestItems": {table: request}})
                     if not reply.ok or reply.body is None:
-                        await asyncio.sleep(READ_RETRY_INTERVAL_S)
+                        await asyncio.sleep(limits.CHECK_READ_RETRY_INTERVAL_S)
                         continue
                     for item in reply.body.get("Responses", {}).get(table, []):
                         out[item["pk"]["S"]][region] = parse_item(item)

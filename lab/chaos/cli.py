@@ -26,6 +26,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from meridian.cluster import limits
 from meridian.lab.chaos.schema import FAULTS, ScenarioError, link_target, process_target
 
 #: Where ``up`` keeps its data by default (``meridian up --data-dir``).
@@ -88,7 +89,7 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
             q.add_argument("--latency-ms", type=float, required=True)
             q.add_argument("--jitter-ms", type=float, default=0.0)
         if name == "lossy":
-            q.add_argument("--loss", type=float, required=True, help="share of transmissions lost, 0 to 0.99")
+            q.add_argument("--loss", type=float, required=True, help=f"share of transmissions lost, 0 to {limits.LINK_LOSS_ARG_MAX:g}")
     q = verb("isolate", "cut every link of a region")
     q.add_argument("region")
     q.add_argument("--no-real", action="store_true", help="in the Docker lab, do not disconnect the network too")
@@ -220,7 +221,7 @@ def _what(ns: argparse.Namespace, regions: list[str], target) -> tuple[str, str,
             raise ScenarioError("--latency-ms and --jitter-ms must not be negative")
         return "inject", "link-slow", link, {"latency_ms": ns.latency_ms, "jitter_ms": ns.jitter_ms}
     if verb == "lossy":
-        if not 0 <= ns.loss <= 0.99:
-            raise ScenarioError(f"--loss must be between 0 and 0.99, got {ns.loss:g}")
+        if not 0 <= ns.loss <= limits.LINK_LOSS_ARG_MAX:
+            raise ScenarioError(f"--loss must be between 0 and {limits.LINK_LOSS_ARG_MAX:g}, got {ns.loss:g}")
         return "inject", "link-lossy", link, {"loss": ns.loss}
     raise AssertionError(verb)

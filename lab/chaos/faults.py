@@ -27,11 +27,9 @@ from typing import Protocol
 
 import orjson
 
+from meridian.cluster import limits
 from meridian.lab.chaos.schema import FAULTS, ScenarioError, link_ends
 from meridian.cluster.control_client import ControlClient
-
-#: Active faults one ``Injector`` keeps track of at a time.
-ACTIVE_FAULTS_MAX = 1000
 
 
 class FaultError(RuntimeError):
@@ -94,8 +92,8 @@ class Injector:
         shape = FAULTS[fault]
         if (fault, target) in self.active:
             raise ScenarioError(f"{fault} on {target} is already active")
-        if shape.reversible and len(self.active) >= ACTIVE_FAULTS_MAX:
-            raise ScenarioError(f"more than {ACTIVE_FAULTS_MAX} active faults")
+        if shape.reversible and len(self.active) >= limits.ACTIVE_FAULTS_MAX:
+            raise ScenarioError(f"more than {limits.ACTIVE_FAULTS_MAX} active faults")
         saved = self._act(fault, target, "inject", args, lambda: _INJECT[fault](self._surface, target, args))
         if shape.reversible:
             self.active[(fault, target)] = saved

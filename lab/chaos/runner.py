@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from meridian.cluster import limits
 from meridian.lab.chaos import checks as checks_module
 from meridian.lab.chaos.faults import FaultLog, Injector
 from meridian.lab.chaos.sampler import LagSampler
@@ -46,10 +47,6 @@ from meridian.replication.clock import SystemClock
 
 log = logging.getLogger(__name__)
 
-#: How often replication lag is sampled.
-LAG_SAMPLE_INTERVAL_S = 1.0
-#: How long creating the run's table (and its replicas) may take.
-TABLE_READY_TIMEOUT_S = 120.0
 FAULTS_FILE = "faults.jsonl"
 LAG_FILE = "lag.jsonl"
 HISTORY_FILE = "history.jsonl"
@@ -109,7 +106,7 @@ async def _run(scenario: Scenario, seed: int, run_dir: Path, target: Target, ech
     echo(f"chaos: table {table}; {len(actions)} timeline actions; workload seed {workload_seed}")
     for action in actions:
         echo(f"  +{action.t_s:6.2f} s  {action.phase:<6}  {action.fault:<17} {action.target}")
-    await asyncio.wait_for(ensure_table(regions, table), TABLE_READY_TIMEOUT_S)
+    await asyncio.wait_for(ensure_table(regions, table), limits.TABLE_ACTIVE_TIMEOUT_S)
 
     spec = WorkloadSpec(regions=regions, table=table, seed=workload_seed, **scenario.workload)
     run_args = {"scenario_file": scenario.source, "duration_s": scenario.duration_s, "workload": scenario.workload,
@@ -184,7 +181,7 @@ async def _sample_until(sampler: LagSampler, stop: asyncio.Event) -> None:
             if failures == 1:
                 log.warning("a lag sample failed (later failures are not shown): %r", error)
         try:
-            await asyncio.wait_for(stop.wait(), max(0.0, LAG_SAMPLE_INTERVAL_S - (time.monotonic() - began)))
+            await asyncio.wait_for(stop.wait(), max(0.0, limits.LAG_SAMPLE_INTERVAL_S - (time.monotonic() - began)))
         except TimeoutError:
             pass
 

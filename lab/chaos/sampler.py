@@ -36,13 +36,10 @@ from pathlib import Path
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient, ControlError
 
 LATENCY_METRIC = "meridian_replication_latency_ms"
-#: One control call of a sample may take this long (a sample is due every second).
-SAMPLE_CALL_TIMEOUT_S = 2.0
-#: Samples kept in memory for the checks (one per pair and second: hours of a 3-region run).
-SAMPLES_MAX = 200_000
 
 
 @dataclass
@@ -68,7 +65,7 @@ class LagSampler:
     def sample(self) -> list[dict]:
         """Take one sample of every pair (blocking); append it to the file and to ``samples``.
 
-        The regions are asked at once, each call bounded by ``SAMPLE_CALL_TIMEOUT_S``, so
+        The regions are asked at once, each call bounded by ``limits.CHAOS_SAMPLE_CALL_TIMEOUT_S``, so
         a region that answers slowly (a replicator waiting on a dead node) delays no other.
         ``t`` is when the answers were in.
         """
@@ -95,7 +92,7 @@ class LagSampler:
         if self.path is not None and lines:
             with open(self.path, "ab") as out:
                 out.write(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-        room = SAMPLES_MAX - len(self.samples)
+        room = limits.CHAOS_SAMPLES_MAX - len(self.samples)
         self.samples += lines[: max(0, room)]
         return lines
 
@@ -103,11 +100,11 @@ class LagSampler:
         """(show, buckets by origin or None without metrics) of one region; None if it does not answer."""
         try:
             control = self._control_for(region)
-            show = control.call(region, {"command": "show"}, timeout_s=SAMPLE_CALL_TIMEOUT_S)
+            show = control.call(region, {"command": "show"}, timeout_s=limits.CHAOS_SAMPLE_CALL_TIMEOUT_S)
         except ControlError:
             return None
         try:
-            text = control.call(region, {"command": "metrics"}, timeout_s=SAMPLE_CALL_TIMEOUT_S)["text"]
+            text = control.call(region, {"command": "metrics"}, timeout_s=limits.CHAOS_SAMPLE_CALL_TIMEOUT_S)["text"]
         except ControlError:
             return show, None  # no metrics served: cumulative figures only
         return show, _buckets(text, self.table)

@@ -42,15 +42,10 @@ from pathlib import Path
 
 import yaml
 
+from meridian.cluster import limits
+from meridian.cluster.limits import SCENARIO_BYTES_MAX  # also read here by tests
 from meridian.lab.chaos.schema import CHECKS, FAULTS, ScenarioError, check_args, process_region, process_role, target_of
 
-#: A scenario file larger than this is refused (they are a few hundred bytes).
-SCENARIO_BYTES_MAX = 64 * 1024
-#: Timeline steps after ``repeat`` is expanded.
-TIMELINE_STEPS_MAX = 1000
-#: Bounds on a run's length (seconds) and on ``--duration-scale``.
-DURATION_S_MAX = 24 * 3600.0
-DURATION_SCALE_MAX = 100.0
 
 #: The WorkloadSpec fields a scenario may set, with their type and lower bound.
 WORKLOAD_FIELDS: dict[str, tuple[type, float]] = {
@@ -95,8 +90,8 @@ class Scenario:
 
     def scaled(self, factor: float) -> Scenario:
         """Every time of the scenario multiplied by ``factor`` (``--duration-scale``)."""
-        if not 0 < factor <= DURATION_SCALE_MAX:
-            raise ScenarioError(f"--duration-scale must be in (0, {DURATION_SCALE_MAX:g}], got {factor:g}")
+        if not 0 < factor <= limits.DURATION_SCALE_MAX:
+            raise ScenarioError(f"--duration-scale must be in (0, {limits.DURATION_SCALE_MAX:g}], got {factor:g}")
         if factor == 1:
             return self
         steps = [
@@ -171,8 +166,8 @@ def parse(document: object, source: str = "") -> Scenario:
         raise ScenarioError(f"{where}.regions: at least two distinct region names, got {regions!r}")
     nodes = int(_number(document.get("nodes_per_region", 1), f"{where}.nodes_per_region", minimum=1, integer=True))
     duration_s = _number(document["duration_s"], f"{where}.duration_s")
-    if not 0 < duration_s <= DURATION_S_MAX:
-        raise ScenarioError(f"{where}.duration_s: must be in (0, {DURATION_S_MAX:g}], got {duration_s:g}")
+    if not 0 < duration_s <= limits.SCENARIO_DURATION_S_MAX:
+        raise ScenarioError(f"{where}.duration_s: must be in (0, {limits.SCENARIO_DURATION_S_MAX:g}], got {duration_s:g}")
     workload = _parse_workload(document["workload"], f"{where}.workload", duration_s)
     timeline = _parse_timeline(document.get("timeline") or [], f"{where}.timeline", regions, duration_s)
     checks = _parse_checks(document.get("checks") or {}, f"{where}.checks", regions)
@@ -248,8 +243,8 @@ def _parse_timeline(value: object, where: str, regions: list[str], duration_s: f
                     f"{every_s:g} s < {span_s:g} s of fault + {jitter_s:g} s of jitter"
                 )
         expanded += count
-        if expanded > TIMELINE_STEPS_MAX:
-            raise ScenarioError(f"{where}: more than {TIMELINE_STEPS_MAX} steps once repeats are expanded")
+        if expanded > limits.TIMELINE_STEPS_MAX:
+            raise ScenarioError(f"{where}: more than {limits.TIMELINE_STEPS_MAX} steps once repeats are expanded")
         steps.append(Step(at_s, shape.name, target, args, revert_at_s, jitter_s, count, every_s))
     return steps
 

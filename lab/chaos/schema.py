@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from meridian.cluster import limits
+
 PROCESS_ROLES = ("node", "router", "replicator")
 _PROCESS_NAME = re.compile(r"^(?P<region>[A-Za-z0-9_.-]+)/(?P<role>node-(?:\d+|\*)|router|replicator)$")
 
@@ -69,7 +71,7 @@ FAULTS: dict[str, FaultShape] = {
                    {"latency_ms": Arg(float, required=True, min=0.0), "jitter_ms": Arg(float, default=0.0, min=0.0),
                     "one_way": _ONE_WAY}),
         FaultShape("link-lossy", "link", True, "lose a share of transmissions on a link; revert: the conditions before",
-                   {"loss": Arg(float, required=True, min=0.0, max=0.99), "one_way": _ONE_WAY}),
+                   {"loss": Arg(float, required=True, min=0.0, max=limits.LINK_LOSS_ARG_MAX), "one_way": _ONE_WAY}),
         FaultShape("region-isolate", "region", True,
                    "cut every link of a region (in the Docker lab also disconnect its replicator from the "
                    "inter-region network); revert: heal them",
@@ -86,13 +88,15 @@ CHECKS: dict[str, CheckShape] = {
         CheckShape("no-acknowledged-write-lost",
                    "every region holds each key's last acknowledged version, or a later one"),
         CheckShape("convergence", "every region holds identical contents (meridian verify)",
-                   {"timeout_s": Arg(float, default=60.0, min=0.0, help="how long replicas may take to agree")}),
+                   {"timeout_s": Arg(float, default=limits.CONVERGENCE_TIMEOUT_S, min=0.0,
+                                     help="how long replicas may take to agree")}),
         CheckShape("lag-bound", "after the last heal the backlog drains and replication lag is back under max_ms",
                    {"max_ms": Arg(float, required=True, min=0.0, help="p99 replication latency allowed once caught up"),
-                    "settle_s": Arg(float, default=3.0, min=0.0, help="time after the heal never held to max_ms"),
+                    "settle_s": Arg(float, default=limits.LAG_BOUND_SETTLE_S, min=0.0,
+                                    help="time after the heal never held to max_ms"),
                     "catch_up_max_s": Arg(float, min=0.0, help="the backlog must drain within this after the heal")}),
         CheckShape("availability", "error rate per region while faults are active stays under max_error_rate",
-                   {"max_error_rate": Arg(float, default=0.01, min=0.0, max=1.0),
+                   {"max_error_rate": Arg(float, default=limits.AVAILABILITY_ERROR_RATIO_MAX, min=0.0, max=1.0),
                     "regions": Arg(object, default="all",
                                    help="all | unfaulted (no process fault in it) | a list of regions")}),
         CheckShape("lww-winner",

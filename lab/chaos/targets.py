@@ -33,19 +33,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from meridian.lab.chaos.schema import process_region, process_role
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient
-from meridian.cluster.procs import STARTUP_TIMEOUT_S, ManagedProcess, pid_running, wait_for_http_ok
-from meridian.cluster.up_control import CONTROL_ANSWER_TIMEOUT_S, state_path
+from meridian.cluster.procs import ManagedProcess, pid_running, wait_for_http_ok
+from meridian.cluster.up_control import state_path
+from meridian.lab.chaos.schema import process_region, process_role
 
-#: ``docker`` commands (kill, start, network connect) may take this long.
-DOCKER_TIMEOUT_S = 60.0
-#: A restarted container must report healthy (or running, without a health check) within this.
-CONTAINER_READY_TIMEOUT_S = 90.0
-#: Pause between two looks at a container's or a state file's state.
-POLL_INTERVAL_S = 0.2
-#: Replication commands' timeout (a cut link answers at once; an unreachable replicator should not hang a run).
-CONTROL_TIMEOUT_S = 10.0
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -137,7 +130,7 @@ class UpTarget(Target):
         url = f"http://{self._control_address}{path}"
         request = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method)
         try:
-            with _DIRECT.open(request, timeout=CONTROL_ANSWER_TIMEOUT_S + 5) as answer:
+            with _DIRECT.open(request, timeout=limits.UP_CONTROL_CLIENT_TIMEOUT_S) as answer:
                 return json.loads(answer.read())
         except urllib.error.HTTPError as exc:
             try:
@@ -151,9 +144,9 @@ class UpTarget(Target):
     def control(self) -> ControlClient:
         if self._client is None:
             if self.replicators:
-                self._client = ControlClient(replicators=self.replicators, timeout_s=CONTROL_TIMEOUT_S)
+                self._client = ControlClient(replicators=self.replicators, timeout_s=limits.CONTROL_CALL_TIMEOUT_S)
             else:
-                self._client = ControlClient(endpoint=next(iter(self.regions.values())), timeout_s=CONTROL_TIMEOUT_S)
+                self._client = ControlClient(endpoint=next(iter(self.regions.values())), timeout_s=limits.CONTROL_CALL_TIMEOUT_S)
         return self._client
 
     def describe(self) -> dict:
@@ -191,18 +184,18 @@ class OwnUpTarget(UpTarget):
 
     def _wait_for_state(self, cluster_dir: Path) -> None:
         path = state_path(cluster_dir)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S + 10
+        deadline = time.monotonic() + limits.CHAOS_OWN_UP_TIMEOUT_S
         while True:
             if not self._up.alive:
-                raise TargetError(f"meridian up exited with code {self._up.returncode}:\n{self._up.log_tail(20)}")
+                raise TargetError(f"meridian up exited with code {self._up.returncode}:\n{self._up.log_tail()}")
             try:
                 if json.loads(path.read_text()).get("pid") == self._up.pid:
                     return
             except (FileNotFoundError, ValueError):
                 pass
             if time.monotonic() > deadline:
-                raise TargetError(f"meridian up did not write {path} in time:\n{self._up.log_tail(20)}")
-            time.sleep(POLL_INTERVAL_S)
+                raise TargetError(f"meridian up did not write {path} in time:\n{self._up.log_tail()}")
+            time.sleep(limits.TARGET_POLL_INTERVAL_S)
 
     @property
     def pid(self) -> int:
@@ -304,9 +297,9 @@ class LabTarget(Target):
     def _wait_ready(self, name: str) -> None:
         container = self._container(name)
         if process_role(name) == "router":
-            wait_for_http_ok(self.regions[process_region(name)] + "/health", CONTAINER_READY_TIMEOUT_S)
+            wait_for_http_ok(self.regions[process_region(name)] + "/health", limits.CONTAINER_READY_TIMEOUT_S)
             return
-        deadline = time.monotonic() + CONTAINER_READY_TIMEOUT_S
+        deadline = time.monotonic() + limits.CONTAINER_READY_TIMEOUT_S
         fmt = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
         while True:
             status, _, health = _docker(["inspect", "--format", fmt, container]).stdout.strip().partition(" ")
@@ -315,15 +308,15 @@ class LabTarget(Target):
             if status in ("exited", "dead"):
                 raise TargetError(f"{container} exited right after starting")
             if time.monotonic() > deadline:
-                raise TargetError(f"{container} not healthy after {CONTAINER_READY_TIMEOUT_S:g} s ({status}, {health})")
-            time.sleep(POLL_INTERVAL_S)
+                raise TargetError(f"{container} not healthy after {limits.CONTAINER_READY_TIMEOUT_S:g} s ({status}, {health})")
+            time.sleep(limits.TARGET_POLL_INTERVAL_S)
 
     def control(self) -> ControlClient:
         # Through a router whose region's router and replicator are up (commands to
         # other regions travel router -> its replicator -> theirs).
         for region, endpoint in self.regions.items():
             if f"{region}/router" not in self._down and f"{region}/replicator" not in self._down:
-                return ControlClient(endpoint=endpoint, timeout_s=CONTROL_TIMEOUT_S)
+                return ControlClient(endpoint=endpoint, timeout_s=limits.CONTROL_CALL_TIMEOUT_S)
         raise TargetError("every region's router or replicator is down: no way to send a replication command")
 
     def control_for(self, region: str) -> ControlClient:
@@ -331,7 +324,7 @@ class LabTarget(Target):
         # the inter-region network.
         if f"{region}/router" in self._down:
             return self.control()
-        return ControlClient(endpoint=self.regions[region], timeout_s=CONTROL_TIMEOUT_S)
+        return ControlClient(endpoint=self.regions[region], timeout_s=limits.CONTROL_CALL_TIMEOUT_S)
 
     def disconnect_region(self, region: str) -> dict:
         compose = self._compose
@@ -367,10 +360,10 @@ class LabTarget(Target):
 def _docker(args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
     try:
         done = subprocess.run(
-            ["docker", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S
+            ["docker", *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limits.DOCKER_COMMAND_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        raise TargetError(f"docker {' '.join(args)}: no answer within {DOCKER_TIMEOUT_S:g} s") from None
+        raise TargetError(f"docker {' '.join(args)}: no answer within {limits.DOCKER_COMMAND_TIMEOUT_S:g} s") from None
     if check and done.returncode != 0:
         raise TargetError(f"docker {' '.join(args)}: {done.stderr.strip() or f'exit code {done.returncode}'}")
     return done

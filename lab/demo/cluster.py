@@ -17,16 +17,13 @@ from pathlib import Path
 
 import orjson
 
+from meridian.cluster import limits
 from meridian.cluster.procs import ManagedProcess, StartupError, wait_for_http_ok
 
 #: The regions of the demo's own cluster (what DynamoDB users know best).
 OWN_REGIONS = ("us-east-1", "eu-west-1")
 #: Storage nodes per region of the demo's own cluster (one keeps a small machine responsive).
 OWN_NODES_PER_REGION = 1
-#: How long the cluster may take to come up.
-OWN_STARTUP_TIMEOUT_S = 90.0
-#: Pause between two looks for ``up.json``.
-STATE_POLL_INTERVAL_S = 0.1
 
 
 class OwnCluster:
@@ -38,7 +35,7 @@ class OwnCluster:
         self.process: ManagedProcess | None = None
         self.regions: dict[str, str] = {}
 
-    def start(self, timeout_s: float = OWN_STARTUP_TIMEOUT_S) -> dict[str, str]:
+    def start(self, timeout_s: float = limits.DEMO_OWN_UP_TIMEOUT_S) -> dict[str, str]:
         """Start it and wait until every router answers; region -> URL. Stops it again on failure."""
         self.directory = Path(tempfile.mkdtemp(prefix="meridian-demo-"))
         data_dir = self.directory / "cluster"
@@ -63,7 +60,7 @@ class OwnCluster:
         while True:
             assert self.process is not None
             if not self.process.alive:
-                raise StartupError(f"meridian up exited with code {self.process.returncode}:\n{self.process.log_tail(20)}")
+                raise StartupError(f"meridian up exited with code {self.process.returncode}:\n{self.process.log_tail()}")
             try:
                 state = orjson.loads(path.read_bytes())
                 if set(state.get("regions", {})) == set(self.region_names):
@@ -71,8 +68,8 @@ class OwnCluster:
             except (FileNotFoundError, orjson.JSONDecodeError):
                 pass  # not written yet, or being replaced
             if time.monotonic() >= deadline:
-                raise StartupError(f"meridian up did not come up within {timeout_s:g} s:\n{self.process.log_tail(20)}")
-            time.sleep(STATE_POLL_INTERVAL_S)
+                raise StartupError(f"meridian up did not come up within {timeout_s:g} s:\n{self.process.log_tail()}")
+            time.sleep(limits.UP_STATE_POLL_INTERVAL_S)
 
     def stop(self) -> None:
         """Stop ``up`` (and through it every process it started); remove the directory."""

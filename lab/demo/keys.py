@@ -7,7 +7,7 @@ SIGINT. The previous settings are restored by ``close`` (and by the
 context manager), whatever happened meanwhile.
 
 Reading blocks, so it happens on a daemon thread that polls the descriptor
-with ``select`` (so ``close`` stops it within ``KEY_POLL_INTERVAL_S``) and
+with ``select`` (so ``close`` stops it within ``limits.KEY_POLL_INTERVAL_S``) and
 posts each key to the loop with ``call_soon_threadsafe`` into a bounded
 queue; keys pressed faster than the dashboard takes them are dropped
 (counted in ``dropped``), never queued without limit.
@@ -23,12 +23,8 @@ import termios
 import threading
 import tty
 
-#: Keys waiting for the dashboard, at most.
-KEY_QUEUE_MAX = 64
-#: How often the reading thread looks whether it should stop.
-KEY_POLL_INTERVAL_S = 0.1
-#: Bytes read at once (an escape sequence is 3).
-KEY_READ_BYTES = 64
+from meridian.cluster import limits
+
 
 UP, DOWN = "up", "down"
 _ESCAPES = {b"\x1b[A": UP, b"\x1b[B": DOWN, b"\x1bOA": UP, b"\x1bOB": DOWN}
@@ -69,7 +65,7 @@ class KeyReader:
         self.fd = sys.stdin.fileno() if fd is None else fd
         if not os.isatty(self.fd):
             raise OSError(f"file descriptor {self.fd} is not a terminal: no keys to read")
-        self.queue: asyncio.Queue[str] = asyncio.Queue(KEY_QUEUE_MAX)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(limits.KEY_QUEUE_MAX)
         self.dropped = 0
         self._loop = loop
         self._saved = termios.tcgetattr(self.fd)
@@ -87,10 +83,10 @@ class KeyReader:
     def _read(self) -> None:  # on the thread
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self.fd], [], [], KEY_POLL_INTERVAL_S)
+                ready, _, _ = select.select([self.fd], [], [], limits.KEY_POLL_INTERVAL_S)
                 if not ready:
                     continue
-                data = os.read(self.fd, KEY_READ_BYTES)
+                data = os.read(self.fd, limits.KEY_READ_BYTES)
             except OSError:
                 return  # the terminal went away
             if not data:
@@ -104,7 +100,7 @@ class KeyReader:
     def close(self) -> None:
         """Stop reading and restore the terminal's settings (idempotent)."""
         self._stop.set()
-        self._thread.join(KEY_POLL_INTERVAL_S * 5)
+        self._thread.join(limits.KEY_POLL_INTERVAL_S * 5)
         if self._saved is not None:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None

@@ -32,18 +32,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient, ControlError
 
-#: One sample of replication (and one redraw) per this period.
-SAMPLE_INTERVAL_S = 1.0
-#: Replication latency is shown over the changes applied in the last this-many seconds.
-WINDOW_S = 10.0
-#: Without ``--duration-s`` the workload is scheduled this far ahead (q or Ctrl-C end the demo first).
-OPEN_ENDED_DURATION_S = 24 * 3600.0
-#: Without a terminal, one plain status line per this period.
-PLAIN_STATUS_INTERVAL_S = 5.0
-#: Time one link action, or one sample, may take through the control endpoint.
-CONTROL_TIMEOUT_S = 5.0
 DEFAULT_TABLE = "meridian-demo"
 DEFAULT_RUNS_DIR = "meridian-runs"
 #: The workload: share of writes, keys over all regions, every Nth acknowledged write probed for visibility.
@@ -83,7 +74,7 @@ async def run_demo(opts: DemoOptions) -> int:
     console = Console()
     loop = asyncio.get_running_loop()
     first_url = next(iter(opts.routers.values()))
-    control = ControlClient(first_url, timeout_s=CONTROL_TIMEOUT_S)
+    control = ControlClient(first_url, timeout_s=limits.DEMO_CONTROL_TIMEOUT_S)
     try:
         regions = await asyncio.to_thread(control.regions)
     except ControlError as exc:
@@ -110,17 +101,17 @@ async def run_demo(opts: DemoOptions) -> int:
                                         "visibility_probe_every": VISIBILITY_PROBE_EVERY})  # fmt: skip
     spec = WorkloadSpec(
         regions=opts.routers, table=opts.table, rate_per_s=opts.rate_per_s,
-        duration_s=opts.duration_s or OPEN_ENDED_DURATION_S, keys=KEYS, write_ratio=WRITE_RATIO,
+        duration_s=opts.duration_s or limits.DEMO_OPEN_ENDED_DURATION_S, keys=KEYS, write_ratio=WRITE_RATIO,
         seed=opts.seed, visibility_probe_every=VISIBILITY_PROBE_EVERY,
     )  # fmt: skip
     workload = Workload(spec, opts.run_dir)
     stats = RegionStats(list(opts.routers))
     workload.live = stats  # the dashboard's per-region counters (a LiveStats)
     meter = RateMeter(stats, list(opts.routers))
-    sampler = ReplicationSampler(control, opts.routers, opts.table, WINDOW_S, opts.run_dir / "lag.jsonl")
+    sampler = ReplicationSampler(control, opts.routers, opts.table, limits.DEMO_WINDOW_S, opts.run_dir / "lag.jsonl")
     actions = LinkActions(control, opts.run_dir / "faults.jsonl")
     actions.remember_initial(await asyncio.to_thread(control.links))
-    state = DashboardState(table=opts.table, regions=regions, window_s=WINDOW_S, duration_s=opts.duration_s,
+    state = DashboardState(table=opts.table, regions=regions, window_s=limits.DEMO_WINDOW_S, duration_s=opts.duration_s,
                            run_dir=str(opts.run_dir), keys=opts.keys)  # fmt: skip
 
     live = Live(render(state), console=console, auto_refresh=False, transient=False) if console.is_terminal else None
@@ -189,7 +180,7 @@ class _Dashboard:
             while not self.quit.is_set() and not workload_task.done():
                 if loop.time() >= next_sample:
                     await self._sample()
-                    next_sample = max(next_sample + SAMPLE_INTERVAL_S, loop.time())
+                    next_sample = max(next_sample + limits.DEMO_SAMPLE_INTERVAL_S, loop.time())
                 timeout_s = max(0.0, next_sample - loop.time())
                 if self.reader is None:
                     await asyncio.wait([workload_task, quit_wait], timeout=timeout_s,
@@ -223,7 +214,7 @@ class _Dashboard:
         state.elapsed_s = now - self._started
         if self.live is not None:
             await self.redraw()
-        elif now - self._last_plain >= PLAIN_STATUS_INTERVAL_S:
+        elif now - self._last_plain >= limits.DEMO_PLAIN_STATUS_INTERVAL_S:
             self._last_plain = now
             print(_plain_status(state), flush=True)
 

@@ -28,12 +28,11 @@ from pathlib import Path
 
 import orjson
 
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient, ControlError
 
 from .window import Histogram, SeriesKey, SlidingWindow, WindowFigures, parse_latency
 
-#: Time one scrape of a router's /metrics may take.
-METRICS_TIMEOUT_S = 5.0
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -75,7 +74,7 @@ class ReplicationSampler:
         if url is None:
             return str(self._control.call(region, {"command": "metrics"})["text"])
         try:
-            with _DIRECT.open(url + "/metrics", timeout=METRICS_TIMEOUT_S) as answer:
+            with _DIRECT.open(url + "/metrics", timeout=limits.DEMO_METRICS_TIMEOUT_S) as answer:
                 return answer.read().decode()
         except (urllib.error.URLError, OSError) as exc:
             raise ControlError(f"GET {url}/metrics: {getattr(exc, 'reason', exc)}") from None

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import asyncio
 
+from meridian.cluster import limits
 from meridian.lab.load.client import DynamoClient
-from meridian.lab.load.table import TABLE_ACTIVE_TIMEOUT_S, TableSetupError, ensure_table
-
-#: Pause between two DescribeTable calls while waiting.
-REPLICA_POLL_INTERVAL_S = 0.2
+from meridian.lab.load.table import TableSetupError, ensure_table
 
 
 async def ensure_demo_table(routers: dict[str, str], regions: list[str], table: str,
-                            timeout_s: float = TABLE_ACTIVE_TIMEOUT_S) -> None:  # fmt: skip
+                            timeout_s: float = limits.TABLE_ACTIVE_TIMEOUT_S) -> None:  # fmt: skip
     """``table`` ACTIVE in every one of ``regions``; ``routers`` holds the known routers (at least one)."""
     first_region, first_url = next(iter(routers.items()))
     await ensure_table({first_region: first_url}, table, timeout_s=timeout_s)
@@ -46,12 +44,12 @@ async def ensure_demo_table(routers: dict[str, str], regions: list[str], table: 
                         raise TableSetupError(f"adding a replica in {region} to {table}: {reply.error}")
                 if loop.time() >= deadline:
                     raise TableSetupError(f"the replica of {table} in {region} is not ACTIVE in time: {replicas}")
-                await asyncio.sleep(REPLICA_POLL_INTERVAL_S)
+                await asyncio.sleep(limits.TABLE_POLL_INTERVAL_S)
         for region, client in clients.items():
             while (await _describe(client, table))[0] != "ACTIVE":
                 if loop.time() >= deadline:
                     raise TableSetupError(f"{table} is not ACTIVE in {region} in time")
-                await asyncio.sleep(REPLICA_POLL_INTERVAL_S)
+                await asyncio.sleep(limits.TABLE_POLL_INTERVAL_S)
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))
 

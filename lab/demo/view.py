@@ -22,12 +22,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from meridian.cluster import limits
+
 from .links import SLOW_STEP_MS
 from .sampler import PairView
 from .stats import RegionRates
 
-#: Messages (actions, errors) kept for the footer.
-MESSAGES_MAX = 4
 DASH = "-"
 
 
@@ -43,7 +43,7 @@ class DashboardState:
     pairs: list[PairView] = field(default_factory=list)
     rates: list[RegionRates] = field(default_factory=list)
     selected: int = 0
-    messages: deque[str] = field(default_factory=lambda: deque(maxlen=MESSAGES_MAX))
+    messages: deque[str] = field(default_factory=lambda: deque(maxlen=limits.DEMO_MESSAGES_MAX))
     control_errors: int = 0
     workload_errors: dict[str, int] = field(default_factory=dict)
 
@@ -151,7 +151,7 @@ def render(state: DashboardState) -> RenderableType:
         "header": 1,
         "replication": 6 + max(1, len(state.pairs)),
         "workload": 5 + max(1, len(state.rates)),
-        "footer": 1 + MESSAGES_MAX,
+        "footer": 1 + limits.DEMO_MESSAGES_MAX,
     }
     layout = Layout()
     layout.split_column(

@@ -16,7 +16,7 @@ it, and no estimate exceeds it. Without it, a rank in the ``+Inf`` bucket
 answers the largest finite bound (all that is known is "more than that").
 The mean is exact (the histograms' ``_sum``).
 
-``SlidingWindow`` keeps the last scrapes (at most ``WINDOW_SNAPSHOTS_MAX``)
+``SlidingWindow`` keeps the last scrapes (at most ``limits.DEMO_WINDOW_SNAPSHOTS_MAX``)
 and answers the figures of the most recent ``window_s`` seconds.
 """
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from meridian.cluster import limits
+
 LATENCY_METRIC = "meridian_replication_latency_ms"
-#: Scrapes remembered; at one per second, two minutes of history.
-WINDOW_SNAPSHOTS_MAX = 120
 
 SeriesKey = tuple[str, str, str]  # (table, source region, target region)
 
@@ -184,7 +184,7 @@ def _between(before: Scrape, now: Scrape) -> dict[SeriesKey, WindowFigures]:
 class SlidingWindow:
     """The latest scrapes, and the figures of the changes applied in the last ``window_s`` seconds."""
 
-    def __init__(self, limit: int = WINDOW_SNAPSHOTS_MAX) -> None:
+    def __init__(self, limit: int = limits.DEMO_WINDOW_SNAPSHOTS_MAX) -> None:
         self._scrapes: deque[Scrape] = deque(maxlen=limit)
 
     def add(self, t: float, histograms: dict[SeriesKey, Histogram], maxima: dict[SeriesKey, float] | None = None) -> None:

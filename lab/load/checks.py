@@ -25,24 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from meridian.cluster import limits
+from meridian.model import limits as model_limits
+
 from .client import DynamoClient
 from .history import read_jsonl
 from .spec import parse_item, writer_of
 
-#: BatchGetItem's limit of keys per request (DynamoDB's).
-BATCH_GET_KEYS_MAX = 100
-#: BatchGetItem requests in flight per region while checking.
-CHECK_READS_IN_FLIGHT = 8
-#: Rounds of UnprocessedKeys (or failed batches) before a key counts as unreadable.
-CHECK_READ_ATTEMPTS_MAX = 10
-#: Pause between two rounds of reading keys that do not pass yet.
-CHECK_RETRY_INTERVAL_S = 0.5
-#: Default time replication gets to bring every region up to date.
-CHECK_SETTLE_TIMEOUT_S = 30.0
-#: Offending keys named in a check's detail, at most.
-DETAIL_KEYS_MAX = 10
-#: check_availability's default: largest share of failed requests inside the windows.
-AVAILABILITY_ERROR_RATIO_MAX = 0.01
 
 LOST_CHECK = "no-acknowledged-write-lost"
 AVAILABILITY_CHECK = "availability"
@@ -130,7 +119,7 @@ def lost_check_result(
     figures.update({f"keys_{kind}": n for kind, n in kinds.items()})
     if not failures:
         return CheckResult(LOST_CHECK, True, f"{keys_checked} keys checked in {figures['regions']} regions: none lost", figures)
-    first = sorted(failures)[:DETAIL_KEYS_MAX]
+    first = sorted(failures)[:limits.CHECK_DETAIL_KEYS_MAX]
     counted = ", ".join(f"{n} {kind}" for kind, n in kinds.items() if n)
     detail = f"{len(failures)} of {keys_checked} keys fail ({counted}); first: " + "; ".join(
         f"{key}: {failures[key][1]}" for key in first
@@ -147,7 +136,7 @@ def check_no_acknowledged_write_lost(
     acknowledged: Mapping[str, tuple[int, str]],
     attempted: Mapping[str, Mapping[str, int]],
     *,
-    settle_timeout_s: float = CHECK_SETTLE_TIMEOUT_S,
+    settle_timeout_s: float = limits.CHECK_SETTLE_TIMEOUT_S,
 ) -> CheckResult:
     """Read every written key in every region and judge it (see the module docstring).
 
@@ -187,7 +176,7 @@ async def _check_lost(
             if not failures or loop.time() >= deadline:
                 return lost_check_result(failures, len(keys), regions)
             pending = sorted(failures)
-            await asyncio.sleep(CHECK_RETRY_INTERVAL_S)
+            await asyncio.sleep(limits.CHECK_READ_RETRY_INTERVAL_S)
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))
 
@@ -209,13 +198,13 @@ async def _read_everywhere(
 async def _read_region(client: DynamoClient, table: str, keys: list[str]) -> tuple[dict[str, Held], str | None]:
     found: dict[str, Held] = {}
     last_error: str | None = None
-    gate = asyncio.Semaphore(CHECK_READS_IN_FLIGHT)
+    gate = asyncio.Semaphore(limits.CHECK_READS_IN_FLIGHT_MAX)
 
     async def read_batch(batch: list[str]) -> None:
         nonlocal last_error
         async with gate:
             wanted = batch
-            for _ in range(CHECK_READ_ATTEMPTS_MAX):
+            for _ in range(limits.CHECK_READ_ATTEMPTS_MAX):
                 request = {
                     "Keys": [{"pk": {"S": key}} for key in wanted],
                     "ConsistentRead": True,
@@ -225,7 +214,7 @@ async def _read_region(client: DynamoClient, table: str, keys: list[str]) -> tup
                 reply = await client.call("BatchGetItem", {"RequestItems": {table: request}})
                 if not reply.ok:
                     last_error = reply.error
-                    await asyncio.sleep(CHECK_RETRY_INTERVAL_S)
+                    await asyncio.sleep(limits.CHECK_READ_RETRY_INTERVAL_S)
                     continue
                 assert reply.body is not None
                 for item in reply.body.get("Responses", {}).get(table, []):
@@ -238,10 +227,10 @@ async def _read_region(client: DynamoClient, table: str, keys: list[str]) -> tup
                 wanted = [key for key in wanted if key in left]
                 if not wanted:
                     return
-                await asyncio.sleep(CHECK_RETRY_INTERVAL_S)
+                await asyncio.sleep(limits.CHECK_READ_RETRY_INTERVAL_S)
 
     await asyncio.gather(*(
-        read_batch(keys[i : i + BATCH_GET_KEYS_MAX]) for i in range(0, len(keys), BATCH_GET_KEYS_MAX)
+        read_batch(keys[i : i + model_limits.BATCH_GET_KEYS_MAX]) for i in range(0, len(keys), model_limits.BATCH_GET_KEYS_MAX)
     ))  # fmt: skip
     return found, last_error
 
@@ -310,7 +299,7 @@ def check_availability(
     windows: list[tuple[float, float]],
     *,
     regions: Iterable[str] | None = None,
-    max_error_ratio: float = AVAILABILITY_ERROR_RATIO_MAX,
+    max_error_ratio: float = limits.AVAILABILITY_ERROR_RATIO_MAX,
 ) -> CheckResult:
     """Errors per second per region inside the windows (faults) and outside them.
 

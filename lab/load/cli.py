@@ -28,11 +28,8 @@ from typing import Any
 
 import orjson
 
-#: How often the live summary is redrawn on a terminal, and printed when not on one.
-REFRESH_INTERVAL_S = 0.5
-PLAIN_SUMMARY_INTERVAL_S = 5.0
-#: Time the router may take to say which region it serves.
-ENDPOINT_PROBE_TIMEOUT_S = 5.0
+from meridian.cluster import limits
+
 DEFAULT_TABLE = "meridian-load"
 DEFAULT_REGION = "us-east-1"  # what ``meridian serve`` and the SDKs assume
 DEFAULT_RUNS_DIR = "meridian-runs"
@@ -78,15 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=("up", "lab", "embedded"), help="recorded in run.json (default: guessed)")
     parser.add_argument("--no-check", action="store_true", help="skip the final no-acknowledged-write-lost check")
     parser.add_argument(
-        "--settle-timeout-s", type=float, default=30.0,
-        help="time replication gets to bring every region up to date before the check (default 30)",
+        "--settle-timeout-s", type=float, default=limits.CHECK_SETTLE_TIMEOUT_S,
+        help="time replication gets to bring every region up to date before the check "
+        f"(default {limits.CHECK_SETTLE_TIMEOUT_S:g})",
     )  # fmt: skip
 
 
 def _named_region(endpoint: str) -> str | None:
     """The region a router says it serves (GET /meridian/replication), None if it does not say."""
     try:
-        with _DIRECT.open(endpoint.rstrip("/") + "/meridian/replication", timeout=ENDPOINT_PROBE_TIMEOUT_S) as answer:
+        with _DIRECT.open(endpoint.rstrip("/") + "/meridian/replication", timeout=limits.ENDPOINT_PROBE_TIMEOUT_S) as answer:
             return str(orjson.loads(answer.read())["region"])
     except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
         return None
@@ -97,7 +95,7 @@ def _other_regions(endpoint: str) -> list[str]:
     try:
         from meridian.cluster.control_client import ControlClient
 
-        return ControlClient(endpoint, timeout_s=ENDPOINT_PROBE_TIMEOUT_S).regions()
+        return ControlClient(endpoint, timeout_s=limits.ENDPOINT_PROBE_TIMEOUT_S).regions()
     except Exception:  # noqa: BLE001 - no replication here, or no control client: single region
         return []
 
@@ -239,7 +237,7 @@ async def _show_progress(console: Any, workload: Any, run_task: asyncio.Task) ->
     from rich.text import Text
 
     loop = asyncio.get_running_loop()
-    interval_s = REFRESH_INTERVAL_S if console.is_terminal else PLAIN_SUMMARY_INTERVAL_S
+    interval_s = limits.LOAD_REFRESH_INTERVAL_S if console.is_terminal else limits.LOAD_PLAIN_SUMMARY_INTERVAL_S
     last_sent, last_t = 0, loop.time()
 
     def line() -> str:

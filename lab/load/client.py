@@ -35,16 +35,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from meridian.cluster import limits
+
 #: Client-side error names (no DynamoDB answer).
 CONNECT_ERROR = "ConnectError"  # the connection could not be opened: nothing was sent
 TIMEOUT_ERROR = "Timeout"  # no answer within the request timeout
 CONNECTION_LOST_ERROR = "ConnectionLost"  # the connection broke after the request was sent
 BAD_ANSWER_ERROR = "BadAnswer"  # an answer that is not DynamoDB JSON
 
-#: Default time one request may take before it counts as a ``Timeout``.
-REQUEST_TIMEOUT_S = 10.0
-#: Default keep-alive connections per region (per client).
-CONNECTIONS_PER_REGION_MAX = 64
 #: Credentials used to sign when the environment has none: Meridian accepts any.
 DEFAULT_ACCESS_KEY_ID = "test"
 DEFAULT_SECRET_ACCESS_KEY = "test"
@@ -135,8 +133,8 @@ class DynamoClient:
         endpoint: str,
         region: str,
         *,
-        connections_max: int = CONNECTIONS_PER_REGION_MAX,
-        timeout_s: float = REQUEST_TIMEOUT_S,
+        connections_max: int = limits.CONNECTIONS_PER_REGION_MAX,
+        timeout_s: float = limits.REQUEST_TIMEOUT_S,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:

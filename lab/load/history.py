@@ -24,16 +24,17 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from meridian.cluster import limits
+
 HISTORY_FILE = "history.jsonl"
 VISIBILITY_FILE = "visibility.jsonl"
 LAG_FILE = "lag.jsonl"
 RUN_FILE = "run.json"
 CHECKS_FILE = "checks.json"
 
-#: A file's buffer goes to the writer thread once it holds this many bytes.
-BUFFER_BYTES_MAX = 64 * 1024
-#: Buffers waiting for the writer thread, at most (so at most ~16 MB in memory).
-WRITE_QUEUE_BUFFERS_MAX = 256
+# Read through this module's names when used, so a test can shrink them here.
+BUFFER_BYTES_MAX = limits.HISTORY_BUFFER_BYTES_MAX
+WRITE_QUEUE_BUFFERS_MAX = limits.HISTORY_WRITE_QUEUE_BUFFERS_MAX
 
 
 class JsonlFile:

@@ -23,16 +23,16 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from meridian.model.limits import ITEM_SIZE_BYTES_MAX  # DynamoDB's: the largest ``item_bytes``
+
 #: The prefix of keys written by every region.
 CONFLICT_PREFIX = "conflict"
 #: ``version_base`` = run start in ms x this: room for this many writes per
 #: key and region per millisecond between the starts of two runs.
 VERSIONS_PER_MS = 1000
-#: DynamoDB's item size limit: the largest ``item_bytes``.
-ITEM_BYTES_MAX = 400 * 1024
 #: ``pad`` values are slices of one seeded text (no per-request randomness):
-#: any offset below ``ITEM_BYTES_MAX`` leaves room for the longest pad.
-PAD_SOURCE_BYTES = 2 * ITEM_BYTES_MAX
+#: any offset below ``ITEM_SIZE_BYTES_MAX`` leaves room for the longest pad.
+PAD_SOURCE_BYTES = 2 * ITEM_SIZE_BYTES_MAX
 _PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -76,8 +76,8 @@ class WorkloadSpec:
             raise ValueError("write_ratio must be between 0 and 1")
         if self.conflict_keys < 0:
             raise ValueError("conflict_keys must not be negative")
-        if not 0 < self.item_bytes <= ITEM_BYTES_MAX:
-            raise ValueError(f"item_bytes must be between 1 and {ITEM_BYTES_MAX}")
+        if not 0 < self.item_bytes <= ITEM_SIZE_BYTES_MAX:
+            raise ValueError(f"item_bytes must be between 1 and {ITEM_SIZE_BYTES_MAX}")
         if self.visibility_probe_every < 0:
             raise ValueError("visibility_probe_every must not be negative")
 

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import asyncio
 
-from .client import DynamoClient
+from meridian.cluster import limits
 
-#: How long the table may take to become ACTIVE in every region (a replica
-#: is backfilled with the table's existing items first).
-TABLE_ACTIVE_TIMEOUT_S = 120.0
-#: Pause between two DescribeTable rounds while waiting.
-TABLE_POLL_INTERVAL_S = 0.2
+from .client import DynamoClient
 
 
 class TableSetupError(RuntimeError):
     """The table could not be created, replicated or seen ACTIVE in time."""
 
 
-async def ensure_table(regions: dict[str, str], table: str, *, timeout_s: float = TABLE_ACTIVE_TIMEOUT_S) -> None:
+async def ensure_table(regions: dict[str, str], table: str, *, timeout_s: float = limits.TABLE_ACTIVE_TIMEOUT_S) -> None:
     """Create ``table`` in the first region, add replicas in the rest, wait until ACTIVE everywhere."""
     clients = {region: DynamoClient(url, region) for region, url in regions.items()}
     first, *others = list(regions)
@@ -71,7 +67,7 @@ async def _wait_active(client: DynamoClient, table: str, deadline: float, replic
             seen = reply.error
         if loop.time() >= deadline:
             raise TableSetupError(f"{table} in {client.region} not ACTIVE in time (last seen: {seen})")
-        await asyncio.sleep(TABLE_POLL_INTERVAL_S)
+        await asyncio.sleep(limits.TABLE_POLL_INTERVAL_S)
 
 
 def _message(body: dict | None) -> str:

@@ -3,9 +3,9 @@
 **Schedule.**  Request ``i`` is due at ``start + i / rate``, whatever the
 earlier ones are doing (open loop: a slow server does not slow the
 offered load, it shows as latency and errors).  A due request is *behind*,
-and is not sent, when its region already has ``IN_FLIGHT_PER_REGION_MAX``
+and is not sent, when its region already has ``limits.IN_FLIGHT_PER_REGION_MAX``
 requests in flight or when the scheduler reaches it more than
-``SCHEDULE_SLACK_S`` late (this process is short of CPU).  The limit is per
+``limits.SCHEDULE_SLACK_S`` late (this process is short of CPU).  The limit is per
 region so that a region that stops answering cannot starve the others.
 
 **Operations.**  A seeded ``random.Random`` draws, for every due request,
@@ -14,7 +14,7 @@ seed offers the same sequence.  A write goes to its key's writer region
 (``spec.py``); a read to any key, from the region drawn.  Two writes to the
 same key from the same region are never in flight at once (else the later
 version could be applied first): a write whose key is busy takes the next
-key of its region, up to ``KEY_TRIES_MAX``, then is skipped.  A write whose
+key of its region, up to ``limits.KEY_TRIES_MAX``, then is skipped.  A write whose
 outcome is unknown (a time-out, a lost connection, a 5xx) could still be
 applied later, after a newer write: its key is retired for the rest of the
 run so that the no-acknowledged-write-lost check stays exact.
@@ -23,12 +23,12 @@ run so that the no-acknowledged-write-lost check stays exact.
 other region is read (GetItem, ConsistentRead) until it returns that
 version or a later one; ``visible_ms`` is from the write's acknowledgement
 to the answer of the first read that returned it.  Reads are spaced by a
-tenth of the time waited so far (between ``VISIBILITY_POLL_MIN_S`` and
-``VISIBILITY_POLL_MAX_S``), so the figure is within about 10 % and a slow
+tenth of the time waited so far (between ``limits.VISIBILITY_POLL_MIN_S`` and
+``limits.VISIBILITY_POLL_MAX_S``), so the figure is within about 10 % and a slow
 link does not cost a read per millisecond.
 
 **Replication lag.**  With a run directory, ``ControlClient.lag()`` and
-``pending()`` are sampled every ``LAG_SAMPLE_INTERVAL_S`` (off the loop);
+``pending()`` are sampled every ``limits.LAG_SAMPLE_INTERVAL_S`` (off the loop);
 a target without replication, or a failed sample, records nothing.
 """
 
@@ -44,10 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meridian.cluster import limits
+from meridian.model.limits import ITEM_SIZE_BYTES_MAX
+
 from .client import DynamoClient
 from .history import RunWriter
 from .spec import (
-    ITEM_BYTES_MAX,
     Versions,
     WorkloadSpec,
     conflict_key,
@@ -63,34 +65,6 @@ from .spec import (
 from .stats import LiveStats, WorkloadStats
 
 log = logging.getLogger("meridian.lab.load")
-
-#: Requests in flight per region at most; a request due beyond it is "behind".
-IN_FLIGHT_PER_REGION_MAX = 256
-#: A due request reached later than this by the scheduler is "behind" (not sent).
-SCHEDULE_SLACK_S = 0.1
-#: The scheduler wakes at most once per tick and sends everything due by then
-#: (waking for every request would cost more CPU than the requests at high rates).
-SCHEDULER_TICK_S = 0.002
-#: The scheduler sleeps at most this long at once (so a stop is seen quickly).
-SCHEDULER_SLEEP_MAX_S = 0.05
-#: A write whose key is busy tries this many keys of its region in all.
-KEY_TRIES_MAX = 8
-#: Visibility probes running at once, at most (more are skipped and counted).
-VISIBILITY_PROBES_MAX = 32
-#: A probe gives up (visible_ms null) after this long.
-VISIBILITY_TIMEOUT_S = 10.0
-#: Probe reads are spaced by this share of the time waited so far, within the bounds below.
-VISIBILITY_POLL_FRACTION = 0.1
-VISIBILITY_POLL_MIN_S = 0.002
-VISIBILITY_POLL_MAX_S = 0.1
-#: Replication lag sampling period.
-LAG_SAMPLE_INTERVAL_S = 1.0
-#: One lag sample's control calls may take this long (a replicator may be down).
-LAG_SAMPLE_TIMEOUT_S = 5.0
-#: After the schedule ends, how long in-flight requests and probes may take to finish.
-DRAIN_TIMEOUT_S = 30.0
-#: Buffered history lines go to the writer thread at least this often (files stay current).
-HISTORY_FLUSH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +90,7 @@ class OperationPlan:
         #: Every key, for reads.
         self.all_keys = [region_key(r, j) for r in self.regions for j in range(owned[r])] + conflicts
         self._rng = random.Random(spec.seed)
-        self._pad_offsets = ITEM_BYTES_MAX
+        self._pad_offsets = ITEM_SIZE_BYTES_MAX
 
     def next(self) -> Operation:
         rng = self._rng
@@ -214,14 +188,14 @@ class Workload:
         i = 0
         while i < total and not stop.is_set():
             elapsed_s = loop.time() - start
-            if self._writer is not None and loop.time() - flushed >= HISTORY_FLUSH_INTERVAL_S:
+            if self._writer is not None and loop.time() - flushed >= limits.HISTORY_FLUSH_INTERVAL_S:
                 self._writer.flush()
                 flushed = loop.time()
             while i < total and i * interval_s <= elapsed_s:
                 operation = self.plan.next()  # drawn even when not sent: the sequence stays the seed's
                 self.live.scheduled += 1
                 late_s = elapsed_s - i * interval_s
-                if late_s > SCHEDULE_SLACK_S or self._in_flight[operation.region] >= IN_FLIGHT_PER_REGION_MAX:
+                if late_s > limits.SCHEDULE_SLACK_S or self._in_flight[operation.region] >= limits.IN_FLIGHT_PER_REGION_MAX:
                     self.live.behind += 1
                     self.live.regions[operation.region].behind += 1
                 else:
@@ -230,7 +204,7 @@ class Workload:
             self._elapsed_fraction = i / total
             if i < total:
                 wait_s = start + i * interval_s - loop.time()
-                await asyncio.sleep(min(SCHEDULER_SLEEP_MAX_S, max(SCHEDULER_TICK_S, wait_s)))
+                await asyncio.sleep(min(limits.SCHEDULER_SLEEP_MAX_S, max(limits.SCHEDULER_TICK_S, wait_s)))
         if self._writer is not None:
             self._writer.flush()
 
@@ -251,9 +225,9 @@ class Workload:
     async def _drain(self) -> None:
         pending = self._tasks | self._probes
         if pending:
-            await asyncio.wait(pending, timeout=DRAIN_TIMEOUT_S)
+            await asyncio.wait(pending, timeout=limits.DRAIN_TIMEOUT_S)
         if self._probes:  # probes started by the last acknowledgements
-            await asyncio.wait(set(self._probes), timeout=DRAIN_TIMEOUT_S)
+            await asyncio.wait(set(self._probes), timeout=limits.DRAIN_TIMEOUT_S)
 
     # --- requests -------------------------------------------------------------
 
@@ -261,7 +235,7 @@ class Workload:
         """The PutItem of ``operation`` (its key, or the next free one), None if no key is free."""
         region = operation.region
         keys = self.plan.writable[region]
-        for step in range(min(KEY_TRIES_MAX, len(keys))):
+        for step in range(min(limits.KEY_TRIES_MAX, len(keys))):
             key = keys[(operation.key_index + step) % len(keys)]
             if (key, region) not in self._busy and key not in self._retired:
                 break
@@ -326,7 +300,7 @@ class Workload:
         for target in self._clients:
             if target == source:
                 continue
-            if len(self._probes) >= VISIBILITY_PROBES_MAX:
+            if len(self._probes) >= limits.VISIBILITY_PROBES_MAX:
                 self.live.probes_skipped += 1
                 continue
             self.live.probes_started += 1
@@ -335,7 +309,7 @@ class Workload:
             task.add_done_callback(self._probes.discard)
 
     async def _probe(self, source: str, target: str, key: str, version: int, acked_at: float, acked_clock: float) -> None:
-        deadline = acked_clock + VISIBILITY_TIMEOUT_S
+        deadline = acked_clock + limits.VISIBILITY_TIMEOUT_S
         request = {
             "TableName": self.spec.table,
             "Key": {"pk": {"S": key}},
@@ -354,7 +328,7 @@ class Workload:
             if now >= deadline:
                 break
             waited_s = now - acked_clock
-            pause_s = min(VISIBILITY_POLL_MAX_S, max(VISIBILITY_POLL_MIN_S, waited_s * VISIBILITY_POLL_FRACTION))
+            pause_s = min(limits.VISIBILITY_POLL_MAX_S, max(limits.VISIBILITY_POLL_MIN_S, waited_s * limits.VISIBILITY_POLL_FRACTION))
             await asyncio.sleep(min(pause_s, max(0.0, deadline - now)))
         if visible_ms is None:
             self.live.probes_timed_out += 1
@@ -375,7 +349,7 @@ class Workload:
         endpoint = next(iter(self.spec.regions.values()))
         # Importing the control client (gRPC) takes a while: not on the loop.
         module = await loop.run_in_executor(None, importlib.import_module, "meridian.cluster.control_client")
-        control = module.ControlClient(endpoint, timeout_s=LAG_SAMPLE_TIMEOUT_S)
+        control = module.ControlClient(endpoint, timeout_s=limits.LAG_SAMPLE_TIMEOUT_S)
         try:
             await loop.run_in_executor(None, control.regions)
         except module.ControlUnavailable as exc:
@@ -397,7 +371,7 @@ class Workload:
                 for row in rows:
                     self._writer.lag.append(row)
                 self.live.lag_samples += 1
-            await asyncio.sleep(max(0.0, started + LAG_SAMPLE_INTERVAL_S - loop.time()))
+            await asyncio.sleep(max(0.0, started + limits.LAG_SAMPLE_INTERVAL_S - loop.time()))
 
     def __repr__(self) -> str:
         return (

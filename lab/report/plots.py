@@ -14,6 +14,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from meridian.cluster import limits
+
 from .figures import latency_samples, pairs_of, pending_series, percentile, time_bins
 from .rundir import RunData
 
@@ -21,8 +23,6 @@ from .rundir import RunData
 PLOT_DPI = 110
 #: Bin width of the read-latency-over-time panel.
 READ_LATENCY_BIN_S = 5.0
-#: With more faults than this, spans are drawn but not labelled one by one.
-FAULT_LABELS_MAX = 12
 #: A latency axis turns logarithmic when its largest value exceeds the median by this factor.
 LOG_SCALE_RATIO = 20.0
 
@@ -63,7 +63,7 @@ def _mark_faults(axes, data: RunData, *, label: bool) -> None:
                 ax.axvline(start, color=colour[w.fault], alpha=0.5, linewidth=0.8)
                 if w.reverted:
                     ax.axvline(end, color=colour[w.fault], alpha=0.5, linewidth=0.8, linestyle=":")
-        if i == 0 and label and len(data.faults) <= FAULT_LABELS_MAX:
+        if i == 0 and label and len(data.faults) <= limits.FAULT_LABELS_MAX:
             for n, w in enumerate(data.faults):
                 # Staggered down the axis so neighbouring labels do not overlap.
                 ax.text(w.start - data.t0, 0.98 - 0.07 * (n % 4), f" {w.fault} {w.target}", va="top", ha="left",

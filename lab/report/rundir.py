@@ -22,9 +22,8 @@ from pathlib import Path
 
 import orjson
 
-#: Per series (a region's gets, a pair's visibility probes): latencies kept for
-#: percentiles and CDFs. Beyond it a uniform sample of this size stands in.
-REPORT_SAMPLES_MAX = 200_000
+from meridian.cluster import limits
+
 #: Seed of the reservoirs' sampling, so one run dir always gives one report.
 REPORT_SAMPLE_SEED = 0
 
@@ -41,7 +40,7 @@ class Reservoir:
 
     __slots__ = ("limit", "seen", "items", "_random")
 
-    def __init__(self, limit: int = REPORT_SAMPLES_MAX, seed: int = REPORT_SAMPLE_SEED) -> None:
+    def __init__(self, limit: int = limits.REPORT_SAMPLES_MAX, seed: int = REPORT_SAMPLE_SEED) -> None:
         if limit < 1:
             raise ValueError("a reservoir holds at least one item")
         self.limit = limit

@@ -17,7 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from helpers import create_table
-from meridian.cluster.procs import STARTUP_TIMEOUT_S, LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.cluster.limits import STARTUP_TIMEOUT_S
+from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
 
 MODES = ("embedded", "cluster")

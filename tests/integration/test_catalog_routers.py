@@ -6,10 +6,12 @@ made through one are visible through the others.
 
 from __future__ import annotations
 
-import time
-
 from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
+from tests.waiting import wait_until
+
+#: A router re-reads the catalog every CATALOG_REFRESH_INTERVAL_S; another router's change shows within this.
+CATALOG_SEEN_TIMEOUT_S = 5.0
 
 
 def _router(cluster: LocalCluster, tmp_path, name: str) -> tuple[ManagedProcess, str]:
@@ -19,17 +21,6 @@ def _router(cluster: LocalCluster, tmp_path, name: str) -> tuple[ManagedProcess,
     endpoint = f"http://127.0.0.1:{port}"
     wait_for_http_ok(f"{endpoint}/health", 30, process=proc)
     return proc, endpoint
-
-
-def _eventually(check, timeout_s: float = 5.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_routers_share_the_catalog(tmp_path):
@@ -62,15 +53,13 @@ def test_routers_share_the_catalog(tmp_path):
             b.update_table(TableName="shared", BillingMode="PROVISIONED",
                            ProvisionedThroughput={"ReadCapacityUnits": 3, "WriteCapacityUnits": 4})
 
-            def a_sees_update():
-                assert a.describe_table(TableName="shared")["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"] == 4
+            def a_sees_update() -> bool:
+                return a.describe_table(TableName="shared")["Table"]["ProvisionedThroughput"]["WriteCapacityUnits"] == 4
 
-            _eventually(a_sees_update)
+            wait_until(a_sees_update, CATALOG_SEEN_TIMEOUT_S, 0.1, "router A's catalog to show B's UpdateTable")
             b.delete_table(TableName="shared")
 
-            def a_sees_delete():
-                assert "shared" not in a.list_tables()["TableNames"]
-
-            _eventually(a_sees_delete)
+            wait_until(lambda: "shared" not in a.list_tables()["TableNames"], CATALOG_SEEN_TIMEOUT_S, 0.1,
+                       "router A's catalog to show B's DeleteTable")
         finally:
             b_proc.terminate()

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 
 from meridian.cluster.procs import ManagedProcess
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")
 
@@ -56,10 +56,7 @@ def run_chaos(tmp_path: Path, *args: str) -> tuple[int, str, Path]:
     finally:
         chaos.terminate()
     output = chaos.log_path.read_text(errors="replace")
-    deadline = time.monotonic() + 10
-    while (left := _processes_mentioning(str(work))) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert left == [], f"processes of the run's cluster outlived it: {left}"
+    wait_until(lambda: _processes_mentioning(str(work)) == [], 10, 0.1, "the run's cluster processes to be gone")
     return code, output, run_dir
 
 

@@ -21,10 +21,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from meridian.cluster import limits
 from meridian.cluster.control_client import ControlClient
 from meridian.cluster.procs import MERIDIAN_COMMAND, ManagedProcess
 from meridian.cluster.up_control import state_path
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")
 
@@ -64,11 +66,11 @@ def cluster(tmp_path_factory):
     )  # fmt: skip
     UP.update(dir=base / "cluster", base=base, up=up)
     try:
-        deadline = time.monotonic() + UP_TIMEOUT_S
-        while not state_path(UP["dir"]).exists():
+        def up_json_written() -> bool:
             assert up.alive, up.log_tail(30)
-            assert time.monotonic() < deadline, "up.json never appeared:\n" + up.log_tail(30)
-            time.sleep(0.1)
+            return state_path(UP["dir"]).exists()
+
+        wait_until(up_json_written, UP_TIMEOUT_S, 0.1, "meridian up to write up.json")
         yield up
     finally:
         up.terminate()
@@ -143,16 +145,13 @@ def test_kill_and_restart_keep_data_ports_and_are_not_reported_as_deaths(cluster
     after = _process("us-east-1/node-0")
     assert after["state"] == "running" and after["pid"] != node["pid"]
     assert Path(f"/proc/{after['pid']}/cmdline").read_bytes() == argv_before  # same arguments, same port and data
-    deadline = time.monotonic() + 30
-    while True:  # the router reconnects to the node on its own
-        try:
-            item = ddb.get_item(TableName="survives-kill", Key={"id": {"S": "k"}}, ConsistentRead=True)["Item"]
-            break
-        except Exception:
-            assert time.monotonic() < deadline, "the restarted node never served again"
-            time.sleep(0.2)
+    item = wait_until(  # the router reconnects to the node on its own
+        lambda: ddb.get_item(TableName="survives-kill", Key={"id": {"S": "k"}}, ConsistentRead=True)["Item"],
+        30, 0.2, "the restarted node to serve again", ignoring=(Exception,),
+    )
     assert item["v"] == {"N": "1"}
-    time.sleep(1.0)  # a few supervision rounds
+    # The point: two supervision rounds pass and report nothing (a death would be reported by then).
+    time.sleep(2 * limits.SUPERVISE_INTERVAL_S)
     assert "exited with code" not in cluster.log_tail(200), "a deliberate kill was reported as a death"
     events = [orjson.loads(line) for line in (tmp_path / "faults.jsonl").read_bytes().splitlines()]
     assert [(e["fault"], e["phase"], e["target"]) for e in events] == [
@@ -176,10 +175,8 @@ def test_an_unasked_death_is_still_reported(cluster):
     replicator = _process("eu-west-1/replicator")
     cluster_log_before = cluster.log_tail(500)
     os.kill(replicator["pid"], signal.SIGKILL)  # not through the API
-    deadline = time.monotonic() + 10
-    while f"(pid {replicator['pid']}) exited with code -9" not in cluster.log_tail(500):
-        assert time.monotonic() < deadline, "the death was not reported"
-        time.sleep(0.1)
+    wait_until(lambda: f"(pid {replicator['pid']}) exited with code -9" in cluster.log_tail(500), 10, 0.1,
+               "meridian up to report the replicator's death")
     assert _process("eu-west-1/replicator")["state"] == "exited"
     assert f"pid {replicator['pid']}" not in cluster_log_before
     restarted = chaos("restart", "eu-west-1/replicator")
@@ -251,10 +248,11 @@ def test_up_json_is_removed_when_up_stops(tmp_path):
     up = ManagedProcess(["up", "--data-dir", str(tmp_path / "c"), "--nodes-per-region", "1", "--port", "0"],
                         log_path=tmp_path / "up.log", name="meridian up")  # fmt: skip
     try:
-        deadline = time.monotonic() + UP_TIMEOUT_S
-        while not state_path(tmp_path / "c").exists():
-            assert up.alive and time.monotonic() < deadline, up.log_tail(30)
-            time.sleep(0.1)
+        def up_json_written() -> bool:
+            assert up.alive, up.log_tail(30)
+            return state_path(tmp_path / "c").exists()
+
+        wait_until(up_json_written, UP_TIMEOUT_S, 0.1, "meridian up to write up.json")
         assert [p["role"] for p in json.loads(state_path(tmp_path / "c").read_text())["processes"]] == ["node", "router"]
         up.kill(signal.SIGTERM)
         assert up.wait(30) == 0

@@ -28,6 +28,7 @@ import pytest
 from meridian.cluster.control_client import ControlClient
 from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 CHROMIUM = os.environ.get("MERIDIAN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -128,10 +129,8 @@ def _create_table(ddb, name: str) -> None:
 
 
 def _wait_active(ddb, name: str) -> None:
-    deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-    while (table := ddb.describe_table(TableName=name)["Table"])["TableStatus"] != "ACTIVE":
-        assert time.monotonic() < deadline, f"{name} still {table['TableStatus']}: {table.get('Replicas')}"
-        time.sleep(0.1)
+    wait_until(lambda: ddb.describe_table(TableName=name)["Table"]["TableStatus"] == "ACTIVE", REPLICATION_TIMEOUT_S,
+               0.1, f"{name} and its replicas to be ACTIVE")
 
 
 def _link(control: ControlClient, source: str, target: str) -> dict:
@@ -252,7 +251,7 @@ class _Writer:
         for prefix, ddb in zip("ab", self._clients):
             ddb.put_item(TableName=self._table, Item={"pk": {"S": f"{prefix}-{self._n % 40}"}, "v": {"N": str(self._n)}})
         self._n += 1
-        time.sleep(self.WRITE_INTERVAL_S)
+        time.sleep(self.WRITE_INTERVAL_S)  # the writer's pace, not a wait: ``until`` polls the condition
 
     def until(self, condition, message: str) -> None:
         deadline = time.monotonic() + REPLICATION_TIMEOUT_S

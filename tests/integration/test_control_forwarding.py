@@ -18,6 +18,7 @@ from meridian.cluster.control_client import ControlClient, ControlError, Control
 from meridian.main import main
 from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok, wait_for_port
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 A, B = "region-a", "region-b"
 TABLE = "forwarded"
@@ -41,10 +42,8 @@ def clients(cluster):
         BillingMode="PAY_PER_REQUEST",
     )
     ddb[A].update_table(TableName=TABLE, ReplicaUpdates=[{"Create": {"RegionName": B}}])
-    deadline = time.monotonic() + TIMEOUT_S
-    while ddb[A].describe_table(TableName=TABLE)["Table"]["TableStatus"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: ddb[A].describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE", TIMEOUT_S, 0.1,
+               f"{TABLE} and its replica to be ACTIVE")
     return ddb
 
 
@@ -60,10 +59,7 @@ def _get(ddb, key: str) -> dict | None:
 
 
 def _wait_for(ddb, key: str, value: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while (_get(ddb, key) or {}).get("v") != {"S": value}:
-        assert time.monotonic() < deadline, f"{key}={value} never arrived: {_get(ddb, key)}"
-        time.sleep(0.05)
+    wait_until(lambda: (_get(ddb, key) or {}).get("v") == {"S": value}, TIMEOUT_S, 0.05, f"{key}={value} to arrive")
 
 
 def _link(control: ControlClient, source: str, target: str) -> dict:
@@ -102,7 +98,7 @@ def test_pause_holds_replication_to_and_from_a_region_until_resume(control, clie
     try:
         assert all(link["paused"] for link in control.links())
         clients[B].put_item(TableName=TABLE, Item={"pk": {"S": "paused"}, "v": {"S": "from-b"}})
-        time.sleep(1.0)
+        time.sleep(1.0)  # the point: a second in which the paused region receives nothing
         assert _get(clients[A], "paused") is None
     finally:
         control.resume(A)
@@ -233,14 +229,9 @@ def test_an_unreachable_region_answers_503_and_nothing_else_breaks(cluster, cont
         host, port = cluster.replicator_addresses[A].rsplit(":", 1)
         wait_for_port(host, int(port), 30.0, process=replicator)
     # B's channel to A reconnects within its backoff (at most 2 s).
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            assert control.call(A, {"command": "show"})["region"] == A
-            break
-        except ControlUnavailable:
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+    shown = wait_until(lambda: control.call(A, {"command": "show"}), TIMEOUT_S, 0.2,
+                       "B's channel to A to reconnect", ignoring=(ControlUnavailable,))
+    assert shown["region"] == A
 
 
 def test_realistic_links_start_with_real_world_latencies(tmp_path):

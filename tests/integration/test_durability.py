@@ -14,6 +14,7 @@ import pytest
 from botocore.config import Config
 
 from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from tests.waiting import wait_until
 
 
 def _client(endpoint: str):
@@ -84,9 +85,12 @@ def test_sync_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path):
                 i += 1
 
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+        started = time.monotonic()
         for t in threads:
             t.start()
-        time.sleep(3)
+        wait_until(lambda: len(acknowledged) > 50, 30, 0.05, "the burst to get going (50 acknowledged writes)")
+        # The point: the kill lands three seconds into the burst, with many writes in flight.
+        time.sleep(max(0.0, 3 - (time.monotonic() - started)))
         proc.kill(signal.SIGKILL)
         stop.set()
         for t in threads:
@@ -114,13 +118,8 @@ def test_cluster_node_kill9_restart_keeps_data(tmp_path):
         victim.kill(signal.SIGKILL)
         victim.wait(10)
         victim.restart()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                values = [ddb.get_item(TableName="spread", Key={"id": {"S": f"k{i}"}})["Item"]["v"]["N"] for i in range(150)]
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        values = wait_until(
+            lambda: [ddb.get_item(TableName="spread", Key={"id": {"S": f"k{i}"}})["Item"]["v"]["N"] for i in range(150)],
+            30, 0.5, "every item readable after the node's restart", ignoring=(Exception,),
+        )
         assert values == [str(i) for i in range(150)]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.request
 
 import pytest
@@ -16,6 +15,7 @@ from meridian.main import main
 from meridian.cluster.procs import LocalCluster
 from meridian.replication.peers import control
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 A, B = "region-a", "region-b"
 TABLE = "metered"
@@ -50,13 +50,11 @@ def _latency(cluster: LocalCluster) -> tuple[int, dict[float, float]]:
 
 
 def _wait_count(cluster: LocalCluster, at_least: int) -> dict[float, float]:
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
+    def enough() -> dict[float, float] | None:
         count, buckets = _latency(cluster)
-        if count >= at_least:
-            return buckets
-        assert time.monotonic() < deadline, f"only {count} latency samples"
-        time.sleep(0.2)
+        return buckets if count >= at_least else None
+
+    return wait_until(enough, TIMEOUT_S, 0.2, f"{at_least} latency samples")
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +67,8 @@ def ddb(cluster):
         BillingMode="PAY_PER_REQUEST",
     )
     ddb.update_table(TableName=TABLE, ReplicaUpdates=[{"Create": {"RegionName": B}}])
-    deadline = time.monotonic() + TIMEOUT_S
-    while ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] != "ACTIVE":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: ddb.describe_table(TableName=TABLE)["Table"]["TableStatus"] == "ACTIVE", TIMEOUT_S, 0.1,
+               f"{TABLE} and its replica to be ACTIVE")
     return ddb
 
 

@@ -23,6 +23,7 @@ from meridian.proto import storage_pb2 as spb
 from meridian.replication.digest import compare
 from meridian.replication.peers import control
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 A, B = "region-a", "region-b"
 TABLE = "global"
@@ -45,13 +46,11 @@ def _describe(ddb, name: str) -> dict:
 
 
 def _wait_active(ddb, name: str, timeout_s: float = REPLICATION_TIMEOUT_S) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def active() -> dict | None:
         table = _describe(ddb, name)
-        if table["TableStatus"] == "ACTIVE":
-            return table
-        assert time.monotonic() < deadline, f"{name} still {table['TableStatus']}: {table.get('Replicas')}"
-        time.sleep(0.1)
+        return table if table["TableStatus"] == "ACTIVE" else None
+
+    return wait_until(active, timeout_s, 0.1, f"{name} to be ACTIVE")
 
 
 def _make_global(cluster: LocalCluster, clients, name: str, items: int = 0) -> int:
@@ -135,10 +134,8 @@ def test_a_new_replica_gets_the_schema_and_the_existing_items(cluster, clients, 
     assert replica["TableArn"] == original["TableArn"].replace(A, B)
     assert clients[B].scan(TableName=name, Select="COUNT")["Count"] == 120
     clients[B].put_item(TableName=name, Item={"pk": {"S": "new"}, "v": {"S": "from b"}})
-    deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-    while "Item" not in clients[A].get_item(TableName=name, Key={"pk": {"S": "new"}}):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: "Item" in clients[A].get_item(TableName=name, Key={"pk": {"S": "new"}}),
+               REPLICATION_TIMEOUT_S, 0.05, "B's write to reach A")
 
 
 def test_the_local_region_is_refused_in_replica_updates(clients, table_id):
@@ -158,27 +155,25 @@ def test_deleting_a_replica_removes_only_that_region(cluster, clients, table_id)
     clients[A].update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": B}}])
     table = _wait_active(clients[A], name)
     assert "Replicas" not in table and "GlobalTableVersion" not in table
-    deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-    while True:
+
+    def b_replica_gone() -> bool:
         try:
             _describe(clients[B], name)
         except clients[B].exceptions.ResourceNotFoundException:
-            break
-        assert time.monotonic() < deadline, "the B replica is still there"
-        time.sleep(0.1)
+            return True
+        return False
+
+    wait_until(b_replica_gone, REPLICATION_TIMEOUT_S, 0.1, "the B replica to be deleted")
     assert clients[A].scan(TableName=name, Select="COUNT")["Count"] == 5
 
 
 def test_a_write_in_one_region_is_read_in_the_other(clients, table_id):
     clients[A].put_item(TableName=TABLE, Item={"pk": {"S": "hello"}, "v": {"S": "from a"}})
-    deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-    while _value(clients[B], "hello") != "from a":
-        assert time.monotonic() < deadline, "not replicated in time"
-        time.sleep(0.05)
+    started = time.monotonic()
+    wait_until(lambda: _value(clients[B], "hello") == "from a", REPLICATION_TIMEOUT_S, 0.05, "A's write in B")
     clients[B].delete_item(TableName=TABLE, Key={"pk": {"S": "hello"}})
-    while _value(clients[A], "hello") is not None:
-        assert time.monotonic() < deadline, "delete not replicated in time"
-        time.sleep(0.05)
+    wait_until(lambda: _value(clients[A], "hello") is None, REPLICATION_TIMEOUT_S - (time.monotonic() - started), 0.05,
+               "B's delete in A")
 
 
 def test_conflicting_writes_during_a_cut_converge_to_the_last_writer(cluster, clients, table_id):
@@ -193,7 +188,7 @@ def test_conflicting_writes_during_a_cut_converge_to_the_last_writer(cluster, cl
             clients[B].put_item(TableName=TABLE, Item={"pk": {"S": pk}, "v": {"S": "b"}})
         for pk in keys[10:15]:
             clients[B].delete_item(TableName=TABLE, Key={"pk": {"S": pk}})
-        time.sleep(0.5)
+        time.sleep(0.5)  # the point: half a second in which nothing may cross the cut link
         assert _value(clients[B], keys[0]) == "b" and _value(clients[A], keys[0]) == "a"  # cut: no flow
         shown = _control(cluster, A, command="show")
         assert shown["links"][0]["cut"] and shown["pending"][B] > 0
@@ -233,9 +228,7 @@ def _cli(cluster: LocalCluster, *args: str) -> int:
 def _wait_value(ddb, pk: str, expected: str | None, timeout_s: float = REPLICATION_TIMEOUT_S) -> float:
     """Seconds until ``pk`` reads ``expected``."""
     start = time.monotonic()
-    while _value(ddb, pk) != expected:
-        assert time.monotonic() - start < timeout_s, f"{pk} never became {expected!r}"
-        time.sleep(0.01)
+    wait_until(lambda: _value(ddb, pk) == expected, timeout_s, 0.01, f"{pk} to read {expected!r}")
     return time.monotonic() - start
 
 
@@ -270,7 +263,7 @@ def test_paused_replication_holds_changes_until_resumed(cluster, clients, table_
     assert _cli(cluster, "replication", "pause", B) == 0
     try:
         clients[A].put_item(TableName=TABLE, Item={"pk": {"S": "paused"}, "v": {"S": "1"}})
-        time.sleep(0.5)
+        time.sleep(0.5)  # the point: half a second in which the paused replication delivers nothing
         assert _value(clients[B], "paused") is None
     finally:
         assert _cli(cluster, "replication", "resume", B) == 0

@@ -23,6 +23,7 @@ import pytest
 from meridian.cluster.control_client import ControlClient
 from meridian.cluster.procs import LocalCluster
 from tests.conftest import make_client, unique_table_name
+from tests.waiting import wait_until
 
 A, B = "region-a", "region-b"
 TIMEOUT_S = 30.0
@@ -73,13 +74,7 @@ def _error(call, **kwargs) -> tuple[str, str]:
 
 def _wait(what: str, probe, timeout_s: float = TIMEOUT_S):
     """Poll ``probe()`` until it returns something true; return that."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(POLL_S)
+    return wait_until(probe, timeout_s, POLL_S, what)
 
 
 def _global_status(client, name: str) -> str | None:
@@ -161,7 +156,7 @@ def test_update_global_table_adds_and_removes_a_region(ddb):
     assert _table(ddb[B], name)["TableStatus"] == "ACTIVE"
     _wait("B on its own", lambda: _global_status(ddb[B], name) is None)
     ddb[A].put_item(TableName=name, Item={"pk": {"S": "after"}})
-    time.sleep(1.0)
+    time.sleep(1.0)  # the point: a second in which A's write may not reach B (no longer a replica)
     assert "Item" not in ddb[B].get_item(TableName=name, Key={"pk": {"S": "after"}})
     assert "Item" in ddb[B].get_item(TableName=name, Key={"pk": {"S": "before"}})
 

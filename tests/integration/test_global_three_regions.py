@@ -20,6 +20,7 @@ import pytest
 from meridian.cluster.control_client import ControlClient
 from meridian.cluster.procs import LocalCluster
 from tests.conftest import make_client, unique_table_name
+from tests.waiting import wait_until
 
 A, B, C = "region-a", "region-b", "region-c"
 REGIONS = (A, B, C)
@@ -48,13 +49,7 @@ def control(cluster):
 
 
 def _wait(what: str, probe, timeout_s: float = TIMEOUT_S):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(POLL_S)
+    return wait_until(probe, timeout_s, POLL_S, what)
 
 
 def _replicas(client, name: str) -> dict[str, str]:
@@ -142,7 +137,7 @@ def test_writes_in_a_third_region_during_a_backfill_reach_the_new_replica(cluste
             _add_replica(ddb, name, A, B)
             _wait("B ACTIVE in A", lambda: _replicas(ddb[A], name).get(B) == "ACTIVE" or writer.error)
             _wait("more writes in C", lambda: writer.written >= 20 + 20 or writer.error, timeout_s=10)
-            time.sleep(0.5)
+            _wait("C to see B ACTIVE", lambda: writer.statuses[-1:] == ["ACTIVE"] or writer.error)
         finally:
             writer.stop.set()
             writer.join(10)
@@ -182,7 +177,7 @@ def test_delete_table_in_one_region_removes_only_that_replica(cluster, ddb, cont
         ddb[A].put_item(TableName=name, Item={"pk": {"S": f"after-{i}"}})
     _wait("the writes in C", lambda: _get(ddb[C], name, "after-19") is not None)
     _wait("A's acks", lambda: control.call(A, {"command": "show"})["statistics"]["changes_sent"] >= sent_before + 20)
-    time.sleep(1.0)
+    time.sleep(1.0)  # the point: a second in which nothing more may be sent (B is gone)
     assert control.call(A, {"command": "show"})["statistics"]["changes_sent"] == sent_before + 20
     # C's writes still reach A; B may create a table of that name again, on its own.
     ddb[C].put_item(TableName=name, Item={"pk": {"S": "from-c"}})

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import random
 import signal
-import time
 from collections import Counter
 
 from botocore.exceptions import ClientError
 
 from meridian.cluster.procs import LocalCluster, wait_for_port
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 REGION = "us-east-1"
 TABLE = "gsi-chaos"
@@ -88,15 +88,9 @@ def test_gsi_converges_after_a_node_is_killed_mid_maintenance(tmp_path):
             host, port = cluster.node_addresses[REGION][nodes.index(victim)].rsplit(":", 1)
             wait_for_port(host, int(port), 30, process=victim)
 
-        deadline = time.monotonic() + CONVERGE_S
-        while True:
-            try:
-                if _index_matches_table(ddb):
-                    break
-            except ClientError:
-                pass  # the router may still be reconnecting to a restarted node
-            assert time.monotonic() < deadline, "the index did not converge to the table"
-            time.sleep(0.2)
+        # ClientError: the router may still be reconnecting to a restarted node.
+        wait_until(lambda: _index_matches_table(ddb), CONVERGE_S, 0.2, "the index to converge to the table",
+                   ignoring=(ClientError,))
         indexed = _pages(ddb, IndexName="by_grp")
         assert len(indexed) > KEYS // 2  # the check above is not vacuous
         assert ddb.describe_table(TableName=TABLE)["Table"]["GlobalSecondaryIndexes"][0]["ItemCount"] == len(indexed)

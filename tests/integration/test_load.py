@@ -16,8 +16,10 @@ import pytest
 
 from meridian.lab.load import check_no_acknowledged_write_lost, writes_from_history
 from meridian.lab.load.history import read_jsonl
-from meridian.cluster.procs import MERIDIAN_COMMAND, STARTUP_TIMEOUT_S, LocalCluster, ManagedProcess, free_port, wait_for_http_ok
+from meridian.cluster.limits import STARTUP_TIMEOUT_S
+from meridian.cluster.procs import MERIDIAN_COMMAND, LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 A, B = "region-a", "region-b"
 #: A ``meridian load`` run may take this long in all (start, table, run, drain, check).
@@ -158,11 +160,13 @@ def test_errors_are_recorded_by_type_and_lost_writes_fail_the_run(embedded, tmp_
     )  # fmt: skip
     try:
         ddb = make_client(embedded)
-        deadline = time.monotonic() + 30
-        while not _has_items(ddb, table):  # the workload created it and is writing
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        time.sleep(1.0)
+
+        def writing() -> bool:
+            assert process.poll() is None, "meridian load exited early"
+            return _has_items(ddb, table)
+
+        wait_until(writing, 30, 0.1, "the workload to create its table and write")
+        time.sleep(1.0)  # the point: a second of successful writes before the table goes
         deleted_at = time.time()
         ddb.delete_table(TableName=table)
         output, _ = process.communicate(timeout=LOAD_TIMEOUT_S)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from meridian.cluster import limits
 from meridian.cluster.procs import (
     LocalCluster,
     ManagedProcess,
@@ -30,6 +31,7 @@ from meridian.cluster.procs import (
     wait_for_port,
 )
 from tests.conftest import make_client
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")
 
@@ -159,16 +161,14 @@ def test_pause_resume_and_terminate_while_paused(tmp_path, supervised):
     supervised(child)
     _wait_for_log(child, "\n", 10)
     child.pause()
-    time.sleep(0.2)  # let a line already being written land
+    # Stopped: a line being written when SIGSTOP came has landed.
+    wait_until(lambda: _stat_fields(child.pid)[0] == "T", 5, 0.01, "the ticker to be stopped")
     frozen = child.log_path.stat().st_size
-    time.sleep(0.3)
+    time.sleep(0.3)  # the point: six ticks' worth of time in which nothing is written
     assert child.log_path.stat().st_size == frozen
     assert _stat_fields(child.pid)[0] == "T"
     child.resume()
-    deadline = time.monotonic() + 5
-    while child.log_path.stat().st_size == frozen and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert child.log_path.stat().st_size > frozen
+    wait_until(lambda: child.log_path.stat().st_size > frozen, 5, 0.05, "the resumed ticker to write again")
     child.pause()
     assert child.terminate(timeout_s=5) == -signal.SIGTERM  # SIGCONT lets the SIGTERM act
 
@@ -339,7 +339,8 @@ def test_a_dead_child_is_reported_and_the_rest_keep_running(tmp_path, start_up):
     os.kill(victim, signal.SIGKILL)
     report = _wait_for_log(up, f"us-east-1-node-1 (pid {victim}) exited with code -9", 10)
     assert "us-east-1-node-1.log" in report
-    time.sleep(1.5)  # a few supervision rounds: reported once, nothing restarted, up still up
+    # The point: three supervision rounds pass: reported once, nothing restarted, up still up.
+    time.sleep(3 * limits.SUPERVISE_INTERVAL_S)
     assert _output(up).count(f"pid {victim}) exited") == 1
     assert up.alive
     assert sorted(_children(up.pid)) == sorted(p for p in roles if p != victim)

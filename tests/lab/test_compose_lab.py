@@ -32,6 +32,7 @@ from meridian.lab.cli import container_states, default_lab_dir
 from meridian.lab.dockerd import DockerUnavailable, ensure_docker, started_dockerd_pid
 from meridian.lab.lock import exclusive_lab
 from tests.conftest import make_client, unique_table_name
+from tests.waiting import wait_until
 
 REQUIRE_ENV = "MERIDIAN_REQUIRE_DOCKER"
 #: A cold run builds a base image (debootstrap) and the image: minutes, not seconds.
@@ -103,28 +104,27 @@ def lab_owner():
 
 
 def _wait_replica_active(client, table: str, region: str) -> None:
-    deadline = time.monotonic() + REPLICA_ACTIVE_TIMEOUT_S
-    while True:
+    def active() -> bool:
         description = client.describe_table(TableName=table)["Table"]
         status = {r["RegionName"]: r.get("ReplicaStatus") for r in description.get("Replicas", [])}
-        if status.get(region) == "ACTIVE" and description["TableStatus"] == "ACTIVE":
-            return
-        assert time.monotonic() < deadline, f"replica {region} of {table} not ACTIVE: {status}"
-        time.sleep(0.2)
+        return status.get(region) == "ACTIVE" and description["TableStatus"] == "ACTIVE"
+
+    wait_until(active, REPLICA_ACTIVE_TIMEOUT_S, 0.2, f"replica {region} of {table} to be ACTIVE")
 
 
 def _read_all(client, table: str, expected: dict[str, str], timeout_s: float) -> float:
     """Poll until every expected item reads back (strongly consistent); seconds it took."""
     started = time.monotonic()
     missing = dict(expected)
-    while missing:
+
+    def all_arrived() -> bool:
         for key in list(missing):
             item = client.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
             if item is not None and item["v"]["S"] == missing[key]:
                 del missing[key]
-        if missing:
-            assert time.monotonic() - started < timeout_s, f"{len(missing)} items never arrived, e.g. {next(iter(missing))}"
-            time.sleep(0.1)
+        return not missing
+
+    wait_until(all_arrived, timeout_s, 0.1, f"all {len(expected)} items to arrive")
     return time.monotonic() - started
 
 
