@@ -44,7 +44,12 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ControlError(Exception):
-    """A command the replicators refused (unknown region or command, bad value)."""
+    """A command the replicators refused (unknown region or command, bad value).
+
+    The HTTP client's side of ``meridian.proto.errors.ControlError`` (which a
+    replicator raises and a router answers with 400): this one carries the
+    HTTP status the router answered with.
+    """
 
     def __init__(self, message: str, status: int | None = 400) -> None:
         super().__init__(message)

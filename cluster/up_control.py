@@ -55,7 +55,7 @@ STATE_FILE_NAME = "up.json"
 ACTIONS = ("kill", "restart", "pause", "resume")
 
 
-class ControlError(Exception):
+class ProcessControlError(Exception):
     """A request that cannot be carried out; ``status`` is its HTTP status."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -107,7 +107,7 @@ class ProcessControl:
                 break
         for future in failed:
             if not future.done():
-                future.set_exception(ControlError(503, "meridian up is stopping"))
+                future.set_exception(ProcessControlError(503, "meridian up is stopping"))
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -135,7 +135,7 @@ class ProcessControl:
                 if future.set_running_or_notify_cancel():
                     try:
                         answer = self._carry_out(name, action)
-                    except ControlError as error:
+                    except ProcessControlError as error:
                         future.set_exception(error)
                     else:
                         future.set_result(answer)
@@ -165,11 +165,11 @@ class ProcessControl:
         future: Future = Future()
         with self._lock:
             if self._closed:
-                raise ControlError(503, "meridian up is stopping")
+                raise ProcessControlError(503, "meridian up is stopping")
             try:
                 self._requests.put_nowait((name, action, future))
             except queue.Full:
-                raise ControlError(503, f"more than {limits.UP_CONTROL_QUEUE_MAX} requests waiting") from None
+                raise ProcessControlError(503, f"more than {limits.UP_CONTROL_QUEUE_MAX} requests waiting") from None
         return future
 
     # --- the work ----------------------------------------------------------
@@ -197,7 +197,7 @@ class ProcessControl:
             return {"processes": [self._describe(member) for member in self._members.values()]}
         member = self._members.get(name)
         if member is None:
-            raise ControlError(404, f"no process named {name!r}; known: {', '.join(self._members)}")
+            raise ProcessControlError(404, f"no process named {name!r}; known: {', '.join(self._members)}")
         process = member.process
         if action == "kill":
             if process.alive:
@@ -206,14 +206,14 @@ class ProcessControl:
                 try:
                     process.wait(limits.UP_KILL_REAP_TIMEOUT_S)
                 except TimeoutError as error:
-                    raise ControlError(500, str(error)) from None
+                    raise ProcessControlError(500, str(error)) from None
         elif action == "restart":
             self._killed_on_request.discard(name)
             process.restart()
             try:
                 member.ready(limits.STARTUP_TIMEOUT_S)
             except Exception as error:  # StartupError, or the process died at once
-                raise ControlError(500, f"{name} did not come back: {error}") from None
+                raise ProcessControlError(500, f"{name} did not come back: {error}") from None
         elif action == "pause":
             if process.alive:
                 process.pause()
@@ -221,7 +221,7 @@ class ProcessControl:
             if process.alive:
                 process.resume()
         else:
-            raise ControlError(404, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+            raise ProcessControlError(404, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
         return {"process": self._describe(member)}
 
 
@@ -263,7 +263,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             future = self.server.control.submit(name, action)
             answer = future.result(limits.UP_CONTROL_ANSWER_TIMEOUT_S)
-        except ControlError as error:
+        except ProcessControlError as error:
             self._answer(error.status, {"message": str(error)})
         except TimeoutError:
             self._answer(504, {"message": f"no answer within {limits.UP_CONTROL_ANSWER_TIMEOUT_S:g} s"})
