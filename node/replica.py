@@ -2,8 +2,10 @@
 
 ``ReplicaMixin`` is part of ``Engine`` (``node/engine.py``), kept in its own
 module because it is one concern: what a region's replicator needs from a
-storage node (``replication/interfaces.py``: ``ChangeSource`` and, through
-the region's nodes, ``ChangeSink``), and what garbage collection
+storage node besides reading the log (which is ``node/change_log.py``:
+``ChangeSource``): applying other regions' changes (through the region's
+nodes, ``ChangeSink``), the records a convergence digest covers, the clock
+skew of chaos experiments, and the tombstones garbage collection
 (``replication/gc.py``) may delete.
 
 **Apply.**  ``apply_replicated`` runs in the same critical section and the
@@ -20,6 +22,11 @@ change that lost, since the version it lost to may still be pending.
 **Table ids.**  A change names its table by id (its key starts with it), so
 the replicas of a table share one table id in every region; a change for a
 table this node's catalog copy does not know is discarded (False).
+
+Wave 2: log shipping within a region's replica set (a partition's leader
+to its followers) applies through the same ``_stage``, keeping stamps and
+sequence order; multi-Region strong consistency adds its conflict check
+beside ``_stage_replicated``.
 """
 
 from __future__ import annotations
@@ -31,29 +38,19 @@ import orjson
 from rocksdict import ReadOptions, WriteBatch
 
 from meridian.model import limits
+from meridian.model.changes import Change
 from meridian.model.keycodec import decode_item_key, prefix_end, table_prefix
 from meridian.model.ops import ItemOp, OpKind
-from meridian.model.values import item_size
-from meridian.model.changes import Change, LogTruncated
+from meridian.model.records import HEADER_BYTES, is_tombstone, record_stamp, unpack_u64
 from meridian.model.stamps import lww_wins
-from meridian.model.records import (
-    HEADER_BYTES,
-    is_tombstone,
-    pack_u64,
-    record_stamp,
-    unpack_log_record,
-    unpack_u64,
-)
-from meridian.model.changes import LogPosition, change_size_bytes
-
-_META_LOG_BASE = b"logbase"  # change-log sequences up to this one were truncated
-_TOMBSTONE_DELETES_PER_WRITE = 1000  # bounds one drop_tombstones write batch
+from meridian.model.values import item_size
+from meridian.node.commit import Batch
 
 _loads = orjson.loads
 
 
 class ReplicaMixin:
-    """Replication methods of ``Engine`` (state and helpers live there)."""
+    """Replication methods of ``Engine`` (its state is set up in ``Engine.__init__``)."""
 
     # --- apply (ChangeSink, per node) ---------------------------------------
 
@@ -71,7 +68,7 @@ class ReplicaMixin:
         if self._failure is not None:
             raise self._failure
         if not self.sync:
-            batch = self._batch_type()
+            batch = Batch()
             applied = [self._stage_replicated(change, batch) for change in changes]
             if batch.writes:
                 self._commit_now(batch)
@@ -89,7 +86,7 @@ class ReplicaMixin:
             return applied, self._group.done
         return applied, self._inflight[-1].done if self._inflight else None
 
-    def _stage_replicated(self, change: Change, batch) -> bool:
+    def _stage_replicated(self, change: Change, batch: Batch) -> bool:
         key_schema = self._replica_key_schema(change.table_id)
         if key_schema is None:
             self.replicated_discarded += 1
@@ -130,56 +127,7 @@ class ReplicaMixin:
             }
         return tables.get(table_id)
 
-    # --- the log (ChangeSource, per node) -------------------------------------
-
-    def log_position(self) -> LogPosition:
-        """The durable log end, and a clock reading every later local change
-        exceeds (below the first not yet durable one, if any)."""
-        pending = self._group is not None or bool(self._inflight)
-        return LogPosition(self._durable_sequence, self._durable_hlc if pending else self._last_hlc)
-
-    def log_base(self) -> int:
-        """Sequences up to this one were truncated (0: none ever were)."""
-        raw = self._meta.get(_META_LOG_BASE)
-        return unpack_u64(raw) if raw is not None else 0
-
-    def read_change_batch(self, after_seq: int, changes_max: int, bytes_max: int) -> list[Change]:
-        """Durable changes after ``after_seq``: at most ``changes_max``, and
-        none past ``bytes_max`` by ``change_size_bytes`` except the first.
-        Raises ``LogTruncated`` when entries after ``after_seq`` are gone."""
-        if after_seq < self.log_base():
-            raise LogTruncated(f"{self.node_id}: read after {after_seq}, log starts after {self.log_base()}")
-        out: list[Change] = []
-        if changes_max <= 0:
-            return out
-        end = self._durable_sequence
-        total = 0
-        read_options = ReadOptions()
-        read_options.set_iterate_upper_bound(pack_u64(end + 1))
-        for raw_seq, value in self._log.items(from_key=pack_u64(after_seq + 1), read_opt=read_options):
-            change = unpack_log_record(unpack_u64(raw_seq), value)
-            total += change_size_bytes(change)
-            if out and total > bytes_max:
-                break
-            out.append(change)
-            if len(out) == changes_max:
-                break
-        return out
-
-    async def wait_beyond(self, sequence: int) -> None:
-        """Return once the log holds a durable change after ``sequence``."""
-        while self._durable_sequence <= sequence:
-            if self._failure is not None:
-                raise self._failure
-            waiter = asyncio.get_running_loop().create_future()
-            self._log_waiters.append(waiter)
-            await waiter
-
-    def _wake_log_waiters(self) -> None:
-        waiters, self._log_waiters = self._log_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+    # --- convergence digests, clock skew ---------------------------------------------
 
     def table_records(self, table_id: int, after: bytes, limit: int, bytes_max: int) -> list[tuple[bytes, bytes]]:
         """Durable ``(item key, record)`` of a table in key order after the key
@@ -206,22 +154,6 @@ class ReplicaMixin:
 
     # --- garbage collection (replication/gc.py decides) -----------------------
 
-    def truncate_log(self, through_sequence: int) -> int:
-        """Delete change-log entries up to ``through_sequence``, but none a
-        global index maintainer still needs, and none not yet durable;
-        return the sequence truncated through."""
-        through = min(through_sequence, self._durable_sequence)
-        for plan in self.indexes.global_indexes():
-            through = min(through, self.gsi_position(plan.index_id)[0])
-        base = self.log_base()
-        if through <= base:
-            return base
-        wb = WriteBatch(raw_mode=True)
-        wb.delete_range(pack_u64(base), pack_u64(through + 1), self._log_cf)
-        wb.put(_META_LOG_BASE, pack_u64(through), self._meta_cf)
-        self._write(wb)
-        return through
-
     def drop_tombstones(self, floor_hlc: int) -> int:
         """Delete durable tombstones stamped at or below ``floor_hlc``;
         return how many went.  Keys with a write still pending are left."""
@@ -236,7 +168,7 @@ class ReplicaMixin:
                 continue
             wb.delete(key, self._items_cf)
             queued += 1
-            if queued == _TOMBSTONE_DELETES_PER_WRITE:
+            if queued == limits.TOMBSTONE_DELETES_PER_WRITE_MAX:
                 self._write(wb)
                 dropped += queued
                 wb = WriteBatch(raw_mode=True)
