@@ -2,7 +2,7 @@
 
 Routers never talk to other regions.  ``UpdateTable`` with ``ReplicaUpdates``
 (and the legacy ``CreateGlobalTable`` / ``UpdateGlobalTable``) only record
-the wish in the table's catalog entry (``router/catalog.py``: ``replicas``,
+the wish in the table's catalog entry (``router/table_record.py``: ``replicas``,
 a new one CREATING, a changed one UPDATING, an old one DELETING, each
 naming its *coordinator*, the region that took the request); the catalog
 is durable on the region's nodes, and this module, in every region's
