@@ -178,7 +178,7 @@ class StagedIndexUpdates:
     def finish(self, table: Table, now_s: float) -> None:
         """Apply what the answer still showed as it was: new throughputs, deleted indexes."""
         for index, throughput in self.throughputs:
-            _update_index_throughput(index, throughput, now_s)
+            update_throughput(index, throughput, now_s)
         if self.deleted:
             table.indexes = [index for index in table.indexes if index not in self.deleted]
             _prune_attribute_definitions(table)
@@ -214,14 +214,16 @@ def stage_index_updates(
     return staged
 
 
-def _update_index_throughput(index: Index, throughput: dict[str, Any], now_s: float) -> None:
+def update_throughput(holder: Table | Index, throughput: dict[str, Any], now_s: float) -> None:
+    """New provisioned capacity for a table or an index, with the times of the
+    last increase and decrease and the day's decrease count DynamoDB reports."""
     read, write = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
-    if read > index.read_capacity or write > index.write_capacity:
-        index.last_increase_s = now_s
-    if read < index.read_capacity or write < index.write_capacity:
-        index.last_decrease_s = now_s
-        index.decreases_today += 1
-    index.read_capacity, index.write_capacity = read, write
+    if read > holder.read_capacity or write > holder.write_capacity:
+        holder.last_increase_s = now_s
+    if read < holder.read_capacity or write < holder.write_capacity:
+        holder.last_decrease_s = now_s
+        holder.decreases_today += 1
+    holder.read_capacity, holder.write_capacity = read, write
 
 
 def _prune_attribute_definitions(table: Table) -> None:

@@ -24,7 +24,13 @@ from ..context import RouterContext
 from ..table_record import Table, new_table_id, new_table_uuid, stream_label
 from .descriptions import live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
-from .table_indexes import check_index_throughput_bounds, check_index_updates, new_index, stage_index_updates
+from .table_indexes import (
+    check_index_throughput_bounds,
+    check_index_updates,
+    new_index,
+    stage_index_updates,
+    update_throughput,
+)
 
 _PARAM = "One or more parameter values were invalid: "
 _INDEXES_BUSY = (
@@ -181,13 +187,7 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         table.billing_mode = billing
         table.billing_mode_explicit = True
     if throughput is not None:
-        read, write = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
-        if read > table.read_capacity or write > table.write_capacity:
-            table.last_increase_s = now_s
-        if read < table.read_capacity or write < table.write_capacity:
-            table.last_decrease_s = now_s
-            table.decreases_today += 1
-        table.read_capacity, table.write_capacity = read, write
+        update_throughput(table, throughput, now_s)
     if spec is not None:
         table.stream = _stream(spec)
         table.stream_label = stream_label(now_s) if table.stream else table.stream_label
