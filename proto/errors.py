@@ -70,6 +70,10 @@ class ControlUnreachable(Exception):
     """The region a control command names did not answer: HTTP 503 at a router."""
 
 
+#: Everything ``error_from_rpc`` may return: what a caller of a Meridian gRPC
+#: service catches to handle any failed call.
+RPC_FAILURES = (DynamoError, LogTruncated, ControlError, ControlUnreachable)
+
 _THROTTLES = (ThrottlingException, RequestLimitExceeded, ProvisionedThroughputExceededException)
 
 

@@ -311,9 +311,18 @@ class ReplicatorService(replication_pb2_grpc.ReplicatorServicer):
 
 
 async def control(address: str, command: dict, timeout_s: float = limits.REPLICATION_CONTROL_TIMEOUT_S) -> dict:
-    """Send one control command to the replicator at ``address``; a failure
-    raises ``grpc.aio.AioRpcError`` (``proto.errors.error_from_rpc`` reads it)."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = replication_pb2_grpc.ReplicatorStub(channel)
-        reply = await stub.Control(rpb.ControlRequest(json=orjson.dumps(command)), timeout=timeout_s)
+    """Send one control command to the replicator at ``address``.
+
+    Raises ``ControlError`` for a command the replicators refused (the
+    caller's mistake: HTTP 400 at a router); anything else that went wrong
+    (the replicator, or the region it forwards to, unreachable or failing)
+    raises what ``proto.errors.error_from_rpc`` makes of it (HTTP 503).
+    A channel per call: control commands are operator actions, not the data path.
+    """
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = replication_pb2_grpc.ReplicatorStub(channel)
+            reply = await stub.Control(rpb.ControlRequest(json=orjson.dumps(command)), timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc, f"the replicator at {address}") from None
     return orjson.loads(reply.json)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import grpc
 
 from meridian.model import limits
 from meridian.model.errors import InternalServerError
@@ -79,13 +78,14 @@ class RegionDirectory:
         return self._replicator is not None
 
     async def _call(self, command: dict) -> dict:
+        from meridian.proto.errors import RPC_FAILURES
         from meridian.replication.peers import control  # only routers with a replicator load replication
 
         try:
             return await control(self._replicator, command, timeout_s=limits.REMOTE_CATALOG_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
+        except RPC_FAILURES as exc:  # whatever failed, the region could not be asked
             region = command.get("region", self.region)
-            detail = f"{exc.code().name} {exc.details()}"
+            detail = f"{exc.__class__.__name__} {exc}"
             log.warning("region %s unavailable through the replicator at %s: %s", region, self._replicator, detail)
             raise RegionUnavailable(region, detail) from exc
 

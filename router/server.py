@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from collections.abc import Awaitable, Callable
 
-import grpc
 import orjson
 import uvloop
 
@@ -69,13 +68,14 @@ def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
     to the replicators themselves.  The second relays the replicator's
     Prometheus metrics, so a router is enough to scrape its region.
     """
+    from meridian.proto.errors import RPC_FAILURES
     from meridian.replication.peers import control
 
     async def replication() -> Response:
         try:
             answer = await control(replicator, {"command": "peers"}, timeout_s=limits.ROUTER_REPLICATOR_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            body = {"message": f"the replicator of {region} at {replicator} is unavailable: {exc.code().name}"}
+        except RPC_FAILURES as exc:  # any failure of the replicator is a 503 here
+            body = {"message": f"the replicator of {region} at {replicator} is unavailable: {exc}"}
             return Response(503, orjson.dumps(body), _JSON_HEADER)
         replicators = {region: replicator, **answer["replicators"]}
         return Response(200, orjson.dumps({"region": region, "replicators": replicators}), _JSON_HEADER)
@@ -83,8 +83,8 @@ def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
     async def metrics() -> Response:
         try:
             answer = await control(replicator, {"command": "metrics"}, timeout_s=limits.ROUTER_REPLICATOR_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            return Response(503, f"# replicator of {region} unavailable: {exc.code().name}\n".encode(), _PROMETHEUS_HEADER)
+        except RPC_FAILURES as exc:  # any failure of the replicator is a 503 here
+            return Response(503, f"# replicator of {region} unavailable: {exc}\n".encode(), _PROMETHEUS_HEADER)
         return Response(200, answer["text"].encode(), _PROMETHEUS_HEADER)
 
     return replication, metrics
@@ -98,7 +98,8 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
     command's answer; 400 ``{"message"}`` for a bad body, region or command;
     503 when a replicator cannot be reached.
     """
-    from meridian.replication.peers import control
+    from meridian.proto.errors import RPC_FAILURES
+    from meridian.replication.peers import ControlError, control
 
     def refuse(status: int, message: str) -> Response:
         return Response(status, orjson.dumps({"message": message}), _JSON_HEADER)
@@ -117,10 +118,10 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
                 return refuse(400, f"{field!r} must be a non-empty string")
         try:
             answer = await control(replicator, command, timeout_s=limits.ROUTER_CONTROL_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                return refuse(400, exc.details() or "invalid command")
-            return refuse(503, f"via the replicator of {region} at {replicator}: {exc.code().name} {exc.details()}")
+        except ControlError as exc:
+            return refuse(400, str(exc) or "invalid command")
+        except RPC_FAILURES as exc:  # the replicator, or the region it forwards to, failed
+            return refuse(503, f"via the replicator of {region} at {replicator}: {exc}")
         return Response(200, orjson.dumps(answer), _JSON_HEADER)
 
     return route

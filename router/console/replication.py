@@ -18,10 +18,10 @@ import asyncio
 import math
 from typing import Any
 
-import grpc
 
 from meridian.model import limits
-from meridian.replication.peers import control
+from meridian.proto.errors import RPC_FAILURES
+from meridian.replication.peers import ControlError, control
 
 from ..catalog import Catalog
 
@@ -52,12 +52,10 @@ class ReplicationView:
         """Run ``command`` in ``region`` (forwarded by this region's replicator when another)."""
         try:
             return await control(self.replicator, {**command, "region": region}, timeout_s=limits.CONSOLE_CONTROL_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise ConsoleError(400, exc.details() or "invalid command") from None
-            raise ConsoleError(
-                503, f"{region}: via the replicator of {self.region} at {self.replicator}: {exc.code().name} {exc.details() or ''}".rstrip()
-            ) from None
+        except ControlError as exc:
+            raise ConsoleError(400, str(exc) or "invalid command") from None
+        except RPC_FAILURES as exc:  # the replicator, or the region it forwards to, failed
+            raise ConsoleError(503, f"{region}: via the replicator of {self.region} at {self.replicator}: {exc}") from None
 
     async def regions(self) -> list[str]:
         """Every region, this one first."""
