@@ -29,6 +29,10 @@ DYNALITE_CLI = PEERS_DIR / "dynalite" / "cli.js"
 DYNOXIDE_BIN = PEERS_DIR / "@dynoxide" / "linux-x64" / "dynoxide"
 #: The ``meridian`` console script of the Python environment running us.
 MERIDIAN_BIN = Path(sys.executable).parent / "meridian"
+#: Another build's ``meridian`` console script (e.g. a clone of the previous
+#: commit with its own venv), run as target ``meridian-baseline``: a change's
+#: cost is then a ratio within one run, like the peers'.
+MERIDIAN_BASELINE_BIN = Path(os.environ.get("MERIDIAN_BASELINE_BIN", "/nonexistent/meridian-baseline"))
 
 #: How long a target may take to accept TCP connections (a 3-node cluster
 #: starts four Python processes, on one pinned core).
@@ -73,8 +77,8 @@ class TargetSpec:
             return f"unknown ({error.__class__.__name__})"
 
 
-def _meridian_serve(*extra: str) -> Callable[[int, Path], list[str]]:
-    return lambda port, data_dir: [str(MERIDIAN_BIN), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
+def _meridian_serve(*extra: str, binary: Path = MERIDIAN_BIN) -> Callable[[int, Path], list[str]]:
+    return lambda port, data_dir: [str(binary), "serve", "--port", str(port), "--data-dir", str(data_dir), *extra]
 
 
 _MERIDIAN_HINT = f"the meridian console script is missing at {MERIDIAN_BIN}: pip install -e . in this environment"
@@ -86,6 +90,19 @@ TARGETS: dict[str, TargetSpec] = {
         TargetSpec(
             "meridian-embedded", "meridian serve (router + RocksDB in one process, on disk)",
             _meridian_serve(), MERIDIAN_BIN, _MERIDIAN_HINT, is_python=True,
+        ),
+        TargetSpec(
+            "meridian-baseline", "meridian serve of the build at $MERIDIAN_BASELINE_BIN (a change's before)",
+            _meridian_serve(binary=MERIDIAN_BASELINE_BIN), MERIDIAN_BASELINE_BIN,
+            "set MERIDIAN_BASELINE_BIN to another checkout's .venv/bin/meridian", is_python=True,
+        ),
+        TargetSpec(
+            "meridian-baseline-cluster", "meridian up (3 nodes) of the build at $MERIDIAN_BASELINE_BIN",
+            lambda port, data_dir: [
+                str(MERIDIAN_BASELINE_BIN), "up", "--nodes-per-region", "3", "--port", str(port),
+                "--data-dir", str(data_dir),
+            ],
+            MERIDIAN_BASELINE_BIN, "set MERIDIAN_BASELINE_BIN to another checkout's .venv/bin/meridian", is_python=True,
         ),
         TargetSpec(
             "meridian-sync", "meridian serve --sync (fsync every acknowledged write)",
