@@ -156,8 +156,14 @@ def test_compose_lab_global_table_survives_restart(lab_owner):
         _wait_replica_active(clients[home], table, region)
     timings["global table with 2 replicas"] = time.monotonic() - started
     for region in others:  # each replica region serves the table and knows where it came from
+        # The coordinator marks the last replica ACTIVE in every replica region
+        # in turn, and each region's routers see it at their next catalog
+        # refresh: the home region may say ACTIVE a moment before the others.
+        wait_until(
+            lambda: clients[region].describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE",
+            REPLICA_ACTIVE_TIMEOUT_S, 0.2, f"{table} to be ACTIVE in {region}",
+        )
         described = clients[region].describe_table(TableName=table)["Table"]
-        assert described["TableStatus"] == "ACTIVE"
         assert home in {r["RegionName"] for r in described["Replicas"]}
 
     written = {f"item-{i}": f"value-{i}-{time.time_ns()}" for i in range(ITEMS)}
