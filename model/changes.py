@@ -35,6 +35,11 @@ class Change:
     tombstone: bool
     item_json: bytes | None  # None for a delete
     size_bytes: int = -1  # DynamoDB item size (0 for a delete; -1: not known)
+    # A delete issued by the service, not a client: a Time to Live expiry
+    # (``node/ttl.py``).  Kept by every region that applies it, so a stream
+    # record anywhere names the service (``userIdentity`` type "Service",
+    # principal "dynamodb.amazonaws.com").
+    by_service: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,17 @@ TABLE_MAX_WRITE_CAPACITY_UNITS = 40000
 
 # --- Meridian's own bounds ---------------------------------------------------
 HTTP_REQUEST_BYTES_MAX = 16 * 1024 * 1024  # a body larger than this closes the connection
-HTTP_HEADER_BYTES_MAX = 64 * 1024
+# The request line plus headers of one request; past it: 400 and the connection closes
+# (DynamoDB's front limits the header section to 16 KB and answers 400 Bad Request).
+HTTP_HEADER_BYTES_MAX = 16 * 1024
+# A response body at least this large is compressed when the client accepts gzip or deflate
+# (DynamoDB's threshold: 4 KB; smaller answers are sent as they are).
+HTTP_RESPONSE_COMPRESS_BYTES_MIN = 4096
+# zlib level of compressed answers: 1 compresses a 1 MB page in a few ms of the router's CPU,
+# several times less than zlib's default 6 (DynamoDB's level is unknown).
+HTTP_RESPONSE_COMPRESS_LEVEL = 1
+# How long a browser may cache a CORS preflight answer (guess: DynamoDB's value is not documented).
+HTTP_CORS_MAX_AGE_S = 172800
 HTTP_PIPELINED_REQUESTS_MAX = 128  # requests started but not yet answered, per connection; past it reading pauses
 # A connection paused by the bound above reads again once fewer than this many wait.
 HTTP_PIPELINED_REQUESTS_RESUME_BELOW = 64
@@ -60,6 +70,7 @@ ROUTER_CONTROL_BODY_BYTES_MAX = 256 * 1024
 assert 1 <= HTTP_PIPELINED_REQUESTS_RESUME_BELOW <= HTTP_PIPELINED_REQUESTS_MAX
 assert HTTP_PIPELINED_REQUESTS_MAX <= HTTP_INFLIGHT_REQUESTS_MAX  # one connection alone never trips the router's bound
 assert ROUTER_CONTROL_BODY_BYTES_MAX <= HTTP_REQUEST_BYTES_MAX
+assert HTTP_HEADER_BYTES_MAX < HTTP_REQUEST_BYTES_MAX
 STORAGE_BATCH_OPS_MAX = 512  # item operations carried in one router->node stream message
 STORAGE_BATCH_BYTES_MAX = 8 * 1024 * 1024  # a batch is closed once its encoded ops pass this size
 STORAGE_INFLIGHT_OPS_MAX = 8192  # per router->node stream, awaiting replies
@@ -142,7 +153,17 @@ WRITE_CAPACITY_UNIT_BYTES = 1024
 # DynamoDB's: ItemCollectionMetrics' SizeEstimateRangeGB is a range of this
 # width (one GB) around the item collection's size.
 ITEM_COLLECTION_ESTIMATE_STEP_BYTES = 1024 ** 3
+# DynamoDB's: UpdateTimeToLive refuses a table's next change this long after
+# its last one (documented as one hour; live tables were seen to accept it
+# after about 31 minutes).  A router option may shorten it for labs
+# (RouterContext.ttl_change_interval_s, router/actions/ttl.py).
+TTL_CHANGE_INTERVAL_S = 3600.0
+# Meridian's: DescribeTimeToLive shows ENABLING / DISABLING this long after a
+# change, then ENABLED / DISABLED (0: settled on the next describe, as live
+# DynamoDB shows ENABLED almost at once).
+TTL_TRANSITION_S = 0.0
 assert LIST_GLOBAL_TABLES_LIMIT_DEFAULT >= 1
+assert TTL_CHANGE_INTERVAL_S >= 0 and TTL_TRANSITION_S >= 0
 assert WRITE_CAPACITY_UNIT_BYTES <= READ_CAPACITY_UNIT_BYTES
 
 # --- the web console (router/console/) ----------------------------------------------
@@ -233,6 +254,33 @@ assert GSI_BATCH_BYTES_MAX + ITEM_SIZE_BYTES_MAX < GRPC_MESSAGE_BYTES_MAX // 4  
 assert GSI_RETRY_BACKOFF_S_MIN <= GSI_RETRY_BACKOFF_S_MAX
 assert NODE_RECONNECT_BACKOFF_S_MIN <= NODE_RECONNECT_BACKOFF_S_MAX
 assert GRPC_PING_INTERVAL_MS_MIN <= GRPC_KEEPALIVE_TIME_MS
+
+# --- Time to Live expiry (node/ttl.py) --------------------------------------------
+# DynamoDB's: an item whose TTL attribute (epoch seconds) lies more than five
+# years in the past is never expired (a value in milliseconds reads as far in
+# the future, one mistyped as far in the past).  Five years of 365 days: the
+# exact edge (leap days) is a guess.
+TTL_EXPIRED_AGE_S_MAX = 5 * 365 * 24 * 60 * 60
+# Meridian's: default of `--ttl-interval-s`, the seconds between the end of one
+# sweep of a node's TTL tables and the start of the next (DynamoDB itself
+# typically deletes within a few days of expiry).
+TTL_SWEEP_INTERVAL_S_DEFAULT = 5.0
+# Meridian's: a sweep reads a table's items in chunks of at most this many
+# items ...
+TTL_SWEEP_CHUNK_ITEMS_MAX = 256
+# ... closing a chunk once its records pass this size; between chunks it
+# yields to the event loop, so one chunk holds the loop for a few ms at most.
+TTL_SWEEP_CHUNK_BYTES_MAX = 1024 * 1024
+# Meridian's: a node deletes at most this many expired items per second,
+# sustained ...
+TTL_DELETES_PER_S_MAX = 1000
+# ... in bursts (one engine call, one write batch) of at most this many.
+TTL_DELETES_BURST_MAX = 100
+
+assert TTL_SWEEP_INTERVAL_S_DEFAULT > 0
+assert 1 <= TTL_DELETES_BURST_MAX <= TTL_DELETES_PER_S_MAX
+assert TTL_DELETES_BURST_MAX <= GROUP_COMMIT_WRITES_MAX  # a burst fits one group commit
+assert ITEM_SIZE_BYTES_MAX <= TTL_SWEEP_CHUNK_BYTES_MAX  # a chunk holds at least the largest item
 
 # --- storage engine (node/database.py, node/engine.py, node/replica.py) -----------
 # Meridian's: RocksDB's block cache, shared by every column family of a node.

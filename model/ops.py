@@ -115,6 +115,9 @@ class TableStats:
     item_count: int = 0
     size_bytes: int = 0
     indexes: dict[int, IndexStats] = field(default_factory=dict)  # index id -> its statistics
+    # Items Time to Live deleted (CloudWatch's TimeToLiveDeletedItemCount),
+    # counted by the node that issued each expiry; cumulative.
+    ttl_deleted_count: int = 0
 
 
 @dataclass(slots=True)
@@ -123,10 +126,13 @@ class CatalogEntry:
 
     ``description`` is the JSON-serialisable table record kept by the router's
     catalog; ``revision`` increases with every change so that the newest copy
-    wins when copies differ.  Nodes read three of its members, to maintain
-    secondary indexes: ``table_id``, ``key_schema`` (``[[name, type], ...]``)
+    wins when copies differ.  Nodes read four of its members: to maintain
+    secondary indexes, ``table_id``, ``key_schema`` (``[[name, type], ...]``)
     and ``indexes`` (``IndexSpec.to_record()`` each, see
-    ``index_specs_from_catalog``); everything else is the router's.
+    ``index_specs_from_catalog``); to expire items (``node/ttl.py``),
+    ``ttl_attribute``: the Time to Live attribute's name while TTL is
+    ENABLING or ENABLED, absent or None otherwise.  Everything else is the
+    router's.
     """
 
     name: str

@@ -21,6 +21,8 @@ per job, each in its own module; the state they share is set up here, in
                                clock skew, tombstone garbage collection
 ``node/indexes.py``            index plans: which entry an item makes (pure)
 ``node/gsi.py``                the GSI maintainer task (uses the engine)
+``node/ttl.py``                the Time to Live sweeper task (uses the engine;
+                               its deletes are ``expire_many``, write path)
 =============================  ================================================
 
 Every call happens on the node's event-loop thread (blocking RocksDB work
@@ -29,10 +31,8 @@ check and its write form one critical section without locks.
 
 Where wave 2 goes on a node (``docs/architecture.md``, "Where wave 2 goes"):
 
-* **TTL expiry sweeps**: a new ``node/ttl.py``, a per-partition task like
-  the GSI maintainer, walking items with the range-read iterators and
-  writing each expiry as a stamped delete through ``_stage``
-  (``node/write_path.py``), so it reaches the log like any other write.
+* **TTL expiry sweeps**: ``node/ttl.py`` sweeps a node's items; with
+  replica sets it runs per partition, on the partition's leader.
 * **Stream shards**: readers of ``node/change_log.py`` (a shard is a
   partition's log); their cursors join log retention in ``truncate_log``.
 * **Transaction locks and staged versions**: a new ``node/transactions.py``
@@ -68,7 +68,7 @@ from meridian.node.index_state import IndexStateMixin
 from meridian.node.indexes import IndexRegistry
 from meridian.node.range_reads import RangeReadMixin
 from meridian.node.replica import ReplicaMixin
-from meridian.node.statistics import EngineStatistics, StatisticsMixin
+from meridian.node.statistics import EngineStatistics, StatisticsMixin, ttl_deleted_key
 from meridian.node.write_path import WritePathMixin
 
 __all__ = ["Engine", "EngineStatistics"]
@@ -129,11 +129,15 @@ class Engine(
         seq = self._meta.get(META_SEQUENCE)
         self._sequence = unpack_u64(seq) if seq is not None else 0
         self._durable_sequence = self._sequence
-        self._clock = HybridLogicalClock(now_ms or wall_clock_ms)
+        self._now_ms = now_ms or wall_clock_ms
+        self._clock = HybridLogicalClock(self._now_ms)
         hlc = self._meta.get(META_HLC)
         self._last_hlc = self._clock.observe(unpack_u64(hlc)) if hlc is not None else 0
         self._durable_hlc = self._last_hlc  # the clock's last reading as of the durable log end
         self._replica_tables: dict[int, list] | None = None  # table id -> key schema (node/replica.py)
+        self._ttl_attributes: dict[int, str] | None = None  # table id -> TTL attribute (node/index_state.py)
+        self._ttl_deleted: dict[int, int] = {}  # table id -> items TTL deleted (node/statistics.py)
+        self._ttl_deleted_total = 0
         self._log_waiters: list[asyncio.Future[None]] = []  # ChangeLogMixin.wait_beyond
         self.replicated_applied = 0
         self.replicated_discarded = 0
@@ -168,6 +172,11 @@ class Engine(
             f"{' FAILED' if self._failure else ''}>"
         )
 
+    def physical_now_ms(self) -> int:
+        """The node's physical clock in epoch milliseconds, clock skew included
+        (what Time to Live compares expiry times with)."""
+        return self._now_ms() + self._clock.skew_ms
+
     # --- tables ------------------------------------------------------------
 
     def drop_table(self, table_id: int) -> None:
@@ -183,6 +192,8 @@ class Engine(
         wb.delete_range(start, end, self._items_cf)
         wb.delete_range(start, end, self._scan_cf)
         wb.delete(stats_key(table_id), self._meta_cf)
+        wb.delete(ttl_deleted_key(table_id), self._meta_cf)
+        self._ttl_deleted[table_id] = 0
         collections = COLLECTION_PREFIX + start
         wb.delete_range(collections, prefix_end(collections), self._meta_cf)
         self._stats[table_id] = [0, 0]

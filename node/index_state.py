@@ -15,8 +15,12 @@ bookkeeping live in ``meta`` (``gsi_position`` / ``gsi_sent_keys`` /
 node owning them through ``apply_index_entries``, which keeps the entry of
 the newest base item version under each key.
 
-Wave 2: stream and TTL settings of a table arrive with its catalog entry
-here too (``catalog_put`` is where a node learns of them).
+A table's Time to Live attribute arrives with its catalog entry too
+(``ttl_attribute`` in its description, while TTL is enabled):
+``ttl_attributes`` lists them for the sweeper (``node/ttl.py``).
+
+Wave 2: stream settings of a table arrive with its catalog entry here too
+(``catalog_put`` is where a node learns of them).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class IndexStateMixin:
         if current is not None and _loads(current)["revision"] > entry.revision:
             return
         self._replica_tables = None
+        self._ttl_attributes = None
         value = _dumps(
             {"revision": entry.revision, "description": entry.description, "deleted": entry.deleted}
         )
@@ -110,6 +115,18 @@ class IndexStateMixin:
                 )
             )
         return out
+
+    def ttl_attributes(self) -> dict[int, str]:
+        """Table id -> Time to Live attribute name, for every live table of
+        this node's catalog copy whose description names one."""
+        attributes = self._ttl_attributes
+        if attributes is None:
+            attributes = self._ttl_attributes = {
+                entry.description["table_id"]: entry.description["ttl_attribute"]
+                for entry in self.catalog_list()
+                if not entry.deleted and "table_id" in entry.description and entry.description.get("ttl_attribute")
+            }
+        return attributes
 
     # --- global secondary indexes: the maintainer's side (node/gsi.py) ------
 

@@ -112,7 +112,11 @@ class ReplicaMixin:
                     size_bytes = item_size(item)
         kind = OpKind.DELETE if item_json is None else OpKind.PUT
         op = ItemOp(kind, table_id, key, decode_item_key(key, key_schema))
-        self._stage(batch, op, item, item_json, size_bytes, old_record, indexes, stamp=change.stamp.pack())
+        # A TTL expiry stays the service's here too (stream records, digests).
+        by_service = change.by_service and item_json is None
+        self._stage(
+            batch, op, item, item_json, size_bytes, old_record, indexes, stamp=change.stamp.pack(), by_service=by_service
+        )
         self.replicated_applied += 1
         return True
 

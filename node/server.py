@@ -2,8 +2,11 @@
 
 ``run_node`` is what ``meridian node`` calls: uvloop, then serve until
 SIGTERM/SIGINT, then a graceful stop (no new streams, in-flight batches
-answered, GSI maintenance stopped, every applied write made durable,
-database closed).
+answered, GSI maintenance and TTL sweeps stopped, every applied write made
+durable, database closed).
+
+Its Time to Live sweeper (``node/ttl.py``) expires the items of its tables
+with TTL, one sweep every ``ttl_interval_s``.
 
 A node also maintains the global secondary indexes of its items
 (``node/gsi.py``), which needs its peers (the region's nodes, itself
@@ -30,6 +33,7 @@ from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
 from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
+from meridian.node.ttl import TtlSweeper
 from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 
@@ -46,6 +50,7 @@ async def serve_node(
     stop: asyncio.Event | None = None,
     peers: list[tuple[str, str]] | None = None,
     placement: Callable[[int], str] | None = None,
+    ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
 ) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT).
 
@@ -66,6 +71,7 @@ async def serve_node(
         owner=placement or (lambda partition_hash: local_id),
         remote_send=links.send_index_entries,
     )
+    sweeper = TtlSweeper(engine, interval_s=ttl_interval_s)
     try:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
@@ -74,10 +80,12 @@ async def serve_node(
             raise OSError(f"cannot listen on {listen}")
         await server.start()
         maintainer.start()
+        sweeper.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            await sweeper.stop()
             await maintainer.stop()
             await server.stop(limits.NODE_STOP_GRACE_S)
             await links.close()
@@ -95,8 +103,12 @@ def run_node(
     region: str = "local",
     peers: list[tuple[str, str]] | None = None,
     placement: Callable[[int], str] | None = None,
+    ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
 ) -> None:
     """Blocking entry point of a storage node process."""
     uvloop.run(
-        serve_node(listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement)
+        serve_node(
+            listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement,
+            ttl_interval_s=ttl_interval_s,
+        )  # fmt: skip
     )

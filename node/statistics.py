@@ -8,6 +8,11 @@ batch when it is sealed (``node/commit.py``), so they are exact after any
 crash.  ``statistics()`` is the engine's introspection record (tests,
 ``/metrics``).
 
+Per table also the items Time to Live deleted on this node (CloudWatch's
+``TimeToLiveDeletedItemCount``; ``node/ttl.py``): counted where the expiry
+was issued, not where it is replicated to, and kept in ``meta`` by the
+write batch of the deletes it counts.
+
 Wave 2: per-partition capacity accounting (read and write units, token
 buckets on the partition's leader, budgets leased to routers) goes in a
 sibling ``node/capacity.py`` and reports through this record.
@@ -18,7 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meridian.model.ops import IndexStats, TableStats
+from meridian.model.records import pack_u64, unpack_u64
+from meridian.node.commit import Batch
 from meridian.node.database import GSI_BACKFILL_PREFIX, STATS, gsi_key, index_stats_key, stats_key
+
+# meta key prefix: + table id -> u64, the items Time to Live deleted on this node
+TTL_DELETED_PREFIX = b"ttldel/"
+
+
+def ttl_deleted_key(table_id: int) -> bytes:
+    return TTL_DELETED_PREFIX + pack_u64(table_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +48,7 @@ class EngineStatistics:
     range_reads: int = 0  # Query / Scan pages (or merge chunks) served
     range_items_read: int = 0  # items those range reads evaluated
     index_entries_applied: int = 0  # global index entries received from maintainers
+    ttl_deleted: int = 0  # items Time to Live deleted (every table) since the engine opened
 
 
 class StatisticsMixin:
@@ -55,9 +70,23 @@ class StatisticsMixin:
             self._index_stats[index_id] = stats
         return stats
 
+    def _ttl_deleted_count(self, table_id: int) -> int:
+        count = self._ttl_deleted.get(table_id)
+        if count is None:
+            raw = self._meta.get(ttl_deleted_key(table_id))
+            count = self._ttl_deleted[table_id] = unpack_u64(raw) if raw is not None else 0
+        return count
+
+    def _count_ttl_deleted(self, batch: Batch, table_id: int) -> None:
+        """One more item of the table expired, counted in the batch deleting it."""
+        count = self._ttl_deleted_count(table_id) + 1
+        self._ttl_deleted[table_id] = count
+        self._ttl_deleted_total += 1
+        batch.wb.put(ttl_deleted_key(table_id), pack_u64(count), self._meta_cf)
+
     def table_stats(self, table_id: int) -> TableStats:
         count, size = self._table_counters(table_id)
-        stats = TableStats(item_count=count, size_bytes=size)
+        stats = TableStats(item_count=count, size_bytes=size, ttl_deleted_count=self._ttl_deleted_count(table_id))
         indexes = self.indexes.tables.get(table_id)
         if indexes is not None:
             for plan in (*indexes.local, *indexes.global_):
@@ -78,4 +107,5 @@ class StatisticsMixin:
             range_reads=self._range_reads,
             range_items_read=self._range_items_read,
             index_entries_applied=self._index_entries_applied,
+            ttl_deleted=self._ttl_deleted_total,
         )

@@ -16,20 +16,21 @@ everything one mutation changes into one write batch:
   change log: ``node/gsi.py``).
 
 Replicated changes (``node/replica.py``) go through ``_stage`` too, keeping
-the stamp they were written with.
+the stamp they were written with.  So do Time to Live expiries
+(``expire_many``, called by the sweeper of ``node/ttl.py``): a delete
+stamped by the hybrid clock like a client's, its tombstone marked as the
+service's, staged only if the item still holds the version the sweep judged.
 
 Wave 2: transaction locks and staged versions are checked in ``_apply``
-before the condition (a locked key refuses the write); a TTL expiry
-(``node/ttl.py``) is a stamped delete staged through ``_stage`` like any
-other, so it reaches the log, replicas and streams; capacity is charged from
-the ``size_bytes`` each result carries, computed here once.
+before the condition (a locked key refuses the write); capacity is charged
+from the ``size_bytes`` each result carries, computed here once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import orjson
 
@@ -41,7 +42,7 @@ from meridian.model.errors import (
     ItemCollectionSizeLimitExceededException,
 )
 from meridian.model.expressions import compile_expressions, updated_attributes
-from meridian.model.keycodec import partition_hash
+from meridian.model.keycodec import decode_item_key, partition_hash
 from meridian.model.ops import Item, ItemOp, ItemResult, OpKind, ReturnValues, scan_position
 from meridian.model.records import (
     is_tombstone,
@@ -50,8 +51,10 @@ from meridian.model.records import (
     pack_u64,
     record_item_json,
     record_size,
+    record_stamp,
     unpack_u64,
 )
+from meridian.model.stamps import VersionStamp
 from meridian.model.values import check_item_size, item_size
 from meridian.node.commit import INTERNAL, Batch
 from meridian.node.database import collection_meta_key
@@ -258,6 +261,7 @@ class WritePathMixin:
         old_record: bytes | None,
         indexes: TableIndexes | None,
         stamp: bytes | None = None,
+        by_service: bool = False,
     ) -> int:
         """Stamp, log, index and count one mutation into ``batch``.
 
@@ -270,6 +274,7 @@ class WritePathMixin:
         ``stamp`` (packed) is given for a replicated change: it keeps the
         stamp it was written with, the clock observes it, and no limit
         applies (the write was accepted in its own region already).
+        ``by_service`` marks a delete's tombstone as the service's (TTL).
         """
         table_id = op.table_id
         key = op.key
@@ -285,7 +290,7 @@ class WritePathMixin:
             stamp = pack_u64(hlc) + self._region_tail
         else:
             self._last_hlc = self._clock.observe(unpack_u64(stamp[:8]))
-        record = pack_record(stamp, item_json, size_bytes)
+        record = pack_record(stamp, item_json, size_bytes, by_service=by_service)
         self._sequence += 1
         wb = batch.wb
         wb.put(key, record, self._items_cf)
@@ -309,6 +314,51 @@ class WritePathMixin:
         if local is not None:
             self._stage_local_indexes(batch, stamp, local, collection_key, collection)
         return collection
+
+    # --- Time to Live expiry (node/ttl.py) ------------------------------------
+
+    def expire_many(
+        self, expiries: Sequence[tuple[int, bytes, VersionStamp]]
+    ) -> tuple[int, asyncio.Future[None] | None]:
+        """Delete expired items, each ``(table id, item key, stamp seen)``,
+        only if the item still holds the version the sweep judged expired:
+        one rewritten (or deleted) since is left alone, so a write racing the
+        sweep wins.  Each delete is stamped by the clock like a client's,
+        logged, indexed and counted like one, and marked as the service's.
+        Returns how many items went and what to await for their durability
+        (as ``execute_many``: None when they are durable already).
+        """
+        if self._failure is not None:
+            raise self._failure
+        batch = None if self.sync else Batch()
+        deleted = 0
+        pending = self._pending
+        tables = self.indexes.tables
+        for table_id, key, seen in expiries:
+            record = pending.get(key) if pending else None
+            if record is None:
+                record = self._items.get(key)
+            if record is None or is_tombstone(record) or record_stamp(record) != seen:
+                continue
+            key_schema = self._replica_key_schema(table_id)
+            if key_schema is None:
+                continue  # the table went meanwhile
+            target = batch if batch is not None else (self._group or self._open_group())
+            op = ItemOp(_DELETE, table_id, key, decode_item_key(key, key_schema))
+            self._stage(target, op, None, None, 0, record, tables.get(table_id) if tables else None, by_service=True)
+            self._count_ttl_deleted(target, table_id)
+            deleted += 1
+            if batch is None and len(target.writes) >= limits.GROUP_COMMIT_WRITES_MAX:
+                self._submit(target)
+        if batch is not None:
+            if batch.writes:
+                self._commit_now(batch)
+                if self._failure is not None:
+                    raise self._failure
+            return deleted, None
+        if self._group is not None:
+            return deleted, self._group.done
+        return deleted, self._inflight[-1].done if self._inflight else None
 
     # --- local secondary indexes ---------------------------------------------
 

@@ -21,6 +21,7 @@ def change_to_pb(change: Change) -> rpb.Change:
         tombstone=change.tombstone,
         item=change.item_json or b"",
         size_bytes=change.size_bytes,
+        by_service=change.by_service,
     )
 
 
@@ -33,6 +34,7 @@ def change_from_pb(m: rpb.Change) -> Change:
         tombstone=m.tombstone,
         item_json=None if m.tombstone else m.item,
         size_bytes=m.size_bytes,
+        by_service=m.by_service,
     )
 
 

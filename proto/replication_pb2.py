@@ -25,51 +25,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n meridian/proto/replication.proto\x12\x0bmeridian.v1\"}\n\x06\x43hange\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\x0b\n\x03key\x18\x03 \x01(\x0c\x12\r\n\x05stamp\x18\x04 \x01(\x0c\x12\x11\n\ttombstone\x18\x05 \x01(\x08\x12\x0c\n\x04item\x18\x06 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\"/\n\x07\x43hanges\x12$\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x13.meridian.v1.Change\"T\n\x12ReadChangesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x13\n\x0b\x63hanges_max\x18\x02 \x01(\r\x12\x11\n\tbytes_max\x18\x03 \x01(\x04\"=\n\x0bLogPosition\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\x17\n\x0fstamp_floor_hlc\x18\x02 \x01(\x04\"8\n\x11WaitBeyondRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\ttimeout_s\x18\x02 \x01(\x01\"\x1a\n\x07\x41pplied\x12\x0f\n\x07\x61pplied\x18\x01 \x03(\x08\"\x1c\n\x08Sequence\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x14\n\x05\x43lock\x12\x0b\n\x03hlc\x18\x01 \x01(\x04\"\x16\n\x05\x43ount\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x0b\n\tReplEmpty\"\x12\n\x04Skew\x12\n\n\x02ms\x18\x01 \x01(\x12\"@\n\x0eRecordsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\x04\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x0c\x12\r\n\x05limit\x18\x03 \x01(\r\"%\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\x0e\n\x06record\x18\x02 \x01(\x0c\"/\n\x07Records\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.meridian.v1.Record\"\xaa\x01\n\x05\x42\x61tch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12$\n\x07\x63hanges\x18\x05 \x03(\x0b\x32\x13.meridian.v1.Change\x12\x12\n\nsize_bytes\x18\x06 \x01(\x04\x12\x17\n\x0fstamp_floor_hlc\x18\x07 \x01(\x04\"-\n\x08\x42\x61tchAck\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r\"\x1e\n\x0e\x43ontrolRequest\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x1c\n\x0c\x43ontrolReply\x12\x0c\n\x04json\x18\x01 \x01(\x0c\x32\x92\x04\n\x0bReplicaNode\x12\x44\n\x0bReadChanges\x12\x1f.meridian.v1.ReadChangesRequest\x1a\x14.meridian.v1.Changes\x12\x42\n\x0eGetLogPosition\x12\x16.meridian.v1.ReplEmpty\x1a\x18.meridian.v1.LogPosition\x12\x46\n\nWaitBeyond\x12\x1e.meridian.v1.WaitBeyondRequest\x1a\x18.meridian.v1.LogPosition\x12=\n\x0f\x41pplyReplicated\x12\x14.meridian.v1.Changes\x1a\x14.meridian.v1.Applied\x12;\n\x0bTruncateLog\x12\x15.meridian.v1.Sequence\x1a\x15.meridian.v1.Sequence\x12\x38\n\x0e\x44ropTombstones\x12\x12.meridian.v1.Clock\x1a\x12.meridian.v1.Count\x12@\n\x0bReadRecords\x12\x1b.meridian.v1.RecordsRequest\x1a\x14.meridian.v1.Records\x12\x39\n\x0cSetClockSkew\x12\x11.meridian.v1.Skew\x1a\x16.meridian.v1.ReplEmpty2\xbd\x01\n\nReplicator\x12\x34\n\x07\x44\x65liver\x12\x12.meridian.v1.Batch\x1a\x15.meridian.v1.BatchAck\x12\x41\n\x07\x43ontrol\x12\x1b.meridian.v1.ControlRequest\x1a\x19.meridian.v1.ControlReply\x12\x36\n\x08\x42\x61\x63kfill\x12\x14.meridian.v1.Changes\x1a\x14.meridian.v1.Appliedb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n meridian/proto/replication.proto\x12\x0bmeridian.v1\"\x91\x01\n\x06\x43hange\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x10\n\x08table_id\x18\x02 \x01(\x04\x12\x0b\n\x03key\x18\x03 \x01(\x0c\x12\r\n\x05stamp\x18\x04 \x01(\x0c\x12\x11\n\ttombstone\x18\x05 \x01(\x08\x12\x0c\n\x04item\x18\x06 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x12\n\nby_service\x18\x08 \x01(\x08\"/\n\x07\x43hanges\x12$\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x13.meridian.v1.Change\"T\n\x12ReadChangesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04\x12\x13\n\x0b\x63hanges_max\x18\x02 \x01(\r\x12\x11\n\tbytes_max\x18\x03 \x01(\x04\"=\n\x0bLogPosition\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12\x17\n\x0fstamp_floor_hlc\x18\x02 \x01(\x04\"8\n\x11WaitBeyondRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\ttimeout_s\x18\x02 \x01(\x01\"\x1a\n\x07\x41pplied\x12\x0f\n\x07\x61pplied\x18\x01 \x03(\x08\"\x1c\n\x08Sequence\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"\x14\n\x05\x43lock\x12\x0b\n\x03hlc\x18\x01 \x01(\x04\"\x16\n\x05\x43ount\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"\x0b\n\tReplEmpty\"\x12\n\x04Skew\x12\n\n\x02ms\x18\x01 \x01(\x12\"@\n\x0eRecordsRequest\x12\x10\n\x08table_id\x18\x01 \x01(\x04\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\x0c\x12\r\n\x05limit\x18\x03 \x01(\r\"%\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\x0e\n\x06record\x18\x02 \x01(\x0c\"/\n\x07Records\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.meridian.v1.Record\"\xaa\x01\n\x05\x42\x61tch\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x03 \x01(\x04\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12$\n\x07\x63hanges\x18\x05 \x03(\x0b\x32\x13.meridian.v1.Change\x12\x12\n\nsize_bytes\x18\x06 \x01(\x04\x12\x17\n\x0fstamp_floor_hlc\x18\x07 \x01(\x04\"-\n\x08\x42\x61tchAck\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\r\"\x1e\n\x0e\x43ontrolRequest\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\x1c\n\x0c\x43ontrolReply\x12\x0c\n\x04json\x18\x01 \x01(\x0c\x32\x92\x04\n\x0bReplicaNode\x12\x44\n\x0bReadChanges\x12\x1f.meridian.v1.ReadChangesRequest\x1a\x14.meridian.v1.Changes\x12\x42\n\x0eGetLogPosition\x12\x16.meridian.v1.ReplEmpty\x1a\x18.meridian.v1.LogPosition\x12\x46\n\nWaitBeyond\x12\x1e.meridian.v1.WaitBeyondRequest\x1a\x18.meridian.v1.LogPosition\x12=\n\x0f\x41pplyReplicated\x12\x14.meridian.v1.Changes\x1a\x14.meridian.v1.Applied\x12;\n\x0bTruncateLog\x12\x15.meridian.v1.Sequence\x1a\x15.meridian.v1.Sequence\x12\x38\n\x0e\x44ropTombstones\x12\x12.meridian.v1.Clock\x1a\x12.meridian.v1.Count\x12@\n\x0bReadRecords\x12\x1b.meridian.v1.RecordsRequest\x1a\x14.meridian.v1.Records\x12\x39\n\x0cSetClockSkew\x12\x11.meridian.v1.Skew\x1a\x16.meridian.v1.ReplEmpty2\xbd\x01\n\nReplicator\x12\x34\n\x07\x44\x65liver\x12\x12.meridian.v1.Batch\x1a\x15.meridian.v1.BatchAck\x12\x41\n\x07\x43ontrol\x12\x1b.meridian.v1.ControlRequest\x1a\x19.meridian.v1.ControlReply\x12\x36\n\x08\x42\x61\x63kfill\x12\x14.meridian.v1.Changes\x1a\x14.meridian.v1.Appliedb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'meridian.proto.replication_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGE']._serialized_start=49
-  _globals['_CHANGE']._serialized_end=174
-  _globals['_CHANGES']._serialized_start=176
-  _globals['_CHANGES']._serialized_end=223
-  _globals['_READCHANGESREQUEST']._serialized_start=225
-  _globals['_READCHANGESREQUEST']._serialized_end=309
-  _globals['_LOGPOSITION']._serialized_start=311
-  _globals['_LOGPOSITION']._serialized_end=372
-  _globals['_WAITBEYONDREQUEST']._serialized_start=374
-  _globals['_WAITBEYONDREQUEST']._serialized_end=430
-  _globals['_APPLIED']._serialized_start=432
-  _globals['_APPLIED']._serialized_end=458
-  _globals['_SEQUENCE']._serialized_start=460
-  _globals['_SEQUENCE']._serialized_end=488
-  _globals['_CLOCK']._serialized_start=490
-  _globals['_CLOCK']._serialized_end=510
-  _globals['_COUNT']._serialized_start=512
-  _globals['_COUNT']._serialized_end=534
-  _globals['_REPLEMPTY']._serialized_start=536
-  _globals['_REPLEMPTY']._serialized_end=547
-  _globals['_SKEW']._serialized_start=549
-  _globals['_SKEW']._serialized_end=567
-  _globals['_RECORDSREQUEST']._serialized_start=569
-  _globals['_RECORDSREQUEST']._serialized_end=633
-  _globals['_RECORD']._serialized_start=635
-  _globals['_RECORD']._serialized_end=672
-  _globals['_RECORDS']._serialized_start=674
-  _globals['_RECORDS']._serialized_end=721
-  _globals['_BATCH']._serialized_start=724
-  _globals['_BATCH']._serialized_end=894
-  _globals['_BATCHACK']._serialized_start=896
-  _globals['_BATCHACK']._serialized_end=941
-  _globals['_CONTROLREQUEST']._serialized_start=943
-  _globals['_CONTROLREQUEST']._serialized_end=973
-  _globals['_CONTROLREPLY']._serialized_start=975
-  _globals['_CONTROLREPLY']._serialized_end=1003
-  _globals['_REPLICANODE']._serialized_start=1006
-  _globals['_REPLICANODE']._serialized_end=1536
-  _globals['_REPLICATOR']._serialized_start=1539
-  _globals['_REPLICATOR']._serialized_end=1728
+  _globals['_CHANGE']._serialized_start=50
+  _globals['_CHANGE']._serialized_end=195
+  _globals['_CHANGES']._serialized_start=197
+  _globals['_CHANGES']._serialized_end=244
+  _globals['_READCHANGESREQUEST']._serialized_start=246
+  _globals['_READCHANGESREQUEST']._serialized_end=330
+  _globals['_LOGPOSITION']._serialized_start=332
+  _globals['_LOGPOSITION']._serialized_end=393
+  _globals['_WAITBEYONDREQUEST']._serialized_start=395
+  _globals['_WAITBEYONDREQUEST']._serialized_end=451
+  _globals['_APPLIED']._serialized_start=453
+  _globals['_APPLIED']._serialized_end=479
+  _globals['_SEQUENCE']._serialized_start=481
+  _globals['_SEQUENCE']._serialized_end=509
+  _globals['_CLOCK']._serialized_start=511
+  _globals['_CLOCK']._serialized_end=531
+  _globals['_COUNT']._serialized_start=533
+  _globals['_COUNT']._serialized_end=555
+  _globals['_REPLEMPTY']._serialized_start=557
+  _globals['_REPLEMPTY']._serialized_end=568
+  _globals['_SKEW']._serialized_start=570
+  _globals['_SKEW']._serialized_end=588
+  _globals['_RECORDSREQUEST']._serialized_start=590
+  _globals['_RECORDSREQUEST']._serialized_end=654
+  _globals['_RECORD']._serialized_start=656
+  _globals['_RECORD']._serialized_end=693
+  _globals['_RECORDS']._serialized_start=695
+  _globals['_RECORDS']._serialized_end=742
+  _globals['_BATCH']._serialized_start=745
+  _globals['_BATCH']._serialized_end=915
+  _globals['_BATCHACK']._serialized_start=917
+  _globals['_BATCHACK']._serialized_end=962
+  _globals['_CONTROLREQUEST']._serialized_start=964
+  _globals['_CONTROLREQUEST']._serialized_end=994
+  _globals['_CONTROLREPLY']._serialized_start=996
+  _globals['_CONTROLREPLY']._serialized_end=1024
+  _globals['_REPLICANODE']._serialized_start=1027
+  _globals['_REPLICANODE']._serialized_end=1557
+  _globals['_REPLICATOR']._serialized_start=1560
+  _globals['_REPLICATOR']._serialized_end=1749
 # @@protoc_insertion_point(module_scope)
