@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import Catalog
+from meridian.model import limits
 from meridian.model.ring import Ring
 from .storage import Storage
 
@@ -17,3 +18,6 @@ class RouterContext:
     region: str
     #: host:port clients use to reach this router (DescribeEndpoints).
     address: str
+    #: UpdateTimeToLive refuses a table's next TTL change this soon after its
+    #: last one (DynamoDB's hour; a router option may shorten it for labs).
+    ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S

@@ -14,6 +14,9 @@ included) are written by routers (``UpdateTable`` ``ReplicaUpdates``, the
 legacy ``CreateGlobalTable`` / ``UpdateGlobalTable``) and by the region's
 replicator (``replication/replicas.py``: statuses, progress, other regions'
 changes).
+
+Time to Live: ``ttl_attribute`` (set while TTL is enabled) is what the
+storage nodes' expiry sweeps read; UpdateTimeToLive writes it.
 """
 
 from __future__ import annotations
@@ -120,6 +123,15 @@ class Table:
     #: replicates through the same ``replicas``, but shows as a plain table
     #: in DescribeTable and answers DescribeGlobalTable instead.
     legacy_created_s: float | None = None
+    #: Time to Live (``router/actions/ttl.py``).  ``ttl_attribute``: the TTL
+    #: attribute while TTL is ENABLING or ENABLED, else None; the storage
+    #: nodes read this one member of the record (their expiry sweeps).
+    #: ``ttl_last_attribute``: the attribute the last change named (what a
+    #: DISABLING table still shows); ``ttl_changed_s``: when TTL last
+    #: changed (the status and the change interval follow from it).
+    ttl_attribute: str | None = None
+    ttl_last_attribute: str | None = None
+    ttl_changed_s: float | None = None
     revision: int = 0
 
     @property
@@ -166,6 +178,8 @@ class Table:
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
             "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
             "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
+            "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
+            "ttl_changed_s": self.ttl_changed_s,
         }
 
     @classmethod
