@@ -31,6 +31,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-memory", action="store_true", help="keep data in a RAM-backed scratch folder, removed on exit")
     p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
     p.add_argument("--region", default=DEFAULT_REGION)
+    from meridian.cluster.up import add_ttl_interval
+
+    add_ttl_interval(p)
+    _add_front_options(p)
 
 
 def _add_node(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +49,32 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
         help="the region's storage nodes, this one included, each ID=HOST:PORT, comma-separated (as the routers' "
         "--nodes); global secondary index entries go to the node owning them. Default: this node alone",
     )
+    from meridian.cluster.up import add_ttl_interval
+
+    add_ttl_interval(p)
+
+
+def _add_front_options(p: argparse.ArgumentParser) -> None:
+    """The router's operator settings (``meridian.router.server.RouterOptions``)."""
+    from meridian.model import limits
+
+    p.add_argument(
+        "--cors-origins", default="*", metavar="ORIGINS",
+        help="browser origins allowed to call, comma-separated; '*' (the default, DynamoDB's answer) for any, "
+        "'' for none",
+    )
+    p.add_argument(
+        "--ttl-change-interval-s", type=float, default=limits.TTL_CHANGE_INTERVAL_S, metavar="SECONDS",
+        help="how soon UpdateTimeToLive may change a table's TTL again (DynamoDB: one hour; shorten it for labs)",
+    )  # fmt: skip
+
+
+def _front_options(ns: argparse.Namespace):
+    from meridian.router.server import RouterOptions
+
+    origins = ns.cors_origins.strip()
+    cors = "*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()]
+    return RouterOptions(cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s)
 
 
 def _add_router(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +92,7 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
         help="the region's replicator, so that GET /meridian/replication can name every region's replicator "
         "(what the replication commands' --endpoint uses)",
     )  # fmt: skip
+    _add_front_options(p)
 
 
 def _add_replicator(sub: argparse._SubParsersAction) -> None:
@@ -128,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "serve":
         from meridian.router.server import run_serve
 
-        return run_serve(host=ns.host, port=ns.port, data_dir=ns.data_dir, in_memory=ns.in_memory, sync=ns.sync, region=ns.region)
+        return run_serve(host=ns.host, port=ns.port, data_dir=ns.data_dir, in_memory=ns.in_memory, sync=ns.sync,
+                         region=ns.region, ttl_interval_s=ns.ttl_interval_s, options=_front_options(ns))
     if ns.command == "node":
         from meridian.node.server import run_node
 
@@ -144,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"--peers must include this node ({node_id})")
             placement = Ring([peer_id for peer_id, _ in peers]).owner
         run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=node_id, region=ns.region,
-                 peers=peers, placement=placement)
+                 peers=peers, placement=placement, ttl_interval_s=ns.ttl_interval_s)
         return 0
     if ns.command == "router":
         from meridian.router.server import run_router
 
         return run_router(host=ns.host, port=ns.port, nodes=parse_nodes(ns.nodes), region=ns.region,
-                          replicator=ns.replicator)
+                          replicator=ns.replicator, options=_front_options(ns))
     if ns.command == "replicator":
         from meridian.replication.link import LinkConditions
         from meridian.replication.process import run_replicator

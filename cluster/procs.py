@@ -311,6 +311,8 @@ class LocalCluster:
     simulated one-way latency of every inter-region link at start;
     ``realistic_links`` gives each link instead the approximate real-world
     latency between its two AWS regions (``replication/topology.py``).
+    ``ttl_interval_s``: how often nodes sweep for expired items (None: the
+    nodes' default).
     """
 
     def __init__(
@@ -325,6 +327,7 @@ class LocalCluster:
         startup_timeout_s: float = limits.STARTUP_TIMEOUT_S,
         link_latency_ms: float = 0.0,
         realistic_links: bool = False,
+        ttl_interval_s: float | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -343,6 +346,7 @@ class LocalCluster:
         self.data_dir = Path(data_dir).absolute()
         self.log_dir = self.data_dir / "logs"
         self.sync = sync
+        self.ttl_interval_s = ttl_interval_s
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         # A wildcard bind is reached through loopback.
@@ -463,6 +467,8 @@ class LocalCluster:
                 ]  # fmt: skip
                 if self.sync:
                     args.append("--sync")
+                if self.ttl_interval_s is not None:
+                    args += ["--ttl-interval-s", repr(self.ttl_interval_s)]
                 self.nodes[region].append(
                     ManagedProcess(args, log_path=self.log_dir / f"{node_id}.log", name=node_id)
                 )

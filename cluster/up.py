@@ -20,6 +20,7 @@ import sys
 from meridian.cluster import limits
 from meridian.cluster.procs import LocalCluster, ManagedProcess, StartupError
 from meridian.cluster.up_control import ProcessControl, state_path
+from meridian.model import limits as model_limits
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -46,6 +47,23 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
+
+
+def add_ttl_interval(parser: argparse.ArgumentParser) -> None:
+    """``--ttl-interval-s``, shared by ``meridian serve``, ``node`` and ``up``."""
+    default = model_limits.TTL_SWEEP_INTERVAL_S_DEFAULT
+    parser.add_argument(
+        "--ttl-interval-s", type=_positive_seconds, default=default, metavar="SECONDS",
+        help=f"seconds between a storage node's sweeps for items whose Time to Live expired, which it deletes "
+        f"(default: {default:g}; DynamoDB itself may take up to a few days to delete an expired item)",
+    )  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``meridian up``."""
     parser.add_argument(
@@ -67,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data of every node (<dir>/<region>/node-<i>) and logs (<dir>/logs) (default: ./meridian-cluster)",
     )  # fmt: skip
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
+    add_ttl_interval(parser)
     parser.add_argument(
         "--link-latency-ms", type=float, default=0.0,
         help="with several regions: simulated one-way latency of every inter-region link at start (default: 0)",
@@ -135,6 +154,7 @@ def run_up(ns: argparse.Namespace) -> int:
         cluster = LocalCluster(
             ns.regions, ns.nodes_per_region, ns.port or None, ns.data_dir, ns.sync, host=ns.host,
             link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
+            ttl_interval_s=ns.ttl_interval_s,
         )  # fmt: skip
     except ValueError as error:
         print(f"meridian up: {error}", file=sys.stderr, flush=True)

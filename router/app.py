@@ -4,7 +4,11 @@ This module only dispatches and formats; the work of each action lives in
 ``router/actions/``.  Checks happen in DynamoDB's order (see mhart/dynalite's
 ``index.js``, which records live AWS replies):
 
+0. ``OPTIONS`` with ``Origin`` (CORS preflight)  -> 200 with the CORS headers;
+   ``GET /``                                     -> 200 ``healthy: <Host> `` (DynamoDB's health check)
 1. not ``POST`` / foreign content type          -> 404 ``<UnknownOperationException/>``
+   ``Content-Encoding`` unknown, broken, empty   -> 500 InternalServerError (DynamoDB's answer);
+   decompressed past HTTP_REQUEST_BYTES_MAX      -> 413, empty (guess: DynamoDB's status here differs by front)
 2. body is not JSON                              -> SerializationException
 3. unknown ``X-Amz-Target``                      -> UnknownOperationException
 4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
@@ -15,6 +19,14 @@ This module only dispatches and formats; the work of each action lives in
 7. the action's semantic checks and its work     -> any ``DynamoError``
 
 Errors are formatted here (``Application._error``) and nowhere else.
+
+Every answer is encoded here too (``Application.encode``), with the request
+it answers: ``Server: Server`` as DynamoDB sends it, the CORS headers when
+the request came with an ``Origin`` (allowed origins: ``cors_origins``), and
+the body compressed when the client accepts gzip/deflate and the body is at
+least ``limits.HTTP_RESPONSE_COMPRESS_BYTES_MIN`` (``x-amz-crc32`` is then
+over the compressed bytes, as botocore checks it).  Nothing of this runs for
+an ordinary small request beyond two attribute tests.
 
 Step 5 is where ScyllaDB Alternator sheds load too (after the operation is
 known and the signature checked, before any parsing of the request's
@@ -48,7 +60,7 @@ from meridian.model.errors import (
     UnknownOperationException,
 )
 
-from .http import Request, Response, status_line
+from .http import BadEncoding, BodyTooLarge, Request, Response, choose_coding, compress, decode_body, status_line
 from .validation import validate_request
 
 log = logging.getLogger("meridian.router")
@@ -59,6 +71,8 @@ _JSON_10 = "application/x-amz-json-1.0"
 _JSON = "application/json"
 _API_PREFIXES = ("DynamoDB_20120810.",)
 _UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
+# CORS: the response headers a browser script may read (what the JavaScript SDKs look at).
+_CORS_EXPOSE = b"Access-Control-Expose-Headers: x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date\r\n"
 # DynamoDB's own words (its developer guide's table of errors).
 _REQUEST_LIMIT_MESSAGE = (
     "Throughput exceeds the current throughput limit for your account. "
@@ -118,11 +132,15 @@ class Application:
         post_routes: dict[bytes, Callable[[Request], Awaitable[Response]]] | None = None,
         *,
         inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
+        cors_origins: str | list[str] = "*",
     ) -> None:
         """``extra_routes``: GET paths; ``post_routes``: POST paths other than
         DynamoDB's ``/`` (the handler gets the request, body included);
         ``inflight_max``: DynamoDB requests in their action at once, beyond
-        which the next one gets RequestLimitExceeded."""
+        which the next one gets RequestLimitExceeded; ``cors_origins``: the
+        browser origins allowed to call, ``"*"`` (any, DynamoDB's answer) or a
+        list of exact origins (``https://app.example.com``), or ``[]``: no
+        CORS headers at all."""
         assert inflight_max >= 1
         self.ctx = ctx
         self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
@@ -133,24 +151,68 @@ class Application:
         self.errors_by_type: dict[str, int] = {}
         self.inflight_max = inflight_max
         self.inflight = 0  # DynamoDB requests inside their action now (live; for /metrics and tests)
+        self.cors_origins: frozenset[str] | None = None if cors_origins == "*" else frozenset(cors_origins)
 
     def __repr__(self) -> str:
         return f"<Application inflight={self.inflight}/{self.inflight_max} errors_by_type={self.errors_by_type}>"
 
     # --- encoding -------------------------------------------------------------
-    def encode(self, response: Response, keep_alive: bool) -> bytes:
+    def encode(self, response: Response, request: Request | None) -> bytes:
+        """The bytes of one answer to ``request`` (None: a protocol failure; the connection closes)."""
         body = response.body
+        headers = response.headers
+        if request is None:
+            keep_alive = False
+        else:
+            keep_alive = request.keep_alive
+            if len(body) >= limits.HTTP_RESPONSE_COMPRESS_BYTES_MIN and request.accept_encoding and response.status == 200:
+                # Only successful answers: DynamoDB was seen sending large errors uncompressed.
+                coding = choose_coding(request.accept_encoding)
+                if coding is not None:
+                    body = compress(body, coding)
+                    headers += b"Content-Encoding: %s\r\n" % coding.encode()
+            if request.origin is not None:
+                headers += self._cors_headers(request.origin)
         head = b"".join((
             status_line(response.status),
-            b"x-amzn-RequestId: ", self._ids.next(),
+            b"Server: Server\r\nx-amzn-RequestId: ", self._ids.next(),
             b"\r\nx-amz-crc32: %d" % zlib.crc32(body),
             b"\r\nDate: ", self._date.value(),
             b"\r\nContent-Length: %d\r\n" % len(body),
-            response.headers,
+            headers,
             b"" if keep_alive else b"Connection: close\r\n",
             b"\r\n",
         ))
         return head + body if body else head
+
+    def _cors_headers(self, origin: str) -> bytes:
+        """The CORS headers of any answer to a request from ``origin``; none if it is not allowed."""
+        allowed = self.cors_origins
+        if allowed is None:
+            return b"Access-Control-Allow-Origin: *\r\n" + _CORS_EXPOSE
+        if origin in allowed:
+            return b"Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n%s" % (origin.encode("latin-1"), _CORS_EXPOSE)
+        return b"Vary: Origin\r\n"
+
+    def _preflight(self, req: Request) -> Response:
+        """``OPTIONS`` from a browser: allow what it asks for (``encode`` adds the origin).
+
+        As DynamoDB does, the requested method and headers are echoed back
+        as allowed (the SigV4 headers a browser SDK sends vary by version).
+        """
+        extra = [b"Access-Control-Max-Age: %d\r\n" % limits.HTTP_CORS_MAX_AGE_S]
+        if req.cors_method is not None:
+            extra.append(b"Access-Control-Allow-Methods: %s\r\n" % req.cors_method.encode("latin-1"))
+        if req.cors_headers is not None:
+            extra.append(b"Access-Control-Allow-Headers: %s\r\n" % req.cors_headers.encode("latin-1"))
+        return Response(200, b"", b"".join(extra))
+
+    def _health(self, req: Request) -> Response:
+        """DynamoDB's ``GET /``: ``healthy: `` and the host the client addressed."""
+        host = req.host
+        if not host:  # HTTP/1.0 without Host: name the region's endpoint (guess)
+            host = f"dynamodb.{getattr(self.ctx, 'region', 'local')}.amazonaws.com"
+        return Response(200, b"healthy: %s " % host.encode("latin-1"), b"Content-Type: text/plain\r\n")
 
     def _error(self, err: DynamoError, content_type: bytes) -> Response:
         name = err.type_name
@@ -160,12 +222,13 @@ class Application:
     # --- dispatch -------------------------------------------------------------
     async def handle(self, req: Request) -> Response:
         if req.method != b"POST":
+            if req.method == b"OPTIONS" and req.origin is not None:
+                return self._preflight(req)
             route = self._extra_routes.get(req.path.split(b"?", 1)[0])
             if route is not None and req.method in (b"GET", b"HEAD"):
                 return await route()
             if req.method == b"GET" and req.path == b"/":
-                # DynamoDB answers its health check on GET /.
-                return Response(200, b"healthy: dynamodb.local.meridian ", b"Content-Type: text/plain\r\n")
+                return self._health(req)
             return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
         if self._post_routes and req.path != b"/":
             post_route = self._post_routes.get(req.path.split(b"?", 1)[0])
@@ -179,10 +242,19 @@ class Application:
         else:
             return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
 
-        body: Any = None
-        if req.body:
+        raw = req.body
+        if req.content_encoding is not None:
             try:
-                body = orjson.loads(req.body)
+                raw = decode_body(req.content_encoding, raw, limits.HTTP_REQUEST_BYTES_MAX)
+            except BadEncoding:
+                # DynamoDB answers 500 to an unknown coding and to broken or empty compressed data.
+                return self._error(InternalServerError("Internal server error"), ctype)
+            except BodyTooLarge:
+                return Response(413, b"")
+        body: Any = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 return self._error(SerializationException(None), ctype)
 

@@ -30,15 +30,22 @@ Shape of a connection:
   drains (``resume_writing``), so a client that sends without reading
   cannot make the router hold its answers (a small request can ask for a
   1 MB page);
-* unparseable bytes get ``400`` after the answers of the requests before
-  them, and the connection closes; nothing a client sends can raise out of
-  this module.
+* unparseable bytes, and a request line plus headers longer than
+  ``limits.HTTP_HEADER_BYTES_MAX`` (DynamoDB's 16 KB), get ``400`` after the
+  answers of the requests before them, and the connection closes; a body
+  past ``limits.HTTP_REQUEST_BYTES_MAX`` gets ``413`` the same way.  Nothing a
+  client sends can raise out of this module.
+
+What a response carries beyond its status and body (compression, CORS) is
+the encoder's business (``app.py``): each answer is encoded with the request
+it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections import deque
 from typing import Any, Callable, Coroutine
 
@@ -51,6 +58,7 @@ log = logging.getLogger("meridian.router.http")
 _REASONS = {
     200: b"OK",
     400: b"Bad Request",
+    403: b"Forbidden",
     404: b"Not Found",
     405: b"Method Not Allowed",
     413: b"Request Entity Too Large",
@@ -65,6 +73,12 @@ _WANTED_HEADERS: dict[bytes, str | None] = {
     b"authorization": "authorization",
     b"x-amz-date": "date",
     b"date": "date",
+    b"host": "host",
+    b"accept-encoding": "accept_encoding",
+    b"content-encoding": "content_encoding",
+    b"origin": "origin",
+    b"access-control-request-method": "cors_method",
+    b"access-control-request-headers": "cors_headers",
 }
 # Header names as SDKs spell them, so the common case needs no .lower():
 # the wanted ones map to their attribute, frequent unwanted ones to None.
@@ -73,8 +87,8 @@ for _name, _attr in _WANTED_HEADERS.items():
     _HEADER_FAST[_name] = _attr
     _HEADER_FAST[b"-".join(part.capitalize() for part in _name.split(b"-"))] = _attr
 _HEADER_FAST.update({b"X-Amz-Target": "target", b"X-Amz-Date": "date"})
-for _name in (b"Host", b"host", b"Content-Length", b"content-length", b"User-Agent", b"user-agent",
-              b"Accept-Encoding", b"accept-encoding", b"Connection", b"connection", b"Accept", b"accept",
+for _name in (b"Content-Length", b"content-length", b"User-Agent", b"user-agent",
+              b"Connection", b"connection", b"Accept", b"accept",
               b"amz-sdk-invocation-id", b"amz-sdk-request", b"X-Amz-Security-Token", b"x-amz-security-token",
               b"X-Amz-Content-Sha256", b"x-amz-content-sha256", b"Expect", b"expect"):
     _HEADER_FAST.setdefault(_name, None)
@@ -84,7 +98,17 @@ _UNKNOWN = object()
 class Request:
     """One parsed HTTP request (only what the router needs)."""
 
-    __slots__ = ("method", "path", "target", "content_type", "authorization", "date", "body", "keep_alive")
+    # Headers few requests carry are class-level defaults, stored per
+    # request (in a ``__dict__`` made on first use) only when present, so an
+    # ordinary request pays nothing for them.
+    __slots__ = (
+        "method", "path", "target", "content_type", "authorization", "date", "body", "keep_alive",
+        "host", "accept_encoding", "__dict__",
+    )
+    content_encoding: str | None = None  # the body is compressed (app.py decodes it)
+    origin: str | None = None  # a browser's cross-origin request: CORS headers in the answer
+    cors_method: str | None = None  # Access-Control-Request-Method (preflight)
+    cors_headers: str | None = None  # Access-Control-Request-Headers (preflight)
 
     def __init__(self) -> None:
         self.method: bytes = b""
@@ -95,6 +119,8 @@ class Request:
         self.date: str | None = None
         self.body: bytes = b""
         self.keep_alive: bool = True
+        self.host: str | None = None
+        self.accept_encoding: str | None = None  # responses may be compressed (app.py)
 
 
 class Response:
@@ -109,16 +135,19 @@ class Response:
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+#: ``encode(response, request)``: the bytes of one answer; ``request`` is
+#: None for a protocol failure (the connection closes after it).
+Encoder = Callable[[Response, "Request | None"], bytes]
 
 
 class _Slot:
     """A place in a connection's answer queue, filled when its request is done."""
 
-    __slots__ = ("response", "keep_alive")
+    __slots__ = ("response", "request")
 
-    def __init__(self, keep_alive: bool) -> None:
+    def __init__(self, request: Request | None) -> None:
         self.response: Response | None = None
-        self.keep_alive = keep_alive
+        self.request = request  # None: a protocol failure, answered then the connection closes
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -126,14 +155,14 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_handler", "_encode", "_parser", "_transport", "_request", "_body_parts", "_body_bytes",
-        "_header_name", "_slots", "_parked", "_paused", "_draining", "_write_blocked", "_closing", "_stats",
+        "_head_bytes", "_slots", "_parked", "_paused", "_draining", "_write_blocked", "_closing", "_stats",
         "_pipelined_max", "_resume_below",
     )
 
     def __init__(
         self,
         handler: Handler,
-        encode: Callable[[Response, bool], bytes],
+        encode: Encoder,
         stats: "HttpStats",
         *,
         pipelined_max: int = limits.HTTP_PIPELINED_REQUESTS_MAX,
@@ -150,7 +179,7 @@ class HttpProtocol(asyncio.Protocol):
         self._request: Request | None = None
         self._body_parts: list[bytes] = []
         self._body_bytes = 0
-        self._header_name: bytes = b""
+        self._head_bytes = 0  # >0: a request line + headers still open at the end of the last read (bytes seen)
         self._slots: deque[_Slot] = deque()  # started, not yet answered: at most pipelined_max
         self._parked: deque[Request | Response] = deque()  # parsed past the bound (a Response: a protocol failure)
         self._paused = False  # reading paused: requests parked, or answers not read by the client
@@ -181,12 +210,39 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        head = self._head_bytes
+        if head or len(data) > limits.HTTP_HEADER_BYTES_MAX:
+            if self._head_too_large(data, head):
+                self._fail(400)
+                return
         try:
             self._parser.feed_data(data)
-        except _TooLarge:
-            self._fail(413)
+            req = self._request
+            if req is not None and not req.method:  # this read ends inside a request line or headers
+                # measured while it continues from read to read; one begun in this read counts from the next
+                self._head_bytes = head + len(data) if head and data.find(b"\r\n\r\n") < 0 else 1
+            elif head:
+                self._head_bytes = 0
+        except _TooLarge as exc:
+            self._fail(exc.status)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            self._fail(413 if isinstance(exc.__context__, _TooLarge) else 400)
+            cause = exc.__context__
+            self._fail(cause.status if isinstance(cause, _TooLarge) else 400)
+
+    def _head_too_large(self, data: bytes, head: int) -> bool:
+        """Whether the request line + headers starting or continuing in ``data`` pass the bound.
+
+        DynamoDB answers 400 past 16 KB of them.  Counted per read, never per
+        header (the parser callbacks stay as cheap as they were): a read
+        that starts at a message boundary or inside an open head is measured
+        exactly, up to its blank line; a head that begins after other
+        messages in the same read is counted from the next read on, so its
+        bound is loose by at most one read.
+        """
+        if not head and self._request is not None:
+            return False  # the read starts inside a body
+        room = limits.HTTP_HEADER_BYTES_MAX - head
+        return data.find(b"\r\n\r\n", 0, room + 4) < 0 and len(data) > room
 
     # --- httptools callbacks ------------------------------------------------
     def on_message_begin(self) -> None:
@@ -202,7 +258,7 @@ class HttpProtocol(asyncio.Protocol):
         if req is not None:
             req.path += url
             if len(req.path) > limits.HTTP_HEADER_BYTES_MAX:
-                raise _TooLarge()
+                raise _TooLarge(400)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         attr = _HEADER_FAST.get(name, _UNKNOWN)
@@ -221,7 +277,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > limits.HTTP_REQUEST_BYTES_MAX:
-            raise _TooLarge()
+            raise _TooLarge(413)
         self._body_parts.append(body)
 
     def on_message_complete(self) -> None:
@@ -235,7 +291,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._parked or self._write_blocked or len(self._slots) >= self._pipelined_max:
             self._park(req)
             return
-        slot = _Slot(req.keep_alive)
+        slot = _Slot(req)
         self._slots.append(slot)
         _Drive(self, slot, self._handler(req))
 
@@ -264,11 +320,11 @@ class HttpProtocol(asyncio.Protocol):
             while parked and len(slots) < self._pipelined_max and not self._write_blocked and self._transport is not None:
                 item = parked.popleft()
                 if item.__class__ is Response:  # the protocol failure that ended the connection
-                    slot = _Slot(False)
+                    slot = _Slot(None)
                     slots.append(slot)
                     self._answer(slot, item)  # type: ignore[arg-type]
                 else:
-                    slot = _Slot(item.keep_alive)  # type: ignore[union-attr]
+                    slot = _Slot(item)  # type: ignore[arg-type]
                     slots.append(slot)
                     _Drive(self, slot, self._handler(item))  # type: ignore[arg-type]
         finally:
@@ -292,8 +348,9 @@ class HttpProtocol(asyncio.Protocol):
         close = False
         while slots and slots[0].response is not None:
             done = slots.popleft()
-            out.append(self._encode(done.response, done.keep_alive))  # type: ignore[arg-type]
-            if not done.keep_alive:
+            request = done.request
+            out.append(self._encode(done.response, request))  # type: ignore[arg-type]
+            if request is None or not request.keep_alive:
                 close = True
                 slots.clear()
                 break
@@ -320,13 +377,17 @@ class HttpProtocol(asyncio.Protocol):
         if self._parked:
             self._parked.append(failure)
             return
-        slot = _Slot(False)
+        slot = _Slot(None)
         self._slots.append(slot)
         self._answer(slot, failure)
 
 
 class _TooLarge(Exception):
-    """Raised from parser callbacks when a request passes the size bounds."""
+    """Raised from parser callbacks when a request passes a size bound; ``status`` is the answer."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class _Drive:
@@ -384,3 +445,122 @@ class HttpStats:
 
 def status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
+
+
+# --- content codings ----------------------------------------------------------
+# Request bodies may arrive compressed (``Content-Encoding``: botocore's
+# request compression, gzip only today; DynamoDB takes deflate too), and
+# answers are compressed for clients that send ``Accept-Encoding`` once the
+# body reaches ``limits.HTTP_RESPONSE_COMPRESS_BYTES_MIN`` (DynamoDB's 4 KB).
+# ``x-amz-crc32`` is then the CRC32 of the compressed bytes, as DynamoDB sends
+# it and as botocore (retryhandler.CRC32Checker, over the raw bytes it
+# received, urllib3 never decoding) and the Go/Java SDKs check it.
+
+_ZLIB_WBITS = {"gzip": 31, "deflate": 15}  # 31: gzip header and trailer; 15: zlib (HTTP's "deflate")
+
+
+class BodyTooLarge(Exception):
+    """A compressed request body that decompresses past the bound."""
+
+
+class BadEncoding(Exception):
+    """A request body that cannot be decoded as its ``Content-Encoding`` says."""
+
+
+def decode_body(content_encoding: str, body: bytes, max_bytes: int) -> bytes:
+    """``body`` decoded as ``content_encoding`` says (codings applied in order).
+
+    Never inflates past ``max_bytes`` (a decompression bomb stops there:
+    ``BodyTooLarge``).  Unknown codings, broken or empty compressed data:
+    ``BadEncoding``.  Concatenated gzip members are one body (RFC 1952); bytes
+    after the last member that do not start another are ignored, as DynamoDB
+    does (it answers 200 there).
+    """
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    for coding in reversed(codings):  # the last coding listed was applied last
+        if coding in ("identity", ""):
+            continue
+        wbits = _ZLIB_WBITS.get(coding)
+        if wbits is None:
+            raise BadEncoding(f"unsupported Content-Encoding {coding!r}")
+        body = _inflate(body, wbits, max_bytes)
+    return body
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int) -> bytes:
+    if not data:
+        raise BadEncoding("empty compressed body")
+    out: list[bytes] = []
+    size = 0
+    members = 0
+    while data:
+        if members and (wbits != 31 or data[:2] != b"\x1f\x8b"):
+            break  # trailing bytes that are not another gzip member: ignored (DynamoDB's behaviour)
+        inflater = zlib.decompressobj(wbits)
+        pending = data
+        while True:
+            try:
+                chunk = inflater.decompress(pending, max_bytes - size + 1)
+            except zlib.error as exc:
+                raise BadEncoding(str(exc)) from None
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge()
+            out.append(chunk)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or not pending:
+                break
+        if not inflater.eof:
+            raise BadEncoding("truncated compressed body")
+        members += 1
+        data = inflater.unused_data
+    return b"".join(out)
+
+
+def choose_coding(accept_encoding: str) -> str | None:
+    """The coding to answer with for this ``Accept-Encoding``: "gzip", "deflate" or None.
+
+    Follows what DynamoDB was observed to do (ScyllaDB's Alternator tests
+    record it): codings case-insensitive, the highest q wins, q clamped to
+    [0, 1], an unparseable q counts as 1, the first q of an entry counts, an
+    explicit entry beats ``*`` at equal q, then the first listed, then gzip;
+    ``identity`` is ignored; q=0 refuses.
+    """
+    best: dict[str, tuple[float, int]] = {}  # coding -> (q, position); the highest q of repeats
+    for position, entry in enumerate(accept_encoding.split(",")):
+        name, _, params = entry.partition(";")
+        coding = name.strip().lower()
+        if coding not in ("gzip", "deflate", "*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, eq, value = param.partition("=")
+            if eq and key.strip().lower() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    q = 1.0  # guess: DynamoDB takes "q=0.x" as acceptable
+                break
+        seen = best.get(coding)
+        if seen is None or q > seen[0]:
+            best[coding] = (q, position)
+    if not best:
+        return None
+    star = best.get("*")
+    choices = []
+    for rank, coding in enumerate(("gzip", "deflate")):
+        explicit = best.get(coding)
+        if explicit is not None:
+            q, position, is_explicit = explicit[0], explicit[1], 1
+        elif star is not None:
+            q, position, is_explicit = star[0], star[1], 0
+        else:
+            continue
+        if q > 0.0:
+            choices.append((-q, -is_explicit, position, rank, coding))
+    return min(choices)[-1] if choices else None
+
+
+def compress(body: bytes, coding: str) -> bytes:
+    packer = zlib.compressobj(limits.HTTP_RESPONSE_COMPRESS_LEVEL, zlib.DEFLATED, _ZLIB_WBITS[coding])
+    return packer.compress(body) + packer.flush()

@@ -127,6 +127,20 @@ def _control_route(region: str, replicator: str) -> Callable[[Request], Awaitabl
     return route
 
 
+@dataclass(frozen=True)
+class RouterOptions:
+    """What a router's operator may set (``meridian serve`` / ``meridian router`` flags).
+
+    ``cors_origins``: browser origins allowed to call (``"*"``, DynamoDB's
+    answer, or a list of exact origins; ``[]`` for none).
+    ``ttl_change_interval_s``: how soon a table's TimeToLive may change again
+    (DynamoDB's hour; labs shorten it).
+    """
+
+    cors_origins: str | list[str] = "*"
+    ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S
+
+
 async def start_router(
     storage: Storage,
     *,
@@ -138,15 +152,18 @@ async def start_router(
     inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
     pipelined_max: int = limits.HTTP_PIPELINED_REQUESTS_MAX,
     resume_below: int = limits.HTTP_PIPELINED_REQUESTS_RESUME_BELOW,
+    options: RouterOptions = RouterOptions(),
 ) -> RouterServer:
     """``replicator``: the region's replicator (HOST:PORT), served on ``GET /meridian/replication``.
 
     ``inflight_max`` (per router), ``pipelined_max`` and ``resume_below``
     (per connection): the HTTP front's bounds, smaller in tests.
+    ``options``: the operator's settings (``RouterOptions``).
     """
     catalog = Catalog(storage, region, shared=shared_catalog, directory=RegionDirectory(region, replicator))
     await catalog.start()
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
+    ctx.ttl_change_interval_s = options.ttl_change_interval_s
     stats = HttpStats()
 
     async def health() -> Response:
@@ -157,7 +174,7 @@ async def start_router(
     if replicator is not None:
         routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
         post_routes[_CONTROL_PATH] = _control_route(region, replicator)
-    app = Application(ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max)
+    app = Application(ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins)
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -180,14 +197,17 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def serve_embedded(*, host: str, port: int, data_dir: str, sync: bool, region: str) -> None:
+async def serve_embedded(
+    *, host: str, port: int, data_dir: str, sync: bool, region: str,
+    ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
+) -> None:  # fmt: skip
     from .storage_embedded import EmbeddedStorage
     from meridian.node.engine import Engine
 
     os.makedirs(data_dir, exist_ok=True)
     engine = Engine(data_dir, node_id="embedded", region=region, sync=sync)
-    storage = EmbeddedStorage(engine)
-    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False)
+    storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s)
+    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
     print(f"meridian serve: listening on http://{host}:{router.port} (data in {data_dir}{', fsync on' if sync else ''})", flush=True)
     try:
         await _wait_for_signal()
@@ -195,11 +215,16 @@ async def serve_embedded(*, host: str, port: int, data_dir: str, sync: bool, reg
         await router.close()
 
 
-async def serve_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None) -> None:
+async def serve_router(
+    *, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None,
+    options: RouterOptions = RouterOptions(),
+) -> None:  # fmt: skip
     from .storage_grpc import GrpcStorage
 
     storage = GrpcStorage(nodes)
-    router = await start_router(storage, host=host, port=port, region=region, shared_catalog=True, replicator=replicator)
+    router = await start_router(
+        storage, host=host, port=port, region=region, shared_catalog=True, replicator=replicator, options=options
+    )
     print(f"meridian router: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
     try:
         await _wait_for_signal()
@@ -207,7 +232,10 @@ async def serve_router(*, host: str, port: int, nodes: list[tuple[str, str]], re
         await router.close()
 
 
-def run_serve(*, host: str, port: int, data_dir: str | None, in_memory: bool, sync: bool, region: str) -> int:
+def run_serve(
+    *, host: str, port: int, data_dir: str | None, in_memory: bool, sync: bool, region: str,
+    ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
+) -> int:  # fmt: skip
     scratch = None
     if in_memory:
         # RocksDB still writes files; on a RAM-backed folder nothing touches disk.
@@ -216,13 +244,21 @@ def run_serve(*, host: str, port: int, data_dir: str | None, in_memory: bool, sy
         data_dir = scratch
     assert data_dir is not None
     try:
-        uvloop.run(serve_embedded(host=host, port=port, data_dir=data_dir, sync=sync, region=region))
+        uvloop.run(
+            serve_embedded(
+                host=host, port=port, data_dir=data_dir, sync=sync, region=region, ttl_interval_s=ttl_interval_s,
+                options=options,
+            )
+        )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
-def run_router(*, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None = None) -> int:
-    uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region, replicator=replicator))
+def run_router(
+    *, host: str, port: int, nodes: list[tuple[str, str]], region: str, replicator: str | None = None,
+    options: RouterOptions = RouterOptions(),
+) -> int:  # fmt: skip
+    uvloop.run(serve_router(host=host, port=port, nodes=nodes, region=region, replicator=replicator, options=options))
     return 0

@@ -4,14 +4,17 @@ The engine runs on the router's own event loop: ops are handed over as the
 same Python objects, with no serialization and no network.  In sync mode
 writes are group-committed, so concurrent requests share fsyncs.  The one
 node owns every index entry, so its GSI maintainer sends nothing anywhere:
-it applies what it derives from the change log to the same engine.
+it applies what it derives from the change log to the same engine.  Its
+Time to Live sweeper (``node/ttl.py``) runs on the same loop.
 """
 
 from __future__ import annotations
 
+from meridian.model import limits
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
+from meridian.node.ttl import TtlSweeper
 from meridian.router.storage import Storage
 
 
@@ -19,18 +22,20 @@ class EmbeddedStorage(Storage):
     """One engine in this process; its node id is the only node id.
 
     Construct it on the loop that serves requests: global secondary index
-    maintenance starts there at once.
+    maintenance and TTL sweeps (every ``ttl_interval_s``) start there at once.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT) -> None:
         self.engine = engine
         self.node_ids = [engine.node_id]
         node_id = engine.node_id
         self.indexer = GsiMaintainer(engine, owner=lambda partition_hash: node_id)
         self.indexer.start()
+        self.sweeper = TtlSweeper(engine, interval_s=ttl_interval_s)
+        self.sweeper.start()
 
     def __repr__(self) -> str:
-        return f"<EmbeddedStorage {self.engine!r} {self.indexer!r}>"
+        return f"<EmbeddedStorage {self.engine!r} {self.indexer!r} {self.sweeper!r}>"
 
     async def call(self, node_id: str, op: ItemOp) -> ItemResult:
         if self.engine.sync:
@@ -53,5 +58,6 @@ class EmbeddedStorage(Storage):
         return self.engine.table_stats(table_id)
 
     async def close(self) -> None:
+        await self.sweeper.stop()
         await self.indexer.stop()
         await self.engine.aclose()
