@@ -66,6 +66,11 @@ def _add_front_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ttl-change-interval-s", type=float, default=limits.TTL_CHANGE_INTERVAL_S, metavar="SECONDS",
         help="how soon UpdateTimeToLive may change a table's TTL again (DynamoDB: one hour; shorten it for labs)",
+    )
+    p.add_argument(
+        "--credentials", default=None, metavar="FILE_OR_PAIRS",
+        help="verify every request's SigV4 signature against these keys: a file of ACCESS_KEY:SECRET[:SESSION_TOKEN] "
+        "lines ('#' comments), or comma-separated ACCESS_KEY:SECRET pairs. Default: any signature passes",
     )  # fmt: skip
 
 
@@ -74,7 +79,23 @@ def _front_options(ns: argparse.Namespace):
 
     origins = ns.cors_origins.strip()
     cors = "*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()]
-    return RouterOptions(cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s)
+    credentials = None
+    if ns.credentials is not None:
+        import os
+
+        from meridian.router.sigv4 import parse_credentials
+
+        text = ns.credentials
+        if os.path.isfile(text):
+            with open(text, encoding="utf-8") as lines:
+                entries = lines.read().splitlines()
+        else:
+            entries = text.split(",")
+        try:
+            credentials = parse_credentials(entries)
+        except ValueError as exc:
+            raise SystemExit(f"--credentials: {exc}") from None
+    return RouterOptions(cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials)
 
 
 def _add_router(sub: argparse._SubParsersAction) -> None:

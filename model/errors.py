@@ -11,6 +11,8 @@ them (``__type`` + ``message`` + status).
     ├── UnknownOperationException       unknown X-Amz-Target action
     ├── MissingAuthenticationTokenException
     ├── IncompleteSignatureException
+    ├── UnrecognizedClientException     unknown access key or session token (--credentials)
+    ├── InvalidSignatureException       wrong or expired SigV4 signature (--credentials)
     ├── ResourceNotFoundException
     ├── ResourceInUseException
     ├── ConditionalCheckFailedException (optionally carries the old item)
@@ -94,6 +96,20 @@ class IncompleteSignatureException(DynamoError):
     """An ``Authorization`` header that does not look signed."""
 
     type_name = "IncompleteSignatureException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class UnrecognizedClientException(DynamoError):
+    """An access key, or a session token, the router was not given (``--credentials``)."""
+
+    type_name = "UnrecognizedClientException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class InvalidSignatureException(DynamoError):
+    """A SigV4 signature that does not match, is out of its time window, or is badly scoped."""
+
+    type_name = "InvalidSignatureException"
     namespace = _CORAL_SERVICE_NS
 
 

@@ -40,12 +40,17 @@ ACCOUNT_MAX_READ_CAPACITY_UNITS = 80000
 ACCOUNT_MAX_WRITE_CAPACITY_UNITS = 80000
 TABLE_MAX_READ_CAPACITY_UNITS = 40000
 TABLE_MAX_WRITE_CAPACITY_UNITS = 40000
+# A SigV4 request's X-Amz-Date may differ from the server's clock by this much either way.
+SIGV4_CLOCK_SKEW_S = 15 * 60
 
 # --- Meridian's own bounds ---------------------------------------------------
 HTTP_REQUEST_BYTES_MAX = 16 * 1024 * 1024  # a body larger than this closes the connection
 # The request line plus headers of one request; past it: 400 and the connection closes
 # (DynamoDB's front limits the header section to 16 KB and answers 400 Bad Request).
 HTTP_HEADER_BYTES_MAX = 16 * 1024
+# After refusing a malformed request, a router reads and drops what the client
+# still sends for at most this long before closing (so no reset destroys the answer).
+HTTP_LINGER_CLOSE_S = 2.0
 # A response body at least this large is compressed when the client accepts gzip or deflate
 # (DynamoDB's threshold: 4 KB; smaller answers are sent as they are).
 HTTP_RESPONSE_COMPRESS_BYTES_MIN = 4096
@@ -67,6 +72,10 @@ ROUTER_REPLICATOR_TIMEOUT_S = 5.0
 ROUTER_CONTROL_TIMEOUT_S = 40.0
 # The largest POST /meridian/control body (a verify's leaf list is the biggest).
 ROUTER_CONTROL_BODY_BYTES_MAX = 256 * 1024
+# Derived SigV4 signing keys a router keeps, one per (secret, date, region, service);
+# past it the oldest goes (a key changes once a day per access key).
+SIGV4_SIGNING_KEYS_MAX = 1024
+assert SIGV4_SIGNING_KEYS_MAX >= 1 and SIGV4_CLOCK_SKEW_S > 0
 assert 1 <= HTTP_PIPELINED_REQUESTS_RESUME_BELOW <= HTTP_PIPELINED_REQUESTS_MAX
 assert HTTP_PIPELINED_REQUESTS_MAX <= HTTP_INFLIGHT_REQUESTS_MAX  # one connection alone never trips the router's bound
 assert ROUTER_CONTROL_BODY_BYTES_MAX <= HTTP_REQUEST_BYTES_MAX
@@ -133,6 +142,10 @@ CAPACITY_UNITS_VALUE_MAX = 1_000_000_000_000
 # DynamoDB's: one ValidationException lists at most this many constraint
 # failures ("10 validation errors detected: ..."); the rest go unreported.
 VALIDATION_ERRORS_MAX = 10
+# DynamoDB's deserializer reads integer members into Java's int and long: a
+# JSON number outside these is a SerializationException (router/validation_types.py).
+JAVA_INT_MIN, JAVA_INT_MAX = -(2**31), 2**31 - 1
+JAVA_LONG_MIN, JAVA_LONG_MAX = -(2**63), 2**63 - 1
 
 # --- table, account and global-table actions (router/actions/, router/regions.py) ---
 # DynamoDB's: ListGlobalTables answers this many global tables when no Limit

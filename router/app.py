@@ -12,7 +12,9 @@ This module only dispatches and formats; the work of each action lives in
 2. body is not JSON                              -> SerializationException
 3. unknown ``X-Amz-Target``                      -> UnknownOperationException
 4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
-                                                    IncompleteSignature
+                                                    IncompleteSignature;
+   with ``credentials``: the SigV4 signature      -> ``sigv4.verify``'s checks, in DynamoDB's
+   (over the body as sent, still compressed)         order (InvalidSignature, UnrecognizedClient, ...)
 5. ``limits.HTTP_INFLIGHT_REQUESTS_MAX`` requests
    of this router already in their action        -> RequestLimitExceeded
 6. JSON types, then constraints (``validation``) -> SerializationException / ValidationException
@@ -60,7 +62,9 @@ from meridian.model.errors import (
     UnknownOperationException,
 )
 
-from .http import BadEncoding, BodyTooLarge, Request, Response, choose_coding, compress, decode_body, status_line
+from . import sigv4
+from .content_coding import BadEncoding, BodyTooLarge, choose_coding, compress, decode_body
+from .http import Request, Response, status_line
 from .validation import validate_request
 
 log = logging.getLogger("meridian.router")
@@ -133,6 +137,7 @@ class Application:
         *,
         inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
         cors_origins: str | list[str] = "*",
+        credentials: dict[str, sigv4.Credential] | None = None,
     ) -> None:
         """``extra_routes``: GET paths; ``post_routes``: POST paths other than
         DynamoDB's ``/`` (the handler gets the request, body included);
@@ -140,7 +145,10 @@ class Application:
         which the next one gets RequestLimitExceeded; ``cors_origins``: the
         browser origins allowed to call, ``"*"`` (any, DynamoDB's answer) or a
         list of exact origins (``https://app.example.com``), or ``[]``: no
-        CORS headers at all."""
+        CORS headers at all; ``credentials``: access key -> ``sigv4.Credential``,
+        every DynamoDB request's signature verified against them (the
+        protocol must then be ``HttpProtocolAllHeaders``); None: any
+        signature passes."""
         assert inflight_max >= 1
         self.ctx = ctx
         self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
@@ -152,6 +160,8 @@ class Application:
         self.inflight_max = inflight_max
         self.inflight = 0  # DynamoDB requests inside their action now (live; for /metrics and tests)
         self.cors_origins: frozenset[str] | None = None if cors_origins == "*" else frozenset(cors_origins)
+        self.credentials = credentials or None
+        self.signing_keys = sigv4.SigningKeys()
 
     def __repr__(self) -> str:
         return f"<Application inflight={self.inflight}/{self.inflight_max} errors_by_type={self.errors_by_type}>"
@@ -264,6 +274,8 @@ class Application:
         name, fn = entry
 
         auth_error = _check_authorization(req)
+        if auth_error is None and self.credentials is not None:
+            auth_error = self._verify_signature(req)
         if auth_error is not None:
             return self._error(auth_error, ctype)
 
@@ -286,12 +298,22 @@ class Application:
             return Response(200, result, ctype)
         return Response(200, orjson.dumps(result), ctype)
 
+    def _verify_signature(self, req: Request) -> DynamoError | None:
+        """The SigV4 check (``sigv4.verify``) over the request as it was sent."""
+        assert self.credentials is not None and req.headers is not None, "credentials need HttpProtocolAllHeaders"
+        path, _, query = req.path.partition(b"?")
+        return sigv4.verify(
+            method=req.method.decode("latin-1"), path=path.decode("latin-1"), query=query.decode("latin-1"),
+            headers=req.headers, body=req.body, credentials=self.credentials, now=time.time(), keys=self.signing_keys,
+        )  # fmt: skip
+
 
 def _check_authorization(req: Request) -> DynamoError | None:
     """DynamoDB's checks of the Authorization header, short of the signature.
 
-    Meridian does not verify signatures (any credentials work, as with every
-    local DynamoDB), but a request must look signed, as DynamoDB demands.
+    Without ``--credentials`` Meridian does not verify signatures (any
+    credentials work, as with every local DynamoDB), but a request must look
+    signed, as DynamoDB demands; with them ``sigv4.verify`` follows.
     The last header that passed is remembered: a client that reuses one
     (or the same load generator) skips the parsing.
     """

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections import deque
 from typing import Any, Callable, Coroutine
 
@@ -109,6 +108,7 @@ class Request:
     origin: str | None = None  # a browser's cross-origin request: CORS headers in the answer
     cors_method: str | None = None  # Access-Control-Request-Method (preflight)
     cors_headers: str | None = None  # Access-Control-Request-Headers (preflight)
+    headers: list[tuple[str, str]] | None = None  # every header, names lower-cased (HttpProtocolAllHeaders only)
 
     def __init__(self) -> None:
         self.method: bytes = b""
@@ -359,9 +359,27 @@ class HttpProtocol(asyncio.Protocol):
         if close:
             self._closing = True
             self._parked.clear()
-            transport.close()
+            if request is None and transport.can_write_eof():
+                self._linger_close(transport)
+            else:
+                transport.close()
         elif self._paused and not self._draining:
             self._drain()
+
+    def _linger_close(self, transport: asyncio.Transport) -> None:
+        """Close after a protocol failure without losing the answer.
+
+        The client may still be sending the rest of a request we refused;
+        closing with its bytes unread makes the kernel answer them with a
+        reset, which can destroy our answer before the client reads it.  So
+        send FIN after the answer, read and drop what still arrives, and
+        close when the client closes or after ``HTTP_LINGER_CLOSE_S``.
+        """
+        transport.write_eof()
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
+        asyncio.get_running_loop().call_later(limits.HTTP_LINGER_CLOSE_S, transport.close)
 
     def _fail(self, status: int) -> None:
         """Protocol-level failure: answer what is pending, then ``status``, then close.
@@ -380,6 +398,32 @@ class HttpProtocol(asyncio.Protocol):
         slot = _Slot(None)
         self._slots.append(slot)
         self._answer(slot, failure)
+
+
+class HttpProtocolAllHeaders(HttpProtocol):
+    """``HttpProtocol`` that also keeps every header of a request, for signature checks.
+
+    Used only when the router verifies signatures (``--credentials``): a
+    signature covers headers the router otherwise skips.  They are bounded
+    by ``limits.HTTP_HEADER_BYTES_MAX`` like the rest of the head.
+    """
+
+    __slots__ = ()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._request is not None:
+            self._request.headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        req = self._request
+        if req is not None:
+            lower = name.lower()
+            text = value.decode("latin-1")
+            attr = _WANTED_HEADERS.get(lower)
+            if attr is not None:
+                setattr(req, attr, text)
+            req.headers.append((lower.decode("latin-1"), text))  # type: ignore[union-attr]
 
 
 class _TooLarge(Exception):
@@ -445,122 +489,3 @@ class HttpStats:
 
 def status_line(status: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))
-
-
-# --- content codings ----------------------------------------------------------
-# Request bodies may arrive compressed (``Content-Encoding``: botocore's
-# request compression, gzip only today; DynamoDB takes deflate too), and
-# answers are compressed for clients that send ``Accept-Encoding`` once the
-# body reaches ``limits.HTTP_RESPONSE_COMPRESS_BYTES_MIN`` (DynamoDB's 4 KB).
-# ``x-amz-crc32`` is then the CRC32 of the compressed bytes, as DynamoDB sends
-# it and as botocore (retryhandler.CRC32Checker, over the raw bytes it
-# received, urllib3 never decoding) and the Go/Java SDKs check it.
-
-_ZLIB_WBITS = {"gzip": 31, "deflate": 15}  # 31: gzip header and trailer; 15: zlib (HTTP's "deflate")
-
-
-class BodyTooLarge(Exception):
-    """A compressed request body that decompresses past the bound."""
-
-
-class BadEncoding(Exception):
-    """A request body that cannot be decoded as its ``Content-Encoding`` says."""
-
-
-def decode_body(content_encoding: str, body: bytes, max_bytes: int) -> bytes:
-    """``body`` decoded as ``content_encoding`` says (codings applied in order).
-
-    Never inflates past ``max_bytes`` (a decompression bomb stops there:
-    ``BodyTooLarge``).  Unknown codings, broken or empty compressed data:
-    ``BadEncoding``.  Concatenated gzip members are one body (RFC 1952); bytes
-    after the last member that do not start another are ignored, as DynamoDB
-    does (it answers 200 there).
-    """
-    codings = [c.strip().lower() for c in content_encoding.split(",")]
-    for coding in reversed(codings):  # the last coding listed was applied last
-        if coding in ("identity", ""):
-            continue
-        wbits = _ZLIB_WBITS.get(coding)
-        if wbits is None:
-            raise BadEncoding(f"unsupported Content-Encoding {coding!r}")
-        body = _inflate(body, wbits, max_bytes)
-    return body
-
-
-def _inflate(data: bytes, wbits: int, max_bytes: int) -> bytes:
-    if not data:
-        raise BadEncoding("empty compressed body")
-    out: list[bytes] = []
-    size = 0
-    members = 0
-    while data:
-        if members and (wbits != 31 or data[:2] != b"\x1f\x8b"):
-            break  # trailing bytes that are not another gzip member: ignored (DynamoDB's behaviour)
-        inflater = zlib.decompressobj(wbits)
-        pending = data
-        while True:
-            try:
-                chunk = inflater.decompress(pending, max_bytes - size + 1)
-            except zlib.error as exc:
-                raise BadEncoding(str(exc)) from None
-            size += len(chunk)
-            if size > max_bytes:
-                raise BodyTooLarge()
-            out.append(chunk)
-            pending = inflater.unconsumed_tail
-            if inflater.eof or not pending:
-                break
-        if not inflater.eof:
-            raise BadEncoding("truncated compressed body")
-        members += 1
-        data = inflater.unused_data
-    return b"".join(out)
-
-
-def choose_coding(accept_encoding: str) -> str | None:
-    """The coding to answer with for this ``Accept-Encoding``: "gzip", "deflate" or None.
-
-    Follows what DynamoDB was observed to do (ScyllaDB's Alternator tests
-    record it): codings case-insensitive, the highest q wins, q clamped to
-    [0, 1], an unparseable q counts as 1, the first q of an entry counts, an
-    explicit entry beats ``*`` at equal q, then the first listed, then gzip;
-    ``identity`` is ignored; q=0 refuses.
-    """
-    best: dict[str, tuple[float, int]] = {}  # coding -> (q, position); the highest q of repeats
-    for position, entry in enumerate(accept_encoding.split(",")):
-        name, _, params = entry.partition(";")
-        coding = name.strip().lower()
-        if coding not in ("gzip", "deflate", "*"):
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, eq, value = param.partition("=")
-            if eq and key.strip().lower() == "q":
-                try:
-                    q = min(1.0, max(0.0, float(value.strip())))
-                except ValueError:
-                    q = 1.0  # guess: DynamoDB takes "q=0.x" as acceptable
-                break
-        seen = best.get(coding)
-        if seen is None or q > seen[0]:
-            best[coding] = (q, position)
-    if not best:
-        return None
-    star = best.get("*")
-    choices = []
-    for rank, coding in enumerate(("gzip", "deflate")):
-        explicit = best.get(coding)
-        if explicit is not None:
-            q, position, is_explicit = explicit[0], explicit[1], 1
-        elif star is not None:
-            q, position, is_explicit = star[0], star[1], 0
-        else:
-            continue
-        if q > 0.0:
-            choices.append((-q, -is_explicit, position, rank, coding))
-    return min(choices)[-1] if choices else None
-
-
-def compress(body: bytes, coding: str) -> bytes:
-    packer = zlib.compressobj(limits.HTTP_RESPONSE_COMPRESS_LEVEL, zlib.DEFLATED, _ZLIB_WBITS[coding])
-    return packer.compress(body) + packer.flush()

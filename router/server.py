@@ -25,7 +25,8 @@ from .app import Application
 from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
 from .console.routes import console_handler
-from .http import HttpProtocol, HttpStats, Request, Response
+from .http import HttpProtocol, HttpProtocolAllHeaders, HttpStats, Request, Response
+from .sigv4 import Credential
 from meridian.model import limits
 from meridian.model.ring import Ring
 from .storage import Storage
@@ -135,10 +136,14 @@ class RouterOptions:
     answer, or a list of exact origins; ``[]`` for none).
     ``ttl_change_interval_s``: how soon a table's TimeToLive may change again
     (DynamoDB's hour; labs shorten it).
+    ``credentials``: access key -> ``Credential`` (secret, optional session
+    token); every request's SigV4 signature is then verified as DynamoDB
+    does (``router/sigv4.py``).  None (the default): any signature passes.
     """
 
     cors_origins: str | list[str] = "*"
     ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S
+    credentials: dict[str, Credential] | None = None
 
 
 async def start_router(
@@ -174,11 +179,16 @@ async def start_router(
     if replicator is not None:
         routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
         post_routes[_CONTROL_PATH] = _control_route(region, replicator)
-    app = Application(ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins)
+    app = Application(
+        ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins,
+        credentials=options.credentials,
+    )
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
+    # A signature covers headers the plain protocol skips: keep them all only when they are checked.
+    protocol = HttpProtocolAllHeaders if options.credentials else HttpProtocol
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: HttpProtocol(handle, app.encode, stats, pipelined_max=pipelined_max, resume_below=resume_below),
+        lambda: protocol(handle, app.encode, stats, pipelined_max=pipelined_max, resume_below=resume_below),
         host,
         port,
         reuse_address=True,

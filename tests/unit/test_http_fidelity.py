@@ -207,7 +207,7 @@ def test_answers_from_4_kb_are_compressed_and_crc_is_of_the_compressed_bytes(rou
 
 
 def test_accept_encoding_negotiation(router):
-    from meridian.router.http import choose_coding
+    from meridian.router.content_coding import choose_coding
 
     # DynamoDB's observed answers (ScyllaDB Alternator's tests run against it)
     assert choose_coding("br, identity, deflate, gzip") == "deflate"
