@@ -15,6 +15,9 @@ everything one mutation changes into one write batch:
   acknowledged write is in its local indexes (global ones follow from the
   change log: ``node/gsi.py``).
 
+An UpdateItem that would leave a missing item with its key alone (it only
+removes attributes) stages nothing, as DynamoDB creates no item then.
+
 Replicated changes (``node/replica.py``) go through ``_stage`` too, keeping
 the stamp they were written with.  So do Time to Live expiries
 (``expire_many``, called by the sweeper of ``node/ttl.py``): a delete
@@ -228,6 +231,8 @@ class WritePathMixin:
         # UPDATE
         if compiled is not None and op.update is not None:
             new_item, touched = compiled.apply_update(old_item, op.key_item)
+            if old_item is None and len(new_item) == len(op.key_item):
+                return self._nothing_created(op, indexes)
         else:  # UpdateItem without an update: makes sure the item exists
             new_item, touched = (old_item if old_item is not None else dict(op.key_item)), frozenset()
         if indexes is not None and touched:
@@ -250,6 +255,21 @@ class WritePathMixin:
         else:
             answer = _non_empty(updated_attributes(old_item, touched))
         return ItemResult(answer, size_bytes=max(size, old_size), collection_size_bytes=collection)
+
+    def _nothing_created(self, op: ItemOp, indexes: TableIndexes | None) -> ItemResult:
+        """An update of a missing item that only removes: DynamoDB creates nothing.
+
+        ``REMOVE``, ``DELETE`` of set members and the legacy value-less
+        ``DELETE`` leave a missing item missing (an update without any
+        action still creates the key-only item).  Nothing is staged: no
+        record, change, statistics or index entry; no ``ReturnValues``
+        answer, ``ALL_NEW`` included.  A table with local indexes still
+        reports its item collection's size.
+        """
+        collection = -1
+        if indexes is not None and indexes.local:
+            collection = self._collection_size(collection_meta_key(op.table_id, op.key_item))
+        return ItemResult(None, size_bytes=0, collection_size_bytes=collection)
 
     def _stage(
         self,

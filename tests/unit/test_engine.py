@@ -116,6 +116,65 @@ def test_update_without_expression_creates_the_key_only_item(engine):
     assert engine.table_stats(TABLE).item_count == 1
 
 
+@pytest.mark.parametrize(
+    ("expression", "values"),
+    [("REMOVE a", None), ("REMOVE a, b.c, d[0]", None), ("DELETE s :s", {":s": {"SS": ["x"]}})],
+    ids=["remove", "remove-nested", "delete-set-members"],
+)
+@pytest.mark.parametrize("return_values", [ReturnValues.ALL_NEW, ReturnValues.UPDATED_NEW, ReturnValues.ALL_OLD])
+def test_update_that_only_removes_creates_no_item(engine, expression, values, return_values):
+    result = engine.execute(update("a", update=expression, values=values, return_values=return_values))
+    assert result.error is None and result.item_json is None
+    assert engine.execute(get("a")).item_json is None
+    assert engine.last_sequence() == 0  # no change-log record
+    assert list(engine.read_changes(0, 10)) == []
+    assert engine.table_stats(TABLE).item_count == 0
+    assert engine.table_stats(TABLE).size_bytes == 0
+    assert engine.statistics().writes == 0
+
+
+def test_update_that_only_removes_after_a_delete_creates_no_item(engine):
+    engine.execute(put("a", attrs={"v": "1"}))
+    engine.execute(delete("a"))
+    result = engine.execute(update("a", update="REMOVE v", return_values=ReturnValues.ALL_NEW))
+    assert result.error is None and result.item_json is None
+    assert engine.execute(get("a")).item_json is None
+    assert engine.last_sequence() == 2
+    assert engine.table_stats(TABLE).item_count == 0
+
+
+async def test_update_that_only_removes_awaits_nothing_in_sync_mode(path):
+    e = Engine(path, node_id="n1", sync=True)
+    try:
+        results, durable = e.execute_many([update("a", update="REMOVE v")])
+        assert results[0].error is None and durable is None
+        assert e.last_sequence() == 0
+    finally:
+        e.close()
+
+
+@pytest.mark.parametrize(
+    ("expression", "values", "created"),
+    [
+        ("REMOVE a SET b = :v", {":v": {"S": "x"}}, {"b": {"S": "x"}}),
+        ("ADD n :one", {":one": {"N": "1"}}, {"n": {"N": "1"}}),
+        ("ADD s :s DELETE t :s", {":s": {"SS": ["x"]}}, {"s": {"SS": ["x"]}}),
+    ],
+    ids=["remove-and-set", "add", "add-and-delete"],
+)
+def test_update_that_writes_an_attribute_creates_the_item(engine, expression, values, created):
+    result = engine.execute(update("a", update=expression, values=values, return_values=ReturnValues.ALL_NEW))
+    assert orjson.loads(result.item_json) == {"pk": {"S": "a"}, **created}
+    assert engine.last_sequence() == 1
+    assert engine.table_stats(TABLE).item_count == 1
+
+
+def test_failed_condition_on_a_removing_update_of_a_missing_item(engine):
+    result = engine.execute(update("a", update="REMOVE v", condition="attribute_exists(pk)"))
+    assert isinstance(result.error, ConditionalCheckFailedException)
+    assert engine.last_sequence() == 0
+
+
 # --- change log, stamps, statistics -----------------------------------------
 
 

@@ -148,7 +148,12 @@ class EngineMachine(RuleBasedStateMachine):
     def update_remove(self, k: Key) -> None:
         result = self.engine.execute(op(OpKind.UPDATE, k, update="REMOVE v", return_values=ReturnValues.ALL_NEW))
         assert result.error is None
-        new = {name: value for name, value in (self.model.get(k) or key_item(k)).items() if name != "v"}
+        if k not in self.model:  # an update that only removes creates no item (DynamoDB's rule)
+            assert result.item_json is None
+            assert self.engine.last_sequence() == self.mutations
+            assert self.engine.execute(op(OpKind.GET, k)).item_json is None
+            return
+        new = {name: value for name, value in self.model[k].items() if name != "v"}
         assert loads(result.item_json) == new
         self.model[k] = new
         self._logged(k, new)
