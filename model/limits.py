@@ -186,6 +186,8 @@ CONSOLE_TABLES_MAX = 1000
 # ... and runs at most this many DescribeTable calls of one listing at once
 # (each asks every node for statistics).
 CONSOLE_DESCRIBE_CONCURRENCY = 8
+# A router's GET /metrics reads this many tables' statistics at once (TTL deletions).
+METRICS_STATS_CONCURRENCY = 8
 # Items per page of the console's items browser: by default, and at most.
 CONSOLE_PAGE_ITEMS_DEFAULT = 25
 CONSOLE_PAGE_ITEMS_MAX = 100

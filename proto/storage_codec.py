@@ -139,6 +139,7 @@ def stats_to_pb(stats: TableStats) -> pb.TableStats:
                           backfilling=s.backfilling)
             for index_id, s in stats.indexes.items()
         ],
+        ttl_deleted_count=stats.ttl_deleted_count,
     )
 
 
@@ -147,6 +148,7 @@ def stats_from_pb(m: pb.TableStats) -> TableStats:
         item_count=m.item_count,
         size_bytes=m.size_bytes,
         indexes={i.index_id: IndexStats(i.item_count, i.size_bytes, i.backfilling) for i in m.indexes},
+        ttl_deleted_count=m.ttl_deleted_count,
     )
 
 

@@ -28,6 +28,7 @@ from .console.routes import console_handler
 from .http import HttpProtocol, HttpProtocolAllHeaders, HttpStats, Request, Response
 from .sigv4 import Credential
 from meridian.model import limits
+from meridian.model.errors import DynamoError
 from meridian.model.ring import Ring
 from .storage import Storage
 
@@ -61,13 +62,73 @@ class RouterServer:
         await self.storage.close()
 
 
+_TTL_METRIC = "meridian_ttl_deleted_item_count"
+_TTL_HELP = (
+    f"# HELP {_TTL_METRIC} Items Time to Live deleted from the table in this region since it was created, "
+    "summed over its storage nodes (CloudWatch TimeToLiveDeletedItemCount).\n"
+    f"# TYPE {_TTL_METRIC} gauge\n"
+)
+
+
+def _label_value(text: str) -> str:
+    """A Prometheus label value, escaped as the text exposition format asks."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+async def ttl_metrics_text(ctx: RouterContext) -> str:
+    """``meridian_ttl_deleted_item_count{TableName=...}``, one sample per table of the catalog.
+
+    Read when scraped, never on a DynamoDB call's path: one ``table_stats``
+    per table of the catalog (at most as many reads at once as the console
+    makes, the same reads).  A table whose statistics cannot be read now (a
+    node down) is left out of this scrape rather than shown with a partial
+    sum, which would read as the count going back.
+    """
+    gate = asyncio.Semaphore(limits.METRICS_STATS_CONCURRENCY)
+
+    async def deleted(table_id: int) -> int | None:
+        async with gate:
+            try:
+                return (await ctx.storage.table_stats(table_id)).ttl_deleted_count
+            except DynamoError as err:
+                log.info("TTL metrics: table %d's statistics unavailable: %r", table_id, err)
+                return None
+
+    tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
+    counts = await asyncio.gather(*(deleted(table.table_id) for table in tables))
+    lines = [
+        f'{_TTL_METRIC}{{TableName="{_label_value(table.name)}"}} {count}\n'
+        for table, count in zip(tables, counts)
+        if count is not None
+    ]
+    return _TTL_HELP + "".join(lines)
+
+
+def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
+    """``GET /metrics``: the replicator's metrics (when the router has one), then this router's TTL counts."""
+
+    async def metrics() -> Response:
+        if relay is None:
+            return Response(200, (await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+        relayed = await relay()
+        if relayed.status != 200:
+            return relayed
+        text = relayed.body.decode()
+        if text and not text.endswith("\n"):
+            text += "\n"
+        return Response(200, (text + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+
+    return metrics
+
+
 def _replication_routes(region: str, replicator: str) -> tuple[Route, Route]:
-    """``GET /meridian/replication`` and ``GET /metrics``, answered by the region's replicator.
+    """``GET /meridian/replication``, and the relay of ``GET /metrics``, answered by the region's replicator.
 
     The first names every region's replicator, as this region's one knows
     them: the replication commands' ``--endpoint`` starts there, then talks
     to the replicators themselves.  The second relays the replicator's
-    Prometheus metrics, so a router is enough to scrape its region.
+    Prometheus metrics, so a router is enough to scrape its region
+    (``_metrics_route`` adds the router's own).
     """
     from meridian.proto.errors import RPC_FAILURES
     from meridian.replication.peers import control
@@ -176,9 +237,11 @@ async def start_router(
 
     routes = {b"/health": health}
     post_routes = {}
+    relay: Route | None = None
     if replicator is not None:
-        routes[_REPLICATION_PATH], routes[b"/metrics"] = _replication_routes(region, replicator)
+        routes[_REPLICATION_PATH], relay = _replication_routes(region, replicator)
         post_routes[_CONTROL_PATH] = _control_route(region, replicator)
+    routes[b"/metrics"] = _metrics_route(ctx, relay)
     app = Application(
         ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins,
         credentials=options.credentials,

@@ -59,8 +59,8 @@ class Storage(ABC):
     @abstractmethod
     async def table_stats(self, table_id: int) -> TableStats:
         """Item count and size of a table and of each of its secondary
-        indexes, summed over the nodes (an index is backfilling while any
-        node still is)."""
+        indexes, and the items Time to Live deleted, summed over the nodes
+        (an index is backfilling while any node still is)."""
 
     @abstractmethod
     async def close(self) -> None:

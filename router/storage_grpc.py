@@ -387,6 +387,7 @@ class GrpcStorage(Storage):
             stats = stats_from_pb(reply)
             total.item_count += stats.item_count
             total.size_bytes += stats.size_bytes
+            total.ttl_deleted_count += stats.ttl_deleted_count  # each expiry is counted by one node only
             for index_id, index in stats.indexes.items():
                 summed = total.indexes.setdefault(index_id, IndexStats())
                 summed.item_count += index.item_count

@@ -213,6 +213,15 @@
       .join(" · ");
   }
 
+  // Time to Live: the attribute the nodes expire items by, and how many items it deleted here.
+  function ttlFact(ttl) {
+    if (!ttl) return null;
+    const deleted = ` · ${fmtCount(ttl.deleted_count)} expired item${ttl.deleted_count === 1 ? "" : "s"} deleted`;
+    const status = ttl.status === "ENABLED" || ttl.status === "DISABLED" ? "" : ` (${ttl.status})`;
+    return el("span", { class: "ttl-fact", title: `Time to Live ${ttl.status}` },
+      "TTL ", el("b", null, ttl.attribute || "off"), status, deleted);
+  }
+
   function renderTableFacts(table) {
     const facts = $("table-facts");
     if (!table) {
@@ -225,6 +234,7 @@
       el("span", null, "status ", el("b", null, table.status)),
       el("span", null, el("b", null, fmtCount(table.item_count)), " items, ", fmtBytes(table.size_bytes)),
     ];
+    parts.push(ttlFact(table.ttl));
     if (table.replicas.length) {
       parts.push(el("span", null, "replicas ",
         ...table.replicas.map((r) => el("span", { class: "chip", "data-status": r.ReplicaStatus },

@@ -8,6 +8,7 @@ console shows what a client would see, errors included.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from meridian.model import limits
 from meridian.model.errors import ResourceNotFoundException
 
 from ..actions import ACTIONS
+from ..actions.ttl import ttl_status
 from ..context import RouterContext
 from ..validation import validate_request
 
@@ -46,8 +48,24 @@ def _summary(table: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _ttl(ctx: RouterContext, name: str) -> dict[str, Any] | None:
+    """The table's Time to Live: its attribute and status (DescribeTimeToLive's, from the
+    catalog record) and the items it deleted in this region (CloudWatch's
+    TimeToLiveDeletedItemCount, summed over the nodes); None once the table is gone."""
+    table = ctx.catalog.get_cached(name)
+    if table is None:
+        return None
+    stats = await ctx.storage.table_stats(table.table_id)
+    return {
+        "attribute": table.ttl_attribute,
+        "status": ttl_status(table, time.time()),
+        "deleted_count": stats.ttl_deleted_count,
+    }
+
+
 async def list_tables(ctx: RouterContext) -> dict[str, Any]:
-    """Every table (up to ``limits.CONSOLE_TABLES_MAX``) with its description's essentials."""
+    """Every table (up to ``limits.CONSOLE_TABLES_MAX``) with its description's essentials
+    and its Time to Live (``_ttl``)."""
     names: list[str] = []
     body: dict[str, Any] = {"Limit": limits.LIST_TABLES_LIMIT_MAX}
     more = True
@@ -63,9 +81,11 @@ async def list_tables(ctx: RouterContext) -> dict[str, Any]:
     async def describe(name: str) -> dict[str, Any] | None:
         async with gate:
             try:
-                return _summary((await run_action(ctx, "DescribeTable", {"TableName": name}))["Table"])
+                summary = _summary((await run_action(ctx, "DescribeTable", {"TableName": name}))["Table"])
             except ResourceNotFoundException:  # deleted between the two calls
                 return None
+            summary["ttl"] = await _ttl(ctx, name)
+            return summary
 
     described = await asyncio.gather(*(describe(name) for name in names[:limits.CONSOLE_TABLES_MAX]))
     tables = [table for table in described if table is not None]
