@@ -35,20 +35,61 @@ def _fail(errors: Errors, value: Any, path: str, constraint: str) -> None:
         raise Enough
 
 
-def render(value: Any) -> str:
-    """A value as DynamoDB (Java) prints it in a constraint message."""
+def _render_scalar(value: Any) -> str:
     t = type(value)
     if t is str:
         return value
     if t is bool:
         return "true" if value else "false"
-    if t is list:
-        return "[" + ", ".join(render(x) for x in value) + "]"
-    if t is dict:
-        return "{" + ", ".join(f"{k}={render(x)}" for k, x in value.items()) + "}"
     if value is None:
         return "null"
     return str(value)
+
+
+def render(value: Any) -> str:
+    """A value as DynamoDB (Java) prints it in a constraint message.
+
+    Iterative: a request may nest as deep as the JSON parser allows, deeper
+    than Python's recursion limit.
+    """
+    t = type(value)
+    if t is not list and t is not dict:
+        return _render_scalar(value)
+    out: list[str] = []
+    stack: list[Any] = [value]  # values to print, and closing brackets / separators as str
+    while stack:
+        x = stack.pop()
+        if type(x) is str:
+            out.append(x)
+            continue
+        x = x[0] if type(x) is tuple else x  # a tuple wraps a string value, told apart from the markers
+        if type(x) is list:
+            parts: list[Any] = ["]"]
+            for i in range(len(x) - 1, -1, -1):
+                parts.append(_wrap(x[i]))
+                if i:
+                    parts.append(", ")
+            parts.append("[")
+            stack.extend(parts)
+        elif type(x) is dict:
+            parts = ["}"]
+            entries = list(x.items())
+            for i in range(len(entries) - 1, -1, -1):
+                k, v = entries[i]
+                parts.append(_wrap(v))
+                parts.append(f"{k}=")
+                if i:
+                    parts.append(", ")
+            parts.append("{")
+            stack.extend(parts)
+        else:
+            out.append(_render_scalar(x))
+    return "".join(out)
+
+
+def _wrap(value: Any) -> Any:
+    """On ``render``'s stack a bare str is output; values are wrapped unless they are containers."""
+    return value if type(value) in (list, dict) else (value,)
 
 
 def java_length(value: Any) -> int:

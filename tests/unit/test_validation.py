@@ -569,3 +569,61 @@ def test_null_members_are_read_as_absent() -> None:
     nested = {"TableName": "abc", "Item": {"a": {"L": [None, {"M": {"b": {"NULL": None, "BOOL": True}}}]}}}
     validate_request("PutItem", nested)
     assert nested["Item"] == {"a": {"L": [None, {"M": {"b": {"BOOL": True}}}]}}
+
+
+# --- what the structured fuzzer found (issue 17) ------------------------------------
+NULL_CONTAINER_VALUES = [
+    ("BatchGetItem", {"RequestItems": {"abc": None}}, detected(failed(None, "requestItems.abc.member.keys", NOT_NULL))),
+    ("Scan", {"TableName": "abc", "ScanFilter": {"a": None}},
+     detected(failed(None, "scanFilter.a.member.comparisonOperator", NOT_NULL))),
+    ("Query", {"TableName": "abc", "KeyConditions": {"a": None}},
+     detected(failed(None, "keyConditions.a.member.comparisonOperator", NOT_NULL))),
+    ("BatchWriteItem", {"RequestItems": {"abc": None}},
+     detected(failed("{abc=[]}", "requestItems", "Map value must satisfy constraint: [Member must have length less "
+                     "than or equal to 25, Member must have length greater than or equal to 1]"))),
+]
+
+
+@pytest.mark.parametrize("action,body,message", NULL_CONTAINER_VALUES)
+def test_null_map_values_of_container_type_never_reach_the_action(action: str, body: dict[str, Any],
+                                                                  message: str) -> None:
+    err = error(action, body)
+    assert (err.full_type, err.message) == (VALIDATION, message)
+
+
+def test_null_map_values_read_as_empty_containers() -> None:
+    body = {"TableName": "abc", "Key": {"a": {"S": "x"}}, "Expected": {"b": None},
+            "ExpressionAttributeNames": {"#a": None}}
+    validate_request("DeleteItem", body)
+    # Structures (and lists) become empty ones, for the rules to word; string and attribute-value maps keep the null.
+    assert body["Expected"] == {"b": {}} and body["ExpressionAttributeNames"] == {"#a": None}
+
+
+def test_constraint_messages_render_values_nested_deeper_than_the_recursion_limit() -> None:
+    deep: Any = {"S": "x"}
+    for _ in range(sys.getrecursionlimit() + 100):
+        deep = [{"L": deep}]
+    assert validation_constraints.render(deep).startswith("[{L=[{L=")
+    assert validation_constraints.render({"a": [1, "x", None, True, {"b": 1.5}], "c": {}, "d": []}) == (
+        "{a=[1, x, null, true, {b=1.5}], c={}, d=[]}")
+    err = error("BatchWriteItem", {"RequestItems": {"L": deep}})
+    assert err.full_type == VALIDATION
+
+
+@pytest.mark.parametrize("action,body,shown,java", [
+    ("Scan", {"TableName": "abc", "Limit": 2**31}, "2147483648", "int (-2147483648 - 2147483647)"),
+    ("Scan", {"TableName": "abc", "Segment": -(2**31) - 1, "TotalSegments": 2}, "-2147483649",
+     "int (-2147483648 - 2147483647)"),
+    ("Query", {"TableName": "abc", "Limit": 1e300}, "1e+300", "int (-2147483648 - 2147483647)"),
+    ("CreateTable", {"TableName": "abc", "ProvisionedThroughput": {"ReadCapacityUnits": 2**63, "WriteCapacityUnits": 1}},
+     "9223372036854775808", "long (-9223372036854775808 - 9223372036854775807)"),
+])
+def test_integer_members_beyond_java_int_or_long(action: str, body: dict[str, Any], shown: str, java: str) -> None:
+    err = error(action, body)
+    assert (err.full_type, err.message) == (SERIALIZATION, f"Numeric value ({shown}) out of range of {java}")
+
+
+def test_integer_members_at_java_bounds_pass_types() -> None:
+    body = {"TableName": "abc", "Limit": 2**31 - 1, "Segment": 0, "TotalSegments": 1}
+    validate_request("Scan", body)
+    assert body["Limit"] == 2**31 - 1
