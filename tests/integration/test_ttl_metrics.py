@@ -16,9 +16,8 @@ import urllib.request
 import orjson
 import pytest
 
-from meridian.cluster.limits import STARTUP_TIMEOUT_S
-from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
 from tests.conftest import make_client, unique_table_name
+from tests.ttl_servers import ttl_endpoint
 from tests.waiting import wait_until
 
 TTL_INTERVAL_S = 0.5
@@ -31,22 +30,7 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 @pytest.fixture(scope="module", params=["embedded", "cluster"])
 def endpoint(request, tmp_path_factory) -> str:
-    tmp = tmp_path_factory.mktemp(f"ttl-metrics-{request.param}")
-    if request.param == "embedded":
-        port = free_port()
-        server = ManagedProcess(
-            ["serve", "--port", str(port), "--data-dir", str(tmp / "data"), "--ttl-interval-s", str(TTL_INTERVAL_S)],
-            log_path=tmp / "serve.log",
-            name="serve",
-        )
-        request.addfinalizer(server.terminate)
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http_ok(url + "/health", STARTUP_TIMEOUT_S, process=server)
-        return url
-    cluster = LocalCluster(["us-east-1"], 2, None, tmp, sync=False, ttl_interval_s=TTL_INTERVAL_S)
-    request.addfinalizer(cluster.stop)
-    cluster.start()
-    return cluster.endpoints["us-east-1"]
+    return ttl_endpoint(request, tmp_path_factory, TTL_INTERVAL_S)
 
 
 def _get(url: str) -> tuple[int, str, bytes]:
