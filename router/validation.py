@@ -103,9 +103,44 @@ def _compile_action(node: dict[str, Any], custom: Rule | None) -> Callable[[Any]
 
 
 # --- the schema, compiled once -------------------------------------------------------
+#: Table-management actions whose bad name length DynamoDB now reports as
+#: constraint failures ("Value 'ab' at 'tableName' failed to satisfy
+#: constraint: Member must have length greater than or equal to 3"), not as
+#: "TableName must be at least 3 characters long ...".  DeleteTable,
+#: DescribeTable, UpdateTable and the TTL actions keep the older sentence.
+_TABLE_NAME_AS_CONSTRAINTS = frozenset({"CreateTable"})
+#: Members whose lower bound DynamoDB now reports without echoing the value,
+#: under the member's own name ("Value at 'Limit' failed to satisfy
+#: constraint: ..."); a 2026 capture of live Scan replies, where regions are
+#: split (the older cohort answers "Value '0' at 'limit'").  Query's is a
+#: guess from the same capture's wording for Scan.
+_BARE_MIN_MEMBERS = {("Query", "Limit"), ("Scan", "Limit")}
+
+
+def _adjust(action: str, node: dict[str, Any]) -> dict[str, Any]:
+    """The schema's node for ``action`` with today's DynamoDB wording where it moved on."""
+    for name, child in node["members"]:
+        checks = child.get("checks")
+        if not checks:
+            continue
+        if name == "TableName" and ["tableName"] in checks and action in _TABLE_NAME_AS_CONSTRAINTS:
+            # The order of the length and pattern failures for one name is a
+            # guess (seen on a data-plane reply: length first, then pattern).
+            child["checks"] = [c for c in checks if c[0] == "required"] + [
+                ["minLength", limits.TABLE_NAME_LENGTH_MIN], ["maxLength", limits.TABLE_NAME_LENGTH_MAX]
+            ] + [c for c in checks if c[0] == "pattern"]
+        elif name == "TableName" and ["minLength", limits.TABLE_NAME_LENGTH_MIN] in checks:
+            # Item operations: an empty name is one failure, "length >= 1"
+            # (table ARNs are accepted there), without the pattern's.
+            child["checks"] = checks + [["notEmpty"]]
+        elif (action, name) in _BARE_MIN_MEMBERS:
+            child["checks"] = [["bareMin", c[1], name] if c[0] == "min" else c for c in checks]
+    return node
+
+
 def _load_schema() -> dict[str, Any]:
     text = resources.files("meridian.router").joinpath("schema", "dynamodb.json").read_text(encoding="utf-8")
-    return json.loads(text)["operations"]
+    return {action: _adjust(action, node) for action, node in json.loads(text)["operations"].items()}
 
 
 _VALIDATORS: dict[str, Callable[[Any], None]] = {

@@ -156,9 +156,33 @@ def _compile_entry_checks(kind: str, sub_checks: list[list[Any]]) -> ConstraintC
 def _compile_own_checks(checks: list[list[Any]]) -> ConstraintCheck | None:
     """The checks of one node, except the top-level-only required/tableName."""
     steps: list[ConstraintCheck] = []
+    if ["notEmpty"] in checks:
+        # An empty string breaks only "length >= 1", reported alone (DynamoDB
+        # does not add the name pattern and length rules for '').
+        rest = _compile_own_checks([c for c in checks if c != ["notEmpty"]])
+
+        def not_empty_first(v: Any, path: str, errors: Errors) -> None:
+            if v == "":
+                _fail(errors, v, path, "Member must have length greater than or equal to 1")
+            elif rest is not None:
+                rest(v, path, errors)
+        return not_empty_first
     for check in checks:
         kind = check[0]
         if kind in ("required", "tableName"):
+            continue
+        if kind == "bareMin":
+            # Newer DynamoDB wording for a few members: the value is not
+            # echoed and the member keeps its own capitalised name.
+            bound, member = check[1], check[2]
+
+            def bare_min(v: Any, path: str, errors: Errors, bound: int = bound, member: str = member) -> None:
+                if v is not None and v < bound:
+                    errors.append(f"Value at '{member}' failed to satisfy constraint: "
+                                  f"Member must have value greater than or equal to {bound}")
+                    if len(errors) >= limits.VALIDATION_ERRORS_MAX:
+                        raise Enough
+            steps.append(bare_min)
             continue
         if kind == "notNull":
             def not_null(v: Any, path: str, errors: Errors) -> None:
@@ -246,7 +270,11 @@ def compile_fast(node: dict[str, Any]) -> FastCheck | None:
     not_null = any(c[0] == "notNull" for c in checks)
     predicates: list[Callable[[Any], bool]] = []
     for check in checks:
-        if check[0] in ("keys", "values"):
+        if check[0] == "notEmpty":
+            predicates.append(lambda v: v != "")
+        elif check[0] == "bareMin":
+            predicates.append(lambda v, bound=check[1]: v >= bound)
+        elif check[0] in ("keys", "values"):
             entry_predicates = [_compile_predicate(c) for c in check[1]]
             keys = check[0] == "keys"
 

@@ -177,8 +177,9 @@ VALIDATION_CASES = [
     ("TransactWriteItems", {}, detected(failed(None, "transactItems", NOT_NULL))),
     # table names of item operations
     ("GetItem", {"TableName": "", "Key": {}},
-     detected(failed("", "tableName", TABLE_PATTERN),
-              failed("", "tableName", "Member must have length greater than or equal to 3"))),
+     detected(failed("", "tableName", "Member must have length greater than or equal to 1"))),
+    ("PutItem", {"TableName": "", "Item": {}},
+     detected(failed("", "tableName", "Member must have length greater than or equal to 1"))),
     ("PutItem", {"TableName": "a;"},
      detected(failed("a;", "tableName", TABLE_PATTERN),
               failed("a;", "tableName", "Member must have length greater than or equal to 3"),
@@ -192,6 +193,15 @@ VALIDATION_CASES = [
     ("UpdateTimeToLive", {"TableName": LONG_NAME},
      "TableName must be at least 3 characters long and at most 255 characters long"),
     ("DescribeTimeToLive", {"TableName": "abc;"}, detected(failed("abc;", "tableName", TABLE_PATTERN))),
+    ("CreateTable", {"TableName": "ab", "AttributeDefinitions": [], "KeySchema": [{"AttributeName": "a", "KeyType": "HASH"}],
+                     "BillingMode": "PAY_PER_REQUEST"},
+     detected(failed("ab", "tableName", "Member must have length greater than or equal to 3"))),
+    ("Query", {"TableName": "abc", "Limit": 0},
+     "1 validation error detected: Value at 'Limit' failed to satisfy constraint: "
+     "Member must have value greater than or equal to 1"),
+    ("Scan", {"TableName": "abc", "Limit": 0},
+     "1 validation error detected: Value at 'Limit' failed to satisfy constraint: "
+     "Member must have value greater than or equal to 1"),
     ("CreateTable", {"TableName": "abc;"},
      detected(failed(None, "attributeDefinitions", NOT_NULL), failed("abc;", "tableName", TABLE_PATTERN),
               failed(None, "keySchema", NOT_NULL))),
