@@ -28,11 +28,11 @@ from meridian.model.expressions.legacy import (
     translate_expected,
 )
 from meridian.model.keycodec import encode_item_key, partition_hash
-from meridian.model.ops import ItemOp, OpKind, ReturnValues
+from meridian.model.ops import PROJECTION_ALL, ItemOp, OpKind, ReturnValues
 from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
 
 from ..context import RouterContext
-from ..table_record import Table
+from ..table_record import Index, Table
 
 _RETURN_VALUES = {
     None: ReturnValues.NONE,
@@ -100,6 +100,63 @@ def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any
     return None
 
 
+def _write_consumed(body: dict[str, Any], table: Table, table_units: float,
+                    index_units: dict[str, float]) -> dict[str, Any] | None:
+    """A write's ``ConsumedCapacity``: the table's units plus each affected
+    index's, totalled under TOTAL and listed per index under INDEXES."""
+    mode = body.get("ReturnConsumedCapacity")
+    if mode not in ("TOTAL", "INDEXES"):
+        return None
+    total = table_units + sum(index_units.values())
+    if mode == "TOTAL":
+        return {"TableName": table.name, "CapacityUnits": total}
+    consumed: dict[str, Any] = {"TableName": table.name, "CapacityUnits": total, "Table": {"CapacityUnits": table_units}}
+    for index in table.indexes:
+        units = index_units.get(index.name)
+        if units:
+            member = "GlobalSecondaryIndexes" if index.is_global else "LocalSecondaryIndexes"
+            consumed.setdefault(member, {})[index.name] = {"CapacityUnits": units}
+    return consumed
+
+
+def _index_entry(table: Table, index: Index, item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The entry ``item`` makes in ``index`` (its projection), None when it has
+    none (indexes are sparse: every index key attribute, typed, non-empty)."""
+    if item is None:
+        return None
+    for name, key_type in index.key_schema:
+        value = item.get(name)
+        if value is None or value.get(key_type) in (None, ""):
+            return None
+    if index.spec.projection_type == PROJECTION_ALL:
+        return item
+    kept = {*table.key_names, *index.key_names, *index.spec.non_key_attributes}
+    return {name: value for name, value in item.items() if name in kept}
+
+
+def index_write_units(table: Table, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, float]:
+    """Write units each index is charged for a write turning ``old`` into ``new``.
+
+    DynamoDB's rules: an entry appearing or disappearing is one index write
+    of its size; an entry whose index key changed is two (delete the old
+    entry, put the new one); an entry whose projection changed under the same
+    key is one write of the larger; an unchanged entry costs nothing.
+    """
+    units: dict[str, float] = {}
+    for index in table.indexes:
+        before, after = _index_entry(table, index, old), _index_entry(table, index, new)
+        if before == after:
+            continue
+        if before is None or after is None:
+            charged = _write_units(item_size(before if after is None else after))
+        elif all(before.get(name) == after.get(name) for name in index.key_names):
+            charged = _write_units(max(item_size(before), item_size(after)))
+        else:
+            charged = _write_units(item_size(before)) + _write_units(item_size(after))
+        units[index.name] = charged
+    return units
+
+
 def collection_metrics(body: dict[str, Any], table: Table, key: dict[str, Any], size_bytes: int) -> dict[str, Any] | None:
     """``ItemCollectionMetrics`` for a write, when asked for and the table has LSIs.
 
@@ -147,12 +204,54 @@ def _write_options(body: dict[str, Any], legacy: bool) -> dict[str, Any]:
     }
 
 
-async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: dict[str, Any], node: str, op: ItemOp) -> bytes:
-    """Send one write to its node and shape DynamoDB's answer from the result."""
+def _counts_indexes(body: dict[str, Any], table: Table) -> bool:
+    """Whether the write's answer reports capacity that its indexes share."""
+    return bool(table.indexes) and body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+
+
+async def _old_item(ctx: RouterContext, table: Table, key: dict[str, Any], node: str, op: ItemOp) -> dict[str, Any] | None:
+    """The item before an UpdateItem whose ReturnValues leave no room to ask
+    the write itself for it (a separate read: an estimate under contention)."""
+    read = ItemOp(OpKind.GET, table.table_id, op.key, key)
+    result = await ctx.storage.call(node, read)
+    return orjson.loads(result.item_json) if result.error is None and result.item_json is not None else None
+
+
+async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: dict[str, Any], node: str, op: ItemOp,
+                 new_item: Any = None) -> bytes:
+    """Send one write to its node and shape DynamoDB's answer from the result.
+
+    When capacity is asked of a table with indexes, the old item is needed to
+    charge each index (``index_write_units``): the write is asked for ALL_OLD
+    (and the answer keeps it only if the request asked for it).  ``new_item``
+    is the new item (PutItem), None (DeleteItem) or a function of the old item
+    (UpdateItem).
+    """
+    indexed = _counts_indexes(body, table)
+    old: dict[str, Any] | None = None
+    requested = op.return_values
+    asked_old = requested in (ReturnValues.NONE, ReturnValues.ALL_OLD)
+    if indexed and not asked_old:
+        old = await _old_item(ctx, table, key, node, op)
+    elif indexed:
+        op.return_values = ReturnValues.ALL_OLD
     result = await ctx.storage.call(node, op)
     if result.error is not None:
         raise result.error
-    consumed = _consumed(body, table, _write_units(result.size_bytes)) if "ReturnConsumedCapacity" in body else None
+    consumed = None
+    if "ReturnConsumedCapacity" in body:
+        index_units: dict[str, float] = {}
+        if indexed:
+            if asked_old:
+                old = orjson.loads(result.item_json) if result.item_json is not None else None
+                if requested == ReturnValues.NONE:
+                    result.item_json = None
+            if requested == ReturnValues.ALL_NEW and result.item_json is not None:
+                new = orjson.loads(result.item_json)
+            else:
+                new = new_item(old) if callable(new_item) else new_item
+            index_units = index_write_units(table, old, new)
+        consumed = _write_consumed(body, table, _write_units(result.size_bytes), index_units)
     metrics = collection_metrics(body, table, key, result.collection_size_bytes)
     if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
@@ -202,7 +301,7 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         item_size_bytes=size,
         **_write_options(body, legacy),
     )
-    return await _write(ctx, body, table, key, node, op)
+    return await _write(ctx, body, table, key, node, op, item)
 
 
 async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -253,7 +352,16 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         OpKind.UPDATE, table.table_id, key_bytes, key, condition=condition, update=update, names=names, values=values,
         **_write_options(body, legacy),
     )
-    return await _write(ctx, body, table, key, node, op)
+
+    def updated(old: dict[str, Any] | None) -> dict[str, Any] | None:
+        if compiled is None:
+            return old if old is not None else dict(key)
+        try:
+            return compiled.apply_update(old, key)[0]
+        except ValidationException:  # the node applied it: cannot happen, but capacity never fails a write
+            return old
+
+    return await _write(ctx, body, table, key, node, op, updated)
 
 
 ACTIONS = {
