@@ -312,7 +312,9 @@ class LocalCluster:
     ``realistic_links`` gives each link instead the approximate real-world
     latency between its two AWS regions (``replication/topology.py``).
     ``ttl_interval_s``: how often nodes sweep for expired items (None: the
-    nodes' default).
+    nodes' default); ``stream_retention_s`` (nodes and routers) and
+    ``stream_shard_period_s`` (nodes): DynamoDB Streams' record retention and
+    shard period (None: the defaults).
     """
 
     def __init__(
@@ -328,6 +330,8 @@ class LocalCluster:
         link_latency_ms: float = 0.0,
         realistic_links: bool = False,
         ttl_interval_s: float | None = None,
+        stream_retention_s: float | None = None,
+        stream_shard_period_s: float | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -347,6 +351,8 @@ class LocalCluster:
         self.log_dir = self.data_dir / "logs"
         self.sync = sync
         self.ttl_interval_s = ttl_interval_s
+        self.stream_retention_s = stream_retention_s
+        self.stream_shard_period_s = stream_shard_period_s
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         # A wildcard bind is reached through loopback.
@@ -469,6 +475,7 @@ class LocalCluster:
                     args.append("--sync")
                 if self.ttl_interval_s is not None:
                     args += ["--ttl-interval-s", repr(self.ttl_interval_s)]
+                args += self._stream_args(shard_period=True)
                 self.nodes[region].append(
                     ManagedProcess(args, log_path=self.log_dir / f"{node_id}.log", name=node_id)
                 )
@@ -531,6 +538,7 @@ class LocalCluster:
             ]  # fmt: skip
             if region in self.replicator_addresses:
                 args += ["--replicator", self.replicator_addresses[region]]
+            args += self._stream_args(shard_period=False)
             self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
             self.endpoints[region] = f"http://{self._connect_host}:{ports[region]}"
         for region in self.regions:
@@ -539,6 +547,15 @@ class LocalCluster:
                 max(0.0, deadline - time.monotonic()),
                 process=self.routers[region],
             )
+
+    def _stream_args(self, *, shard_period: bool) -> list[str]:
+        """The DynamoDB Streams flags of a node (``shard_period``) or a router."""
+        args = []
+        if self.stream_retention_s is not None:
+            args += ["--stream-retention-s", repr(self.stream_retention_s)]
+        if shard_period and self.stream_shard_period_s is not None:
+            args += ["--stream-shard-period-s", repr(self.stream_shard_period_s)]
+        return args
 
     def __repr__(self) -> str:
         return (

@@ -64,6 +64,24 @@ def add_ttl_interval(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_stream_options(parser: argparse.ArgumentParser, *, shard_period: bool = True) -> None:
+    """``--stream-retention-s`` (``meridian serve``, ``node``, ``router``, ``up``)
+    and ``--stream-shard-period-s`` (the ones running storage nodes)."""
+    retention = model_limits.STREAM_RETENTION_S_DEFAULT
+    parser.add_argument(
+        "--stream-retention-s", type=_positive_seconds, default=retention, metavar="SECONDS",
+        help=f"how long DynamoDB Streams records are kept, and a disabled stream stays listed "
+        f"(default: {retention:g}, DynamoDB's 24 hours; shorten it for labs)",
+    )  # fmt: skip
+    if shard_period:
+        period = model_limits.STREAM_SHARD_PERIOD_S_DEFAULT
+        parser.add_argument(
+            "--stream-shard-period-s", type=_positive_seconds, default=period, metavar="SECONDS",
+            help=f"how long one stream shard of a storage node takes records before the next one follows it "
+            f"(default: {period:g}, about DynamoDB's; shorten it to watch shards roll over)",
+        )  # fmt: skip
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``meridian up``."""
     parser.add_argument(
@@ -86,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
     add_ttl_interval(parser)
+    add_stream_options(parser)
     parser.add_argument(
         "--link-latency-ms", type=float, default=0.0,
         help="with several regions: simulated one-way latency of every inter-region link at start (default: 0)",
@@ -154,7 +173,8 @@ def run_up(ns: argparse.Namespace) -> int:
         cluster = LocalCluster(
             ns.regions, ns.nodes_per_region, ns.port or None, ns.data_dir, ns.sync, host=ns.host,
             link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
-            ttl_interval_s=ns.ttl_interval_s,
+            ttl_interval_s=ns.ttl_interval_s, stream_retention_s=ns.stream_retention_s,
+            stream_shard_period_s=ns.stream_shard_period_s,
         )  # fmt: skip
     except ValueError as error:
         print(f"meridian up: {error}", file=sys.stderr, flush=True)

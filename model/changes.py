@@ -1,6 +1,6 @@
 """The change record and what carries it: the shared vocabulary of the
-change log, its consumers (replication, GSI maintenance, and later streams,
-TTL and backups) and the wire codecs (``proto/replication_codec.py``).
+change log, its consumers (replication, GSI maintenance, TTL, and later
+backups; streams keep their own records, ``model/streams.py``) and the wire codecs (``proto/replication_codec.py``).
 
 A node writes one ``Change`` per mutation into its change log, in the same
 RocksDB write batch as the item (``model/records.py`` has the byte layout).

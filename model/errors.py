@@ -25,6 +25,7 @@ them (``__type`` + ``message`` + status).
     ├── TransactionCanceledException
     ├── ReplicatedWriteConflictException
     ├── TableNotFoundException / TableAlreadyExistsException / ...
+    ├── TrimmedDataAccessException / ExpiredIteratorException (DynamoDB Streams)
     ├── InternalServerError             (HTTP 500)
     └── ServiceUnavailable              (HTTP 503)
 """
@@ -203,6 +204,25 @@ class ReplicaAlreadyExistsException(DynamoError):
 
 class ReplicaNotFoundException(DynamoError):
     type_name = "ReplicaNotFoundException"
+
+
+class TrimmedDataAccessException(DynamoError):
+    """A DynamoDB Streams read of records already trimmed (older than the
+    stream's retention, ``node/stream_retention.py``)."""
+
+    type_name = "TrimmedDataAccessException"
+
+    def __init__(self, message: str | None = "The data you are trying to access has been trimmed.") -> None:
+        super().__init__(message)
+
+
+class ExpiredIteratorException(DynamoError):
+    """A DynamoDB Streams shard iterator past its lifetime (15 minutes)."""
+
+    type_name = "ExpiredIteratorException"
+
+    def __init__(self, message: str | None = "The provided iterator exceeds the maximum age allowed.") -> None:
+        super().__init__(message)
 
 
 class InternalServerError(DynamoError):

@@ -297,6 +297,54 @@ assert 1 <= TTL_DELETES_BURST_MAX <= TTL_DELETES_PER_S_MAX
 assert TTL_DELETES_BURST_MAX <= GROUP_COMMIT_WRITES_MAX  # a burst fits one group commit
 assert ITEM_SIZE_BYTES_MAX <= TTL_SWEEP_CHUNK_BYTES_MAX  # a chunk holds at least the largest item
 
+# --- DynamoDB Streams (model/streams.py, node/streams.py, node/stream_retention.py) --
+# DynamoDB's: a stream sequence number has 21 to 40 digits (botocore's bounds).
+STREAM_SEQUENCE_NUMBER_DIGITS_MIN = 21
+STREAM_SEQUENCE_NUMBER_DIGITS_MAX = 40
+# DynamoDB's: stream records are kept 24 hours (default of `--stream-retention-s`).
+STREAM_RETENTION_S_DEFAULT = 24 * 60 * 60
+# DynamoDB's (observed): a shard takes records for about four hours, then a new
+# one follows it (default of `--stream-shard-period-s`; a lab shortens it).
+STREAM_SHARD_PERIOD_S_DEFAULT = 4 * 60 * 60
+# Meridian's: a node trims its expired stream periods this often
+# (node/stream_retention.py) ...
+STREAM_TRIM_INTERVAL_S = 60.0
+# ... and never less often than a retention period allows: at most this
+# fraction of the retention (so a short lab retention is honoured closely).
+STREAM_TRIM_INTERVAL_FRACTION = 0.25
+# Meridian's: one stream read (GetRecords on one shard) returns at most this
+# many records and stops before this many bytes (DynamoDB's GetRecords caps).
+STREAM_READ_RECORDS_MAX = 1000
+STREAM_READ_BYTES_MAX = 1024 * 1024
+# Meridian's: a node lists at most this many shards (periods) of one stream,
+# the newest; with the defaults it has 7 (24 h of 4 h periods), but a lab's
+# tiny shard period under a long retention could make millions.
+STREAM_SHARDS_LISTED_MAX = 1000
+
+assert STREAM_SEQUENCE_NUMBER_DIGITS_MIN == 21  # a period (>= 1 digit) + 20 sequence digits
+assert STREAM_RETENTION_S_DEFAULT > 0 and STREAM_SHARD_PERIOD_S_DEFAULT > 0
+assert STREAM_TRIM_INTERVAL_S > 0 and 0 < STREAM_TRIM_INTERVAL_FRACTION <= 1
+assert STREAM_READ_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX // 4  # a page fits one gRPC message
+assert STREAM_SHARDS_LISTED_MAX >= STREAM_RETENTION_S_DEFAULT // STREAM_SHARD_PERIOD_S_DEFAULT + 1
+
+# --- DynamoDB Streams' API (router/actions/streams.py, router/stream_*.py) --------
+# DynamoDB's: ListStreams and DescribeStream return at most 100 streams / shards
+# (and that many when Limit is not given); GetRecords at most 1000 records.
+STREAM_LIST_STREAMS_LIMIT_MAX = 100
+STREAM_DESCRIBE_SHARDS_LIMIT_MAX = 100
+STREAM_GET_RECORDS_LIMIT_MAX = 1000
+# DynamoDB's: a GetRecords answer holds at most 1 MB of records (the first always comes).
+STREAM_GET_RECORDS_BYTES_MAX = 1024 * 1024
+# DynamoDB's: a shard iterator may be used for 15 minutes after it was issued.
+STREAM_ITERATOR_AGE_S_MAX = 15 * 60
+# Meridian's: GetShardIterator AT_TIMESTAMP looks for its record this many
+# records at a time (pages of one shard read, oldest first).
+STREAM_SEEK_RECORDS_PER_READ = 1000
+
+assert STREAM_GET_RECORDS_LIMIT_MAX <= STREAM_READ_RECORDS_MAX
+assert STREAM_GET_RECORDS_BYTES_MAX <= STREAM_READ_BYTES_MAX
+assert 1 <= STREAM_SEEK_RECORDS_PER_READ <= STREAM_READ_RECORDS_MAX
+
 # --- storage engine (node/database.py, node/engine.py, node/replica.py) -----------
 # Meridian's: RocksDB's block cache, shared by every column family of a node.
 ROCKSDB_BLOCK_CACHE_BYTES = 64 * 1024 * 1024
@@ -307,6 +355,7 @@ ROCKSDB_LOG_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 ROCKSDB_SCAN_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 ROCKSDB_INDEX_WRITE_BUFFER_BYTES = 8 * 1024 * 1024
 ROCKSDB_META_WRITE_BUFFER_BYTES = 4 * 1024 * 1024
+ROCKSDB_STREAM_WRITE_BUFFER_BYTES = 16 * 1024 * 1024
 # Meridian's: bloom filter bits per key where point lookups dominate (~1% false
 # positives: a lookup of a missing key rarely reads a data block).
 ROCKSDB_BLOOM_BITS_PER_KEY = 10
@@ -323,7 +372,10 @@ TOMBSTONE_DELETES_PER_WRITE_MAX = 1000
 assert ROCKSDB_METADATA_BLOCK_BYTES * 1024 <= ROCKSDB_BLOCK_CACHE_BYTES  # a piece is tiny next to the cache
 # a memtable holds many largest items (or index entries, or log records)
 assert 8 * ITEM_SIZE_BYTES_MAX <= min(
-    ROCKSDB_ITEMS_WRITE_BUFFER_BYTES, ROCKSDB_LOG_WRITE_BUFFER_BYTES, ROCKSDB_INDEX_WRITE_BUFFER_BYTES
+    ROCKSDB_ITEMS_WRITE_BUFFER_BYTES,
+    ROCKSDB_LOG_WRITE_BUFFER_BYTES,
+    ROCKSDB_INDEX_WRITE_BUFFER_BYTES,
+    ROCKSDB_STREAM_WRITE_BUFFER_BYTES,
 )
 assert ROCKSDB_BACKGROUND_JOBS_MAX >= 1
 assert TOMBSTONE_DELETES_PER_WRITE_MAX >= 1

@@ -21,7 +21,20 @@ Change-log record (column family ``log``, key = sequence number, u64 BE)::
     | table id (u64) | key len (u32)| item key  | item record (as above)   |
     +----------------+--------------+-----------+--------------------------+
 
-All integers are big-endian, so log keys sort by sequence number.
+Stream record (column family ``stream``, key = ``stream_key``: table id,
+stream id, shard period, sequence, each u64; ``model/streams.py``)::
+
+    +-------+-------+-----------------+---------------+---------------+---------------+
+    | flags | event | created ms (u64)| keys len (u32)| old len (u32) | new len (u32) |
+    +-------+-------+-----------------+---------------+---------------+---------------+
+    | keys: wire JSON | old item: wire JSON | new item: wire JSON |
+    +-----------------+---------------------+---------------------+
+      bit 0 of flags: deleted by the service (Time to Live)
+      bit 1 of flags: there is an old image; bit 2: there is a new image
+      (an absent image has length 0)
+
+All integers are big-endian, so log keys sort by sequence number and stream
+keys by (table, stream, period, sequence).
 """
 
 from __future__ import annotations
@@ -30,14 +43,21 @@ import struct
 
 from meridian.model.changes import Change
 from meridian.model.stamps import VersionStamp
+from meridian.model.streams import StreamEvent, StreamRecord
 
 _HEADER = struct.Struct(">BIB")  # flags, item size, stamp length
 _LOG_HEADER = struct.Struct(">QI")  # table id, key length
 _U64 = struct.Struct(">Q")
+_STREAM_HEADER = struct.Struct(">BBQIII")  # flags, event, created ms, keys/old/new lengths
+_STREAM_KEY = struct.Struct(">QQQQ")  # table id, stream id, period, sequence
+_STREAM_BY_SERVICE = 0x01
+_STREAM_HAS_OLD = 0x02
+_STREAM_HAS_NEW = 0x04
 _TOMBSTONE = 0x01
 _BY_SERVICE = 0x02
 
 HEADER_BYTES = _HEADER.size
+U64_MAX = (1 << 64) - 1  # the largest sequence (or id) a key can hold
 
 
 def pack_record(stamp: bytes, item_json: bytes | None, size_bytes: int, *, by_service: bool = False) -> bytes:
@@ -105,3 +125,50 @@ def unpack_log_record(sequence: int, value: bytes) -> Change:
     table_id, key_len = _LOG_HEADER.unpack_from(value)
     start = _LOG_HEADER.size
     return record_change(table_id, value[start : start + key_len], value[start + key_len :], sequence)
+
+
+def stream_key(table_id: int, stream_id: int, period: int, sequence: int) -> bytes:
+    return _STREAM_KEY.pack(table_id, stream_id, period, sequence)
+
+
+def stream_key_sequence(key: bytes) -> int:
+    """The sequence a stream key ends with."""
+    return _U64.unpack_from(key, _STREAM_KEY.size - _U64.size)[0]
+
+
+def pack_stream_record(
+    event: int,
+    created_ms: int,
+    by_service: bool,
+    keys_json: bytes,
+    old_json: bytes | None,
+    new_json: bytes | None,
+) -> bytes:
+    """A stream record's value; its sequence is in its key."""
+    flags = (
+        (_STREAM_BY_SERVICE if by_service else 0)
+        | (_STREAM_HAS_OLD if old_json is not None else 0)
+        | (_STREAM_HAS_NEW if new_json is not None else 0)
+    )
+    old = old_json or b""
+    new = new_json or b""
+    header = _STREAM_HEADER.pack(flags, event, created_ms, len(keys_json), len(old), len(new))
+    return b"".join((header, keys_json, old, new))
+
+
+def unpack_stream_record(sequence: int, value: bytes) -> StreamRecord:
+    flags, event, created_ms, keys_len, old_len, new_len = _STREAM_HEADER.unpack_from(value)
+    start = _STREAM_HEADER.size
+    old_start = start + keys_len
+    new_start = old_start + old_len
+    if new_start + new_len != len(value):
+        raise ValueError("stream record length does not match its header")
+    return StreamRecord(
+        sequence=sequence,
+        event=StreamEvent(event),
+        created_ms=created_ms,
+        keys_json=value[start:old_start],
+        old_json=value[old_start:new_start] if flags & _STREAM_HAS_OLD else None,
+        new_json=value[new_start:] if flags & _STREAM_HAS_NEW else None,
+        by_service=bool(flags & _STREAM_BY_SERVICE),
+    )

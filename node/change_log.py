@@ -12,11 +12,13 @@ advanced when a batch retires, ``node/commit.py``):
 * ``truncate_log``: garbage collection (``replication/gc.py`` decides),
   which never deletes what a global index maintainer still needs.
 
-Wave 2: DynamoDB Streams shards are read from here (a shard is a
-partition's log, with lineage when placement or leadership changes);
-point-in-time recovery replays it from a checkpoint.  Retention stays the
-minimum over every consumer's cursor (``truncate_log`` already takes the
-GSI cursors into account; stream shards' and checkpoints' join them).
+DynamoDB Streams do not read this log: a table with a stream gets its own
+copy of each change (both images, the event) in the same write batch
+(``node/streams.py``), kept by time for the stream's retention, so the
+log's garbage collection never waits for a stream consumer.  Wave 2:
+point-in-time recovery replays the log from a checkpoint; retention stays
+the minimum over every consumer's cursor (``truncate_log`` already takes
+the GSI cursors into account; checkpoints' join them).
 """
 
 from __future__ import annotations

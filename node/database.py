@@ -1,6 +1,6 @@
 """A node's RocksDB database: opening it, its column families, and their layout.
 
-One RocksDB database (rocksdict, raw bytes mode) with five column families:
+One RocksDB database (rocksdict, raw bytes mode) with six column families:
 
 * ``items``: item key -> item record (``model/records.py``): header with the
   version stamp, then the item's wire JSON, returned by GetItem untouched.
@@ -22,9 +22,14 @@ One RocksDB database (rocksdict, raw bytes mode) with five column families:
   ``items``.
 * ``index``: secondary index entries (index key, ``model/ops.py`` -> a
   record as in ``items``: the base item's stamp and its projection).
+* ``stream``: DynamoDB Streams records (``model/records.py``: ``stream_key``
+  -> a stream record), written in the item's batch for tables whose stream
+  is enabled, read by shard (``node/streams.py``), trimmed by whole periods
+  (``node/stream_retention.py``).  A data folder from before streams gains
+  it, empty, when opened (RocksDB creates missing column families).
 
 Wave 2: a new kind of durable state (transaction locks and staged versions,
-TTL sweep positions, stream shard lineage) gets its keys here, as a ``meta``
+TTL sweep positions) gets its keys here, as a ``meta``
 prefix or, if it is read in ranges on the hot path, its own column family;
 point-in-time recovery takes its RocksDB checkpoints of the database opened
 here.  RocksDB's tuning numbers live in ``model/limits.py`` (``ROCKSDB_*``).
@@ -70,6 +75,15 @@ COLLECTION_PREFIX = b"coll/"
 GSI_CURSOR_PREFIX = b"gsi/c/"
 GSI_BACKFILL_PREFIX = b"gsi/b/"
 GSI_REVERSE_PREFIX = b"gsi/r/"
+# DynamoDB Streams (node/streams.py): the last shard period this node put a
+# stream record in, and the last it reported current (every earlier one is
+# closed), each with the shard period (ms) it was counted in; per stream
+# (+ table id, stream id), the period it ended in on this node (disabled,
+# replaced, or its table gone) and the period its records were trimmed through.
+META_STREAM_PERIOD = b"stream/p"  # -> u64 period, u64 shard period ms
+META_STREAM_FLOOR = b"stream/f"  # -> u64 period, u64 shard period ms: the lowest period still open
+STREAM_END_PREFIX = b"stream/e/"  # + table id, stream id -> u64 period
+STREAM_TRIM_PREFIX = b"stream/t/"  # + table id, stream id -> u64 period
 
 
 def stats_key(table_id: int) -> bytes:
@@ -82,6 +96,10 @@ def index_stats_key(index_id: int) -> bytes:
 
 def gsi_key(prefix: bytes, index_id: int) -> bytes:
     return prefix + pack_u64(index_id)
+
+
+def stream_meta_key(prefix: bytes, table_id: int, stream_id: int) -> bytes:
+    return prefix + pack_u64(table_id) + pack_u64(stream_id)
 
 
 def collection_meta_key(table_id: int, key_item: Item) -> bytes:
@@ -140,5 +158,7 @@ def open_database(path: str) -> Rdict:
         "scan": _column_family_options(cache, limits.ROCKSDB_SCAN_WRITE_BUFFER_BYTES, bloom=False),
         # Ranges for reads, point lookups when a global entry arrives.
         "index": _column_family_options(cache, limits.ROCKSDB_INDEX_WRITE_BUFFER_BYTES, bloom=True),
+        # Read in key ranges (a shard), deleted in ranges (trims): no filter.
+        "stream": _column_family_options(cache, limits.ROCKSDB_STREAM_WRITE_BUFFER_BYTES, bloom=False),
     }
     return Rdict(path, opts, column_families=column_families)

@@ -19,10 +19,13 @@ per job, each in its own module; the state they share is set up here, in
 ``node/statistics.py``         table and index statistics, live counters
 ``node/replica.py``            Global Tables: last-writer-wins apply, digests,
                                clock skew, tombstone garbage collection
+``node/streams.py``            DynamoDB Streams: stream records staged with
+                               each change, shards by period, reads, trims
 ``node/indexes.py``            index plans: which entry an item makes (pure)
 ``node/gsi.py``                the GSI maintainer task (uses the engine)
 ``node/ttl.py``                the Time to Live sweeper task (uses the engine;
                                its deletes are ``expire_many``, write path)
+``node/stream_retention.py``   the task trimming expired stream periods
 =============================  ================================================
 
 Every call happens on the node's event-loop thread (blocking RocksDB work
@@ -33,8 +36,9 @@ Where wave 2 goes on a node (``docs/architecture.md``, "Where wave 2 goes"):
 
 * **TTL expiry sweeps**: ``node/ttl.py`` sweeps a node's items; with
   replica sets it runs per partition, on the partition's leader.
-* **Stream shards**: readers of ``node/change_log.py`` (a shard is a
-  partition's log); their cursors join log retention in ``truncate_log``.
+* **Stream shards**: built (``node/streams.py``): a copy of each change of
+  a table with a stream, in the item's batch, so the change log's retention
+  does not depend on stream readers.
 * **Transaction locks and staged versions**: a new ``node/transactions.py``
   mixin; its durable keys in ``node/database.py``, its lock check in
   ``_apply`` before the condition, a single-node transaction committed as
@@ -69,6 +73,7 @@ from meridian.node.indexes import IndexRegistry
 from meridian.node.range_reads import RangeReadMixin
 from meridian.node.replica import ReplicaMixin
 from meridian.node.statistics import EngineStatistics, StatisticsMixin, ttl_deleted_key
+from meridian.node.streams import StreamsMixin, check_stream_options
 from meridian.node.write_path import WritePathMixin
 
 __all__ = ["Engine", "EngineStatistics"]
@@ -82,6 +87,7 @@ class Engine(
     ChangeLogMixin,
     StatisticsMixin,
     ReplicaMixin,
+    StreamsMixin,
 ):
     """Executes item operations atomically against one RocksDB database.
 
@@ -98,7 +104,13 @@ class Engine(
         sync: bool = False,
         now_ms: Callable[[], int] | None = None,
         item_collection_bytes_max: int = limits.ITEM_COLLECTION_BYTES_MAX,
+        stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
+        stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
     ) -> None:
+        """``stream_retention_s``: how long stream records are kept;
+        ``stream_shard_period_s``: how long one stream shard takes records
+        (``node/streams.py``; labs shorten both)."""
+        check_stream_options(stream_retention_s, stream_shard_period_s)
         self.node_id = node_id
         self.region = region
         self.sync = sync
@@ -136,6 +148,7 @@ class Engine(
         self._durable_hlc = self._last_hlc  # the clock's last reading as of the durable log end
         self._replica_tables: dict[int, list] | None = None  # table id -> key schema (node/replica.py)
         self._ttl_attributes: dict[int, str] | None = None  # table id -> TTL attribute (node/index_state.py)
+        self._open_streams(stream_retention_s, stream_shard_period_s)  # node/streams.py
         self._ttl_deleted: dict[int, int] = {}  # table id -> items TTL deleted (node/statistics.py)
         self._ttl_deleted_total = 0
         self._log_waiters: list[asyncio.Future[None]] = []  # ChangeLogMixin.wait_beyond
@@ -231,5 +244,5 @@ class Engine(
         self._failure = InternalServerError(INTERNAL)  # every later op fails cleanly
         self._db.close()
         # RocksDB releases its lock only once no column family object is left.
-        self._items = self._log = self._meta = self._scan = self._index = None
-        self._items_cf = self._log_cf = self._meta_cf = self._scan_cf = self._index_cf = None
+        self._items = self._log = self._meta = self._scan = self._index = self._stream = None
+        self._items_cf = self._log_cf = self._meta_cf = self._scan_cf = self._index_cf = self._stream_cf = None

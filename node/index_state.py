@@ -19,8 +19,12 @@ A table's Time to Live attribute arrives with its catalog entry too
 (``ttl_attribute`` in its description, while TTL is enabled):
 ``ttl_attributes`` lists them for the sweeper (``node/ttl.py``).
 
-Wave 2: stream settings of a table arrive with its catalog entry here too
-(``catalog_put`` is where a node learns of them).
+So do its DynamoDB Streams settings (``stream`` and ``stream_label``):
+``stream_tables`` maps each table with an enabled stream to the stream's id
+for the write path (``node/streams.py``), and ``catalog_put`` records, in
+the same write, the period in which a stream this node had enabled ended
+(disabled, replaced by a new one, or its table deleted or replaced), which
+closes its shards here.
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ from meridian.node.database import (
     GSI_CURSOR_PREFIX,
     GSI_REVERSE_PREFIX,
     STATS,
+    STREAM_END_PREFIX,
     gsi_key,
     index_stats_key,
+    stream_meta_key,
 )
 from meridian.node.indexes import IndexPlan
+from meridian.node.streams import enabled_stream_id, latest_stream_id
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -67,11 +74,15 @@ class IndexStateMixin:
             return
         self._replica_tables = None
         self._ttl_attributes = None
+        self._stream_tables = None
+        self._stream_latest = None
         value = _dumps(
             {"revision": entry.revision, "description": entry.description, "deleted": entry.deleted}
         )
         wb = WriteBatch(raw_mode=True)
         wb.put(key, value, self._meta_cf)
+        if current is not None:
+            self._end_replaced_stream(wb, _loads(current), entry)
         added, removed = self.indexes.apply((entry,))
         for plan in removed:
             self._drop_index(wb, plan)
@@ -86,6 +97,21 @@ class IndexStateMixin:
             self._write(wb)
         if (added or removed) and self.gsi_wakeup is not None:
             self.gsi_wakeup()
+
+    def _end_replaced_stream(self, wb: WriteBatch, stored: dict, entry: CatalogEntry) -> None:
+        """If the stored entry had a stream enabled that ``entry`` does not,
+        mark the stream ended in the current period (``node/streams.py``)."""
+        if stored["deleted"]:
+            return
+        old = stored["description"]
+        old_stream = enabled_stream_id(old)
+        if old_stream is None or "table_id" not in old:
+            return
+        new = entry.description
+        if not entry.deleted and new.get("table_id") == old["table_id"] and enabled_stream_id(new) == old_stream:
+            return
+        period = self._stream_current_period(self.physical_now_ms())
+        wb.put(stream_meta_key(STREAM_END_PREFIX, old["table_id"], old_stream), pack_u64(period), self._meta_cf)
 
     def _drop_index(self, wb: WriteBatch, plan: IndexPlan) -> None:
         index_id = plan.index_id
@@ -127,6 +153,32 @@ class IndexStateMixin:
                 if not entry.deleted and "table_id" in entry.description and entry.description.get("ttl_attribute")
             }
         return attributes
+
+    def stream_tables(self) -> dict[int, int]:
+        """Table id -> id of its enabled stream, for every live table of this
+        node's catalog copy with one (the write path's one lookup per write)."""
+        tables = self._stream_tables
+        if tables is None:
+            tables = self._stream_tables = {
+                entry.description["table_id"]: stream_id
+                for entry in self.catalog_list()
+                if not entry.deleted
+                and "table_id" in entry.description
+                and (stream_id := enabled_stream_id(entry.description)) is not None
+            }
+        return tables
+
+    def _stream_latest_ids(self) -> dict[int, tuple[int, bool]]:
+        """Table id -> (its latest stream's id, enabled or not; whether the
+        table is deleted), for every table of the catalog copy."""
+        latest = self._stream_latest
+        if latest is None:
+            latest = self._stream_latest = {
+                entry.description["table_id"]: (latest_stream_id(entry.description), entry.deleted)
+                for entry in self.catalog_list()
+                if "table_id" in entry.description
+            }
+        return latest
 
     # --- global secondary indexes: the maintainer's side (node/gsi.py) ------
 

@@ -6,7 +6,9 @@ answered, GSI maintenance and TTL sweeps stopped, every applied write made
 durable, database closed).
 
 Its Time to Live sweeper (``node/ttl.py``) expires the items of its tables
-with TTL, one sweep every ``ttl_interval_s``.
+with TTL, one sweep every ``ttl_interval_s``; its stream trimmer
+(``node/stream_retention.py``) deletes DynamoDB Streams records older than
+``stream_retention_s``.
 
 A node also maintains the global secondary indexes of its items
 (``node/gsi.py``), which needs its peers (the region's nodes, itself
@@ -33,6 +35,7 @@ from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
 from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
+from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
 from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
@@ -51,6 +54,8 @@ async def serve_node(
     peers: list[tuple[str, str]] | None = None,
     placement: Callable[[int], str] | None = None,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
+    stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
+    stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
 ) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT).
 
@@ -63,7 +68,10 @@ async def serve_node(
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    engine = Engine(data_dir, node_id=node_id or listen, region=region, sync=sync)
+    engine = Engine(
+        data_dir, node_id=node_id or listen, region=region, sync=sync,
+        stream_retention_s=stream_retention_s, stream_shard_period_s=stream_shard_period_s,
+    )  # fmt: skip
     links = PeerLinks({peer_id: address for peer_id, address in peers or () if peer_id != engine.node_id})
     local_id = engine.node_id
     maintainer = GsiMaintainer(
@@ -72,6 +80,7 @@ async def serve_node(
         remote_send=links.send_index_entries,
     )
     sweeper = TtlSweeper(engine, interval_s=ttl_interval_s)
+    trimmer = StreamTrimmer(engine)
     try:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
@@ -81,10 +90,12 @@ async def serve_node(
         await server.start()
         maintainer.start()
         sweeper.start()
+        trimmer.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            await trimmer.stop()
             await sweeper.stop()
             await maintainer.stop()
             await server.stop(limits.NODE_STOP_GRACE_S)
@@ -104,11 +115,14 @@ def run_node(
     peers: list[tuple[str, str]] | None = None,
     placement: Callable[[int], str] | None = None,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
+    stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
+    stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
 ) -> None:
     """Blocking entry point of a storage node process."""
     uvloop.run(
         serve_node(
             listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement,
-            ttl_interval_s=ttl_interval_s,
+            ttl_interval_s=ttl_interval_s, stream_retention_s=stream_retention_s,
+            stream_shard_period_s=stream_shard_period_s,
         )  # fmt: skip
     )

@@ -1,6 +1,7 @@
 """The ``meridian.v1.Storage`` gRPC service over one ``Engine``.
 
-Routers call it (items, ranges, catalog, statistics); so do the other nodes
+Routers call it (items, ranges, catalog, statistics, stream shards and
+records); so do the other nodes
 of the region, whose GSI maintainers send ``ApplyIndex`` batches of global
 index entries owned here.
 
@@ -41,6 +42,9 @@ from meridian.proto.storage_codec import (
     range_result_to_pb,
     result_to_pb,
     stats_to_pb,
+    stream_page_to_pb,
+    stream_read_from_pb,
+    stream_shards_to_pb,
 )
 
 log = logging.getLogger(__name__)
@@ -155,6 +159,14 @@ class StorageService(storage_pb2_grpc.StorageServicer):
     async def ApplyIndex(self, request: pb.IndexEntries, context) -> pb.Empty:
         await self._run(context, self._engine.apply_index_entries, index_entries_from_pb(request))
         return _EMPTY
+
+    async def StreamShards(self, request: pb.StreamRef, context) -> pb.StreamShardsReply:
+        shards = await self._run(context, self._engine.stream_shards, request.table_id, request.stream_id)
+        return stream_shards_to_pb(shards)
+
+    async def ReadStream(self, request: pb.StreamRead, context) -> pb.StreamPage:
+        page = await self._run(context, self._engine.read_stream, stream_read_from_pb(request))
+        return stream_page_to_pb(page)
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

@@ -16,7 +16,14 @@ everything one mutation changes into one write batch:
   change log: ``node/gsi.py``).
 
 An UpdateItem that would leave a missing item with its key alone (it only
-removes attributes) stages nothing, as DynamoDB creates no item then.
+removes attributes) stages nothing, as DynamoDB creates no item then; nor
+does a DeleteItem of a missing item (no tombstone, no change-log record, no
+stream record), as DynamoDB writes nothing then.  A replicated tombstone is
+still stored (last-writer-wins needs it).
+
+For a table whose stream is enabled on this node (one dict lookup per
+write, ``stream_tables``), ``_stage`` also puts the change's stream record
+into the same batch (``node/streams.py``).
 
 Replicated changes (``node/replica.py``) go through ``_stage`` too, keeping
 the stamp they were written with.  So do Time to Live expiries
@@ -224,6 +231,8 @@ class WritePathMixin:
                 collection_size_bytes=collection,
             )
         if kind == _DELETE:
+            if record is None:
+                return self._nothing_created(op, indexes)  # DynamoDB writes nothing
             collection = self._stage(batch, op, None, None, 0, record, indexes)
             return ItemResult(
                 old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=old_size, collection_size_bytes=collection
@@ -257,7 +266,8 @@ class WritePathMixin:
         return ItemResult(answer, size_bytes=max(size, old_size), collection_size_bytes=collection)
 
     def _nothing_created(self, op: ItemOp, indexes: TableIndexes | None) -> ItemResult:
-        """An update of a missing item that only removes: DynamoDB creates nothing.
+        """An update of a missing item that only removes, or a delete of a
+        missing item: DynamoDB creates (and deletes) nothing.
 
         ``REMOVE``, ``DELETE`` of set members and the legacy value-less
         ``DELETE`` leave a missing item missing (an update without any
@@ -320,6 +330,13 @@ class WritePathMixin:
         elif old_record is None:
             wb.put(_scan_position(key, op.key_item), b"", self._scan_cf)
         wb.put(pack_u64(self._sequence), pack_log_record(table_id, key, record), self._log_cf)
+        streams = self._stream_tables
+        if streams is None:
+            streams = self.stream_tables()
+        if streams:
+            stream_id = streams.get(table_id)
+            if stream_id is not None:
+                self._stage_stream(batch, table_id, stream_id, op.key_item, item_json, size_bytes, old_record, by_service)
         self._pending[key] = record
         batch.writes.append((key, record))
         batch.tables.add(table_id)

@@ -24,6 +24,7 @@ from meridian.model.ops import (
     ReturnValues,
     TableStats,
 )
+from meridian.model.streams import ShardState, StreamEvent, StreamPage, StreamRead, StreamRecord, StreamShards
 from meridian.proto import storage_pb2 as pb
 from meridian.proto.errors import error_from_fields, error_to_fields
 
@@ -240,4 +241,75 @@ def range_result_from_pb(m: pb.RangeReply) -> RangeResult:
         positions=list(m.positions),
         sizes=list(m.sizes),
         hits=m.hits,
+    )
+
+
+# --- DynamoDB Streams (node/streams.py) -------------------------------------------
+
+
+def stream_shards_to_pb(shards: StreamShards) -> pb.StreamShardsReply:
+    return pb.StreamShardsReply(
+        shards=[pb.ShardState(period=s.period, closed=s.closed, last_sequence=s.last_sequence) for s in shards.shards],
+        latest_sequence=shards.latest_sequence,
+    )
+
+
+def stream_shards_from_pb(m: pb.StreamShardsReply) -> StreamShards:
+    return StreamShards(
+        tuple(ShardState(s.period, s.closed, s.last_sequence) for s in m.shards), m.latest_sequence
+    )
+
+
+def stream_read_to_pb(read: StreamRead) -> pb.StreamRead:
+    return pb.StreamRead(
+        table_id=read.table_id,
+        stream_id=read.stream_id,
+        period=read.period,
+        after_sequence=read.after_sequence,
+        records_max=read.records_max,
+        bytes_max=read.bytes_max,
+    )
+
+
+def stream_read_from_pb(m: pb.StreamRead) -> StreamRead:
+    return StreamRead(m.table_id, m.stream_id, m.period, m.after_sequence, m.records_max, m.bytes_max)
+
+
+def stream_page_to_pb(page: StreamPage) -> pb.StreamPage:
+    return pb.StreamPage(
+        records=[
+            pb.StreamRecord(
+                sequence=r.sequence,
+                event=r.event,
+                created_ms=r.created_ms,
+                keys=r.keys_json,
+                has_old=r.old_json is not None,
+                old_item=r.old_json or b"",
+                has_new=r.new_json is not None,
+                new_item=r.new_json or b"",
+                by_service=r.by_service,
+            )
+            for r in page.records
+        ],
+        last_sequence=page.last_sequence,
+        end_of_shard=page.end_of_shard,
+    )
+
+
+def stream_page_from_pb(m: pb.StreamPage) -> StreamPage:
+    return StreamPage(
+        tuple(
+            StreamRecord(
+                sequence=r.sequence,
+                event=StreamEvent(r.event),
+                created_ms=r.created_ms,
+                keys_json=r.keys,
+                old_json=r.old_item if r.has_old else None,
+                new_json=r.new_item if r.has_new else None,
+                by_service=r.by_service,
+            )
+            for r in m.records
+        ),
+        m.last_sequence,
+        m.end_of_shard,
     )

@@ -75,6 +75,16 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.IndexEntries.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
                 _registered_method=True)
+        self.StreamShards = channel.unary_unary(
+                '/meridian.v1.Storage/StreamShards',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.StreamRef.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.StreamShardsReply.FromString,
+                _registered_method=True)
+        self.ReadStream = channel.unary_unary(
+                '/meridian.v1.Storage/ReadStream',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.StreamRead.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.StreamPage.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -134,6 +144,19 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamShards(self, request, context):
+        """DynamoDB Streams: this node's shards of a stream; one page of a shard.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadStream(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +199,16 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.ApplyIndex,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.IndexEntries.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'StreamShards': grpc.unary_unary_rpc_method_handler(
+                    servicer.StreamShards,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.StreamRef.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.StreamShardsReply.SerializeToString,
+            ),
+            'ReadStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadStream,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.StreamRead.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.StreamPage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -394,6 +427,60 @@ class Storage:
             '/meridian.v1.Storage/ApplyIndex',
             meridian_dot_proto_dot_storage__pb2.IndexEntries.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamShards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/StreamShards',
+            meridian_dot_proto_dot_storage__pb2.StreamRef.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.StreamShardsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/ReadStream',
+            meridian_dot_proto_dot_storage__pb2.StreamRead.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.StreamPage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
+from meridian.model.streams import StreamPage, StreamRead, StreamShards
 
 
 class Storage(ABC):
@@ -61,6 +62,22 @@ class Storage(ABC):
         """Item count and size of a table and of each of its secondary
         indexes, and the items Time to Live deleted, summed over the nodes
         (an index is backfilling while any node still is)."""
+
+    @abstractmethod
+    async def stream_shards(self, node_id: str, table_id: int, stream_id: int) -> StreamShards:
+        """One node's shards of a DynamoDB stream (``node/streams.py``), oldest
+        first, and its durable change-log end (where LATEST starts).
+
+        Raises ``DynamoError`` for failures of the storage layer, as ``call``.
+        """
+
+    @abstractmethod
+    async def read_stream(self, node_id: str, read: StreamRead) -> StreamPage:
+        """One page of durable records of one node's shard.
+
+        Raises ``TrimmedDataAccessException`` for a trimmed period, and
+        ``DynamoError`` for failures of the storage layer, as ``call``.
+        """
 
     @abstractmethod
     async def close(self) -> None:

@@ -36,6 +36,7 @@ import grpc
 from meridian.model import limits
 from meridian.model.errors import DynamoError, InternalServerError, ServiceUnavailable
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
+from meridian.model.streams import StreamPage, StreamRead, StreamShards
 from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
@@ -48,6 +49,9 @@ from meridian.proto.storage_codec import (
     range_result_from_pb,
     result_from_pb,
     stats_from_pb,
+    stream_page_from_pb,
+    stream_read_to_pb,
+    stream_shards_from_pb,
 )
 from meridian.router.storage import Storage
 
@@ -349,6 +353,15 @@ class GrpcStorage(Storage):
         """One unary ``ReadRange`` call: a page is one message each way."""
         reply = await self._links[node_id].unary("ReadRange", range_read_to_pb(read))
         return range_result_from_pb(reply)
+
+    async def stream_shards(self, node_id: str, table_id: int, stream_id: int) -> StreamShards:
+        reply = await self._links[node_id].unary("StreamShards", pb.StreamRef(table_id=table_id, stream_id=stream_id))
+        return stream_shards_from_pb(reply)
+
+    async def read_stream(self, node_id: str, read: StreamRead) -> StreamPage:
+        """One unary ``ReadStream`` call: a page is one message each way."""
+        reply = await self._links[node_id].unary("ReadStream", stream_read_to_pb(read))
+        return stream_page_from_pb(reply)
 
     async def _everywhere(self, method: str, request) -> list:
         return await asyncio.gather(*(link.unary(method, request) for link in self._links.values()))

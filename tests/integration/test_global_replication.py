@@ -187,6 +187,10 @@ def test_conflicting_writes_during_a_cut_converge_to_the_last_writer(cluster, cl
         for pk in keys[:10]:
             clients[B].put_item(TableName=TABLE, Item={"pk": {"S": pk}, "v": {"S": "b"}})
         for pk in keys[10:15]:
+            # B holds no copy of A's item (the link is cut): it writes one, then
+            # deletes it, so its delete is a real one, later than A's put (a
+            # delete of a missing item writes nothing, as in DynamoDB).
+            clients[B].put_item(TableName=TABLE, Item={"pk": {"S": pk}, "v": {"S": "b"}})
             clients[B].delete_item(TableName=TABLE, Key={"pk": {"S": pk}})
         time.sleep(0.5)  # the point: half a second in which nothing may cross the cut link
         assert _value(clients[B], keys[0]) == "b" and _value(clients[A], keys[0]) == "a"  # cut: no flow

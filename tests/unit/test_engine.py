@@ -104,10 +104,13 @@ def test_delete_leaves_a_stamped_tombstone(engine):
     assert engine.execute(delete("a", return_values=ReturnValues.ALL_OLD)).item_json is None
 
 
-def test_delete_of_a_missing_item_is_still_logged(engine):
-    engine.execute(delete("ghost"))
-    assert engine.last_sequence() == 1
+def test_delete_of_a_missing_item_writes_nothing(engine):
+    """DynamoDB writes nothing then: no tombstone, no change-log record."""
+    result = engine.execute(delete("ghost", return_values=ReturnValues.ALL_OLD))
+    assert result.error is None and result.item_json is None and result.size_bytes == 0
+    assert engine.last_sequence() == 0
     assert engine.table_stats(TABLE).item_count == 0
+    assert engine.table_records(TABLE, b"", 10, 1 << 20) == []  # no tombstone either
 
 
 def test_update_without_expression_creates_the_key_only_item(engine):
