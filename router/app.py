@@ -11,6 +11,8 @@ This module only dispatches and formats; the work of each action lives in
    decompressed past HTTP_REQUEST_BYTES_MAX      -> 413, empty (guess: DynamoDB's status here differs by front)
 2. body is not JSON                              -> SerializationException
 3. unknown ``X-Amz-Target``                      -> UnknownOperationException
+   (``DynamoDB_20120810.<Action>``, and ``DynamoDBStreams_20120810.<Action>``
+   for the DynamoDB Streams API, served on the same endpoint)
 4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
                                                     IncompleteSignature;
    with ``credentials``: the SigV4 signature      -> ``sigv4.verify``'s checks, in DynamoDB's
@@ -65,7 +67,7 @@ from meridian.model.errors import (
 from . import sigv4
 from .content_coding import BadEncoding, BodyTooLarge, choose_coding, compress, decode_body
 from .http import Request, Response, status_line
-from .validation import validate_request
+from .validation import validate_request, validate_stream_request
 
 log = logging.getLogger("meridian.router")
 
@@ -74,6 +76,7 @@ ActionFn = Callable[[Any, dict[str, Any]], Awaitable[Any]]
 _JSON_10 = "application/x-amz-json-1.0"
 _JSON = "application/json"
 _API_PREFIXES = ("DynamoDB_20120810.",)
+_STREAMS_PREFIX = "DynamoDBStreams_20120810."
 _UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
 # CORS: the response headers a browser script may read (what the JavaScript SDKs look at).
 _CORS_EXPOSE = b"Access-Control-Expose-Headers: x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date\r\n"
@@ -126,6 +129,8 @@ class Application:
     returning either a ``dict`` (serialised with orjson) or ``bytes``
     (already JSON, spliced as they are).  ``ctx`` is the router context
     handed to every action (catalog, storage, ring, region).
+    ``stream_actions``: the same for the DynamoDB Streams API
+    (``ListStreams`` ...), served under its own target prefix.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class Application:
         inflight_max: int = limits.HTTP_INFLIGHT_REQUESTS_MAX,
         cors_origins: str | list[str] = "*",
         credentials: dict[str, sigv4.Credential] | None = None,
+        stream_actions: dict[str, ActionFn] | None = None,
     ) -> None:
         """``extra_routes``: GET paths; ``post_routes``: POST paths other than
         DynamoDB's ``/`` (the handler gets the request, body included);
@@ -151,7 +157,11 @@ class Application:
         signature passes."""
         assert inflight_max >= 1
         self.ctx = ctx
-        self._actions = {prefix + name: (name, fn) for name, fn in actions.items() for prefix in _API_PREFIXES}
+        self._actions = {
+            prefix + name: (name, fn, validate_request) for name, fn in actions.items() for prefix in _API_PREFIXES
+        }
+        for name, fn in (stream_actions or {}).items():
+            self._actions[_STREAMS_PREFIX + name] = (name, fn, validate_stream_request)
         self._extra_routes = extra_routes or {}
         self._post_routes = post_routes or {}
         self._ids = RequestIds()
@@ -271,7 +281,7 @@ class Application:
         entry = self._actions.get(req.target or "")
         if entry is None:
             return self._error(UnknownOperationException(None), ctype)
-        name, fn = entry
+        name, fn, validate = entry
 
         auth_error = _check_authorization(req)
         if auth_error is None and self.credentials is not None:
@@ -285,7 +295,7 @@ class Application:
             return self._error(RequestLimitExceeded(_REQUEST_LIMIT_MESSAGE), ctype)
         self.inflight += 1
         try:
-            validate_request(name, body)
+            validate(name, body)
             result = await fn(self.ctx, body)
         except DynamoError as err:
             return self._error(err, ctype)

@@ -21,3 +21,6 @@ class RouterContext:
     #: UpdateTimeToLive refuses a table's next TTL change this soon after its
     #: last one (DynamoDB's hour; a router option may shorten it for labs).
     ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S
+    #: A disabled DynamoDB stream is still listed and readable this long
+    #: (DynamoDB's 24 hours; a router option shortens it for labs).
+    stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT

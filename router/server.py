@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import uvloop
 
-from .actions import ACTIONS
+from .actions import ACTIONS, STREAM_ACTIONS
 from .app import Application
 from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
@@ -200,11 +200,15 @@ class RouterOptions:
     ``credentials``: access key -> ``Credential`` (secret, optional session
     token); every request's SigV4 signature is then verified as DynamoDB
     does (``router/sigv4.py``).  None (the default): any signature passes.
+    ``stream_retention_s``: how long a disabled DynamoDB stream is still
+    listed and readable (DynamoDB's 24 hours; the nodes' ``--stream-retention-s``
+    should match, as it is how long they keep its records).
     """
 
     cors_origins: str | list[str] = "*"
     ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S
     credentials: dict[str, Credential] | None = None
+    stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT
 
 
 async def start_router(
@@ -230,6 +234,7 @@ async def start_router(
     await catalog.start()
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
     ctx.ttl_change_interval_s = options.ttl_change_interval_s
+    ctx.stream_retention_s = options.stream_retention_s
     stats = HttpStats()
 
     async def health() -> Response:
@@ -244,7 +249,7 @@ async def start_router(
     routes[b"/metrics"] = _metrics_route(ctx, relay)
     app = Application(
         ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins,
-        credentials=options.credentials,
+        credentials=options.credentials, stream_actions=STREAM_ACTIONS,
     )
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
     # A signature covers headers the plain protocol skips: keep them all only when they are checked.
@@ -273,12 +278,16 @@ async def _wait_for_signal() -> None:
 async def serve_embedded(
     *, host: str, port: int, data_dir: str, sync: bool, region: str,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
+    stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
 ) -> None:  # fmt: skip
+    """The engine keeps stream records as long as the router shows disabled
+    streams (``options.stream_retention_s``)."""
     from .storage_embedded import EmbeddedStorage
     from meridian.node.engine import Engine
 
     os.makedirs(data_dir, exist_ok=True)
-    engine = Engine(data_dir, node_id="embedded", region=region, sync=sync)
+    engine = Engine(data_dir, node_id="embedded", region=region, sync=sync,
+                    stream_retention_s=options.stream_retention_s, stream_shard_period_s=stream_shard_period_s)
     storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s)
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
     print(f"meridian serve: listening on http://{host}:{router.port} (data in {data_dir}{', fsync on' if sync else ''})", flush=True)
@@ -308,6 +317,7 @@ async def serve_router(
 def run_serve(
     *, host: str, port: int, data_dir: str | None, in_memory: bool, sync: bool, region: str,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
+    stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
 ) -> int:  # fmt: skip
     scratch = None
     if in_memory:
@@ -320,7 +330,7 @@ def run_serve(
         uvloop.run(
             serve_embedded(
                 host=host, port=port, data_dir=data_dir, sync=sync, region=region, ttl_interval_s=ttl_interval_s,
-                options=options,
+                options=options, stream_shard_period_s=stream_shard_period_s,
             )
         )
     finally:

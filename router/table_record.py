@@ -17,6 +17,11 @@ changes).
 
 Time to Live: ``ttl_attribute`` (set while TTL is enabled) is what the
 storage nodes' expiry sweeps read; UpdateTimeToLive writes it.
+
+DynamoDB Streams: ``stream`` and ``stream_label`` are the enabled stream
+(the nodes read them: they record changes of tables whose stream is
+enabled); ``past_streams`` the disabled ones still readable
+(``router/stream_catalog.py``).
 """
 
 from __future__ import annotations
@@ -132,6 +137,11 @@ class Table:
     ttl_attribute: str | None = None
     ttl_last_attribute: str | None = None
     ttl_changed_s: float | None = None
+    #: DynamoDB Streams: each stream disabled within the retention period, as
+    #: {"label", "view_type", "disabled_s"}, oldest first; ``stream_label``
+    #: stays the last stream's label once it is disabled (DescribeTable's
+    #: LatestStreamLabel).
+    past_streams: list[dict[str, Any]] = field(default_factory=list)
     revision: int = 0
 
     @property
@@ -179,7 +189,7 @@ class Table:
             "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
             "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
             "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
-            "ttl_changed_s": self.ttl_changed_s,
+            "ttl_changed_s": self.ttl_changed_s, "past_streams": self.past_streams,
         }
 
     @classmethod

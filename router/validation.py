@@ -22,10 +22,13 @@ DynamoDB checks a request in three steps, and so does ``validate_request``:
    rules start with expression and attribute-value checks, so they live with
    those actions.
 
-What each request may hold is data, ``router/schema/dynamodb.json``, made by
-``router/schema/generate.py`` from botocore's model and DynamoDB's observed
-behaviour.  It is compiled once, at import, into one closure tree per action
-so that checking a typical GetItem costs a few microseconds.
+What each request may hold is data, ``router/schema/dynamodb.json`` (and
+``dynamodbstreams.json`` for the DynamoDB Streams actions, checked by
+``validate_stream_request`` with the same three steps, the third being the
+actions' own), made by ``router/schema/generate.py`` from botocore's model
+and DynamoDB's observed behaviour.  It is compiled once, at import, into
+one closure tree per action so that checking a typical GetItem costs a few
+microseconds.
 
 One module per step; this one runs them in order:
 
@@ -55,7 +58,7 @@ from .validation_constraints import (
 from .validation_rules import RULES, Rule
 from .validation_types import JAVA_PACKAGE, compile_types, container_error
 
-__all__ = ["validate_request", "VALIDATED_ACTIONS"]
+__all__ = ["validate_request", "validate_stream_request", "VALIDATED_ACTIONS", "VALIDATED_STREAM_ACTIONS"]
 
 
 # --- one action's validator ------------------------------------------------------
@@ -138,15 +141,22 @@ def _adjust(action: str, node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _load_schema() -> dict[str, Any]:
-    text = resources.files("meridian.router").joinpath("schema", "dynamodb.json").read_text(encoding="utf-8")
-    return {action: _adjust(action, node) for action, node in json.loads(text)["operations"].items()}
+def _load_schema(file_name: str = "dynamodb.json") -> dict[str, Any]:
+    text = resources.files("meridian.router").joinpath("schema", file_name).read_text(encoding="utf-8")
+    operations = json.loads(text)["operations"]
+    if file_name != "dynamodb.json":
+        return operations  # the DynamoDB Streams API: botocore's shapes, with no later rewording on record
+    return {action: _adjust(action, node) for action, node in operations.items()}
 
 
 _VALIDATORS: dict[str, Callable[[Any], None]] = {
     action: _compile_action(node, RULES.get(action)) for action, node in _load_schema().items()
 }
 VALIDATED_ACTIONS = frozenset(_VALIDATORS)
+_STREAM_VALIDATORS: dict[str, Callable[[Any], None]] = {
+    action: _compile_action(node, None) for action, node in _load_schema("dynamodbstreams.json").items()
+}
+VALIDATED_STREAM_ACTIONS = frozenset(_STREAM_VALIDATORS)
 
 
 def validate_request(action: str, body: object) -> None:
@@ -160,5 +170,15 @@ def validate_request(action: str, body: object) -> None:
     outside the schema (DynamoDB Streams) are not checked here.
     """
     validator = _VALIDATORS.get(action)
+    if validator is not None:
+        validator(body)
+
+
+def validate_stream_request(action: str, body: object) -> None:
+    """``validate_request`` for a DynamoDBStreams_20120810 ``action``: JSON
+    types, then constraints; the rules that need no stream (an ARN's form, an
+    iterator type's sequence number) are the actions' own
+    (``router/actions/streams.py``)."""
+    validator = _STREAM_VALIDATORS.get(action)
     if validator is not None:
         validator(body)

@@ -1,6 +1,7 @@
-"""DynamoDB actions, one module per group; ``ACTIONS`` maps each action name to its function."""
+"""DynamoDB actions, one module per group; ``ACTIONS`` maps each action name to its function,
+``STREAM_ACTIONS`` each DynamoDB Streams action's."""
 
-from . import account, batch, global_tables, items, tables, tags, ttl
+from . import account, batch, global_tables, items, streams, tables, tags, ttl
 
 ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **batch.ACTIONS, **tags.ACTIONS, **account.ACTIONS, **global_tables.ACTIONS,
            **ttl.ACTIONS}
@@ -8,3 +9,6 @@ ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **batch.ACTIONS, **tags.ACTIONS, *
 from . import query_scan  # noqa: E402
 
 ACTIONS.update(query_scan.ACTIONS)
+
+#: The DynamoDB Streams API (``DynamoDBStreams_20120810.<Action>``), served on the same endpoint.
+STREAM_ACTIONS = dict(streams.ACTIONS)

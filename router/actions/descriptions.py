@@ -87,6 +87,9 @@ def table_description(
         out["BillingModeSummary"] = summary
     if table.stream is not None and table.stream.get("StreamEnabled"):
         out["StreamSpecification"] = table.stream
+    if table.stream_label is not None:
+        # A disabled stream is still the latest one (live DynamoDB keeps
+        # naming it, without a StreamSpecification: ScyllaDB PR 31553's test).
         out["LatestStreamLabel"] = table.stream_label
         out["LatestStreamArn"] = f"{table.arn}/stream/{table.stream_label}"
     index_stats = index_stats or {}

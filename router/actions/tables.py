@@ -21,6 +21,7 @@ from meridian.model import limits
 from meridian.model.errors import ResourceInUseException, ValidationException
 
 from ..context import RouterContext
+from ..stream_catalog import new_stream_label, retire_stream
 from ..table_record import Table, new_table_id, new_table_uuid, stream_label
 from .descriptions import live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
@@ -189,8 +190,14 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     if throughput is not None:
         update_throughput(table, throughput, now_s)
     if spec is not None:
-        table.stream = _stream(spec)
-        table.stream_label = stream_label(now_s) if table.stream else table.stream_label
+        # Disabling keeps the stream readable for the retention period;
+        # enabling makes a new stream (a new label, so a new ARN).
+        new_stream = _stream(spec)
+        if new_stream is None:
+            retire_stream(table, now_s, ctx.stream_retention_s)
+        else:
+            table.stream_label = new_stream_label(table, now_s)
+        table.stream = new_stream
     if "DeletionProtectionEnabled" in body:
         table.deletion_protection = bool(body["DeletionProtectionEnabled"])
     if "TableClass" in body:

@@ -1,12 +1,14 @@
-"""Generate ``dynamodb.json``: the shape of every DynamoDB request, as DynamoDB checks it.
+"""Generate ``dynamodb.json`` and ``dynamodbstreams.json``: the shape of every
+DynamoDB (and DynamoDB Streams) request, as DynamoDB checks it.
 
 Run it as a script whenever botocore's model or the overrides below change
-(``--check`` only reports whether the committed file is current)::
+(``--check`` only reports whether the committed files are current)::
 
     python router/schema/generate.py [--check]
 
-The starting point is botocore's DynamoDB service model (member names, types,
-required members, lengths, ranges, enums, patterns).  botocore describes what
+The starting point is botocore's DynamoDB (and DynamoDB Streams) service
+model (member names, types, required members, lengths, ranges, enums,
+patterns).  botocore describes what
 a client may send; DynamoDB's own validator differs in ways recorded by
 mhart/dynalite, whose per-action validation tables were written against live
 DynamoDB, and by later captures of live replies.  Every such difference is
@@ -39,6 +41,7 @@ import botocore.loaders
 from meridian.model import limits
 
 OUT_PATH = pathlib.Path(__file__).with_name("dynamodb.json")
+STREAMS_OUT_PATH = pathlib.Path(__file__).with_name("dynamodbstreams.json")
 
 TABLE_NAME_PATTERN = "[a-zA-Z0-9_.-]+"
 TABLE_NAME_LENGTH_MIN = limits.TABLE_NAME_LENGTH_MIN
@@ -173,6 +176,18 @@ PATH_CHECKS: dict[str, list[list[Any]]] = {
     "UpdateTable.GlobalSecondaryIndexUpdates[].Create.KeySchema[].KeyType": [],
 }
 
+# --- overrides: DynamoDB Streams (botocore's "dynamodbstreams" model) ----------
+# The same tables, for the Streams API.  botocore gives every Limit only its
+# minimum (PositiveIntegerObject); DynamoDB Streams' API reference gives the
+# maxima, and live DynamoDB refuses a larger Limit with a ValidationException
+# (ScyllaDB Alternator's test_streams.py, run against AWS).
+STREAMS_PATH_CHECKS: dict[str, list[list[Any]]] = {
+    "ListStreams.Limit": [["min", 1], ["max", limits.STREAM_LIST_STREAMS_LIMIT_MAX]],
+    "DescribeStream.Limit": [["min", 1], ["max", limits.STREAM_DESCRIBE_SHARDS_LIMIT_MAX]],
+    "GetRecords.Limit": [["min", 1], ["max", limits.STREAM_GET_RECORDS_LIMIT_MAX]],
+}
+STREAMS_REQUIRED: dict[str, bool] = {}
+
 # Actions whose TableName gets dynalite's table-management treatment: a missing
 # name is "The parameter 'TableName' is required but was not present in the
 # request", a bad length "TableName must be at least 3 characters long and at
@@ -192,8 +207,12 @@ _SCALAR_TYPES = {"string", "boolean", "integer", "long", "double", "blob", "time
 
 
 class _Generator:
-    def __init__(self, model: dict[str, Any]) -> None:
+    def __init__(
+        self, model: dict[str, Any], required: dict[str, bool], path_checks: dict[str, list[list[Any]]]
+    ) -> None:
         self.shapes = model["shapes"]
+        self.required = required
+        self.path_checks = path_checks
         self.used_paths: set[str] = set()
 
     def operation(self, name: str, input_shape: str | None) -> dict[str, Any]:
@@ -222,9 +241,9 @@ class _Generator:
             raise ValueError(f"unknown shape type {kind} at {path}")
 
         checks: list[list[Any]] = []
-        if path in REQUIRED:
+        if path in self.required:
             self.used_paths.add(path)
-            required = REQUIRED[path]
+            required = self.required[path]
         member_name = path.rsplit(".", 1)[-1]
         is_table_name = member_name == "TableName" and shape_name in ("TableArn", "TableName")
         if is_table_name and path == f"{action}.TableName" and action in TABLE_MANAGEMENT_ACTIONS:
@@ -232,9 +251,9 @@ class _Generator:
         else:
             if required:
                 checks.append(["notNull"])
-            if path in PATH_CHECKS:
+            if path in self.path_checks:
                 self.used_paths.add(path)
-                checks += PATH_CHECKS[path]
+                checks += self.path_checks[path]
             elif is_table_name:
                 # Item operations accept 1..1024 characters in botocore (table
                 # ARNs); DynamoDB reports table names by the name rules.
@@ -344,38 +363,44 @@ def _python_pattern(check: list[Any]) -> list[Any]:
     return check
 
 
-def generate() -> dict[str, Any]:
-    model = botocore.loaders.Loader().load_service_model("dynamodb", "service-2")
-    gen = _Generator(model)
+def generate(service: str = "dynamodb") -> dict[str, Any]:
+    """The schema of ``service``: ``dynamodb`` or ``dynamodbstreams``."""
+    model = botocore.loaders.Loader().load_service_model(service, "service-2")
+    if service == "dynamodb":
+        gen = _Generator(model, REQUIRED, PATH_CHECKS)
+    else:
+        gen = _Generator(model, STREAMS_REQUIRED, STREAMS_PATH_CHECKS)
     operations = {}
     for name in sorted(model["operations"]):
         input_shape = model["operations"][name].get("input", {}).get("shape")
         operations[name] = gen.operation(name, input_shape)
-    unused = (set(REQUIRED) | set(PATH_CHECKS)) - gen.used_paths
+    unused = (set(gen.required) | set(gen.path_checks)) - gen.used_paths
     if unused:
         raise ValueError(f"overrides name paths that do not exist: {sorted(unused)}")
     return {
-        "source": f"botocore {botocore.__version__} dynamodb {model['metadata']['apiVersion']}, "
+        "source": f"botocore {botocore.__version__} {service} {model['metadata']['apiVersion']}, "
                   "with DynamoDB's observed behaviour (router/schema/generate.py)",
         "operations": operations,
     }
 
 
 def main(argv: list[str]) -> int:
-    schema = generate()
-    text = json.dumps(schema, separators=(",", ":")) + "\n"
-    if "--check" in argv:
-        # The operations must match; the botocore release named in "source"
-        # may differ (a fresh install takes the newest botocore, which often
-        # changes nothing DynamoDB's validation uses).
-        committed = json.loads(OUT_PATH.read_text(encoding="utf-8"))
-        if committed.get("operations") != schema["operations"]:
-            print(f"{OUT_PATH} is stale for botocore {botocore.__version__}: run {__file__}")
-            return 1
-        return 0
-    OUT_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT_PATH} ({len(text)} bytes, {len(schema['operations'])} operations)")
-    return 0
+    stale = 0
+    for service, path in (("dynamodb", OUT_PATH), ("dynamodbstreams", STREAMS_OUT_PATH)):
+        schema = generate(service)
+        text = json.dumps(schema, separators=(",", ":")) + "\n"
+        if "--check" in argv:
+            # The operations must match; the botocore release named in "source"
+            # may differ (a fresh install takes the newest botocore, which often
+            # changes nothing DynamoDB's validation uses).
+            committed = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            if committed.get("operations") != schema["operations"]:
+                print(f"{path} is stale for botocore {botocore.__version__}: run {__file__}")
+                stale = 1
+            continue
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({len(text)} bytes, {len(schema['operations'])} operations)")
+    return stale
 
 
 if __name__ == "__main__":
