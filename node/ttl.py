@@ -206,11 +206,21 @@ class TtlSweeper:
                 if needle in item_json and expired(_loads(item_json).get(attribute), now_ms):
                     due.append((table_id, key, stamp))
             for start in range(0, len(due), self._burst):
-                deleted += await self._expire(due[start : start + self._burst])
+                burst = await self._expire(table_id, attribute, due[start : start + self._burst])
+                if burst is None:
+                    return deleted  # TTL was disabled, or moved to another attribute
+                deleted += burst
             await asyncio.sleep(0)  # let requests in between chunks
+            if engine.ttl_attributes().get(table_id) != attribute:
+                return deleted
 
-    async def _expire(self, due: list[tuple[int, bytes, VersionStamp]]) -> int:
+    async def _expire(self, table_id: int, attribute: str, due: list[tuple[int, bytes, VersionStamp]]) -> int | None:
+        """Delete one paced burst; None (nothing deleted) when the table's
+        TTL setting changed while the burst waited for its turn: a pass
+        stops the moment TTL is disabled, as ``router/actions/ttl.py`` says."""
         await self._pace(len(due))
+        if self._engine.ttl_attributes().get(table_id) != attribute:
+            return None
         deleted, durable = self._engine.expire_many(due)
         self._deleted += deleted
         self._skipped += len(due) - deleted

@@ -333,6 +333,37 @@ async def test_the_deletion_rate_is_bounded(engine, clock):
     assert time.now_s <= 50 / rate + 1e-9
 
 
+async def test_disabling_ttl_stops_a_pass_in_progress(engine, clock):
+    """The router tells users expiry stops the moment TTL is disabled: a
+    pass that is waiting for its deletion rate must not go on deleting."""
+    for i in range(50):
+        put(engine, f"k{i:02}", exp=n(NOW_S - 10))
+
+    def disable_after_first_burst(time: VirtualTime) -> None:
+        if engine.statistics().ttl_deleted >= 4:
+            engine.catalog_put(catalog(None, revision=2))
+
+    time = VirtualTime(disable_after_first_burst)
+    ttl = sweeper(engine, clock, deletes_per_s_max=10, burst_max=4, monotonic_s=time.monotonic_s, sleep=time.sleep)
+    deleted = await ttl.sweep()
+    assert deleted == engine.statistics().ttl_deleted < 50
+    assert len(scan(engine)) == 50 - deleted
+
+
+async def test_moving_ttl_to_another_attribute_stops_a_pass_by_the_old_one(engine, clock):
+    for i in range(50):
+        put(engine, f"k{i:02}", exp=n(NOW_S - 10))
+
+    def move_after_first_burst(time: VirtualTime) -> None:
+        if engine.statistics().ttl_deleted >= 4:
+            engine.catalog_put(catalog("other", revision=2))
+
+    time = VirtualTime(move_after_first_burst)
+    ttl = sweeper(engine, clock, deletes_per_s_max=10, burst_max=4, monotonic_s=time.monotonic_s, sleep=time.sleep)
+    assert await ttl.sweep() < 50
+    assert await ttl.sweep() == 0  # nothing has an "other" attribute
+
+
 async def test_chunks_bound_a_sweep_of_a_large_table(engine, clock):
     count = limits.TTL_SWEEP_CHUNK_ITEMS_MAX * 2 + 3
     for i in range(count):
