@@ -12,6 +12,7 @@
     meridian chaos    faults (kill, pause, cut, isolate, skew ...) and chaos scenarios with checks
     meridian demo replication  a live replication-latency dashboard
     meridian report RUN_DIR    plots and a summary of a load, chaos or demo run
+    meridian streams tail      print a table's stream records as they arrive
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-memory", action="store_true", help="keep data in a RAM-backed scratch folder, removed on exit")
     p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
     p.add_argument("--region", default=DEFAULT_REGION)
-    from meridian.cluster.up import add_ttl_interval
+    from meridian.cluster.node_options import add_stream_options, add_ttl_interval
 
     add_ttl_interval(p)
+    add_stream_options(p)
     _add_front_options(p)
 
 
@@ -49,9 +51,10 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
         help="the region's storage nodes, this one included, each ID=HOST:PORT, comma-separated (as the routers' "
         "--nodes); global secondary index entries go to the node owning them. Default: this node alone",
     )
-    from meridian.cluster.up import add_ttl_interval
+    from meridian.cluster.node_options import add_stream_options, add_ttl_interval
 
     add_ttl_interval(p)
+    add_stream_options(p)
 
 
 def _add_front_options(p: argparse.ArgumentParser) -> None:
@@ -95,7 +98,10 @@ def _front_options(ns: argparse.Namespace):
             credentials = parse_credentials(entries)
         except ValueError as exc:
             raise SystemExit(f"--credentials: {exc}") from None
-    return RouterOptions(cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials)
+    return RouterOptions(
+        cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials,
+        stream_retention_s=ns.stream_retention_s,
+    )  # fmt: skip
 
 
 def _add_router(sub: argparse._SubParsersAction) -> None:
@@ -113,6 +119,9 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
         help="the region's replicator, so that GET /meridian/replication can name every region's replicator "
         "(what the replication commands' --endpoint uses)",
     )  # fmt: skip
+    from meridian.cluster.node_options import add_stream_options
+
+    add_stream_options(p, shard_period=False)
     _add_front_options(p)
 
 
@@ -144,7 +153,26 @@ def parse_nodes(text: str) -> list[tuple[str, str]]:
     return nodes
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands whose parsers import nothing heavy: ``meridian serve`` and
+# the processes of a cluster build only these (the operator tools' parsers
+# import their modules, and start-up time is what a user of `serve` feels).
+_SERVER_COMMANDS = frozenset({"serve", "node", "router", "replicator"})
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (None: none, or only options)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command's, or, for a server
+    ``command``, the server commands' alone."""
     parser = argparse.ArgumentParser(prog="meridian", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_node(sub)
     _add_router(sub)
     _add_replicator(sub)
+    if command in _SERVER_COMMANDS:
+        return parser
     from meridian.cluster import up
 
     up.add_arguments(sub.add_parser("up", help="a local cluster of real processes"))
@@ -171,17 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     from meridian.lab.chaos import cli as chaos_cli
 
     chaos_cli.add_arguments(sub)
+    from meridian.lab import streams_tail
+
+    streams_tail.add_arguments(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    ns = build_parser(_command_word(argv)).parse_args(argv)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if ns.command == "serve":
         from meridian.router.server import run_serve
 
         return run_serve(host=ns.host, port=ns.port, data_dir=ns.data_dir, in_memory=ns.in_memory, sync=ns.sync,
-                         region=ns.region, ttl_interval_s=ns.ttl_interval_s, options=_front_options(ns))
+                         region=ns.region, ttl_interval_s=ns.ttl_interval_s, options=_front_options(ns),
+                         stream_shard_period_s=ns.stream_shard_period_s)
     if ns.command == "node":
         from meridian.node.server import run_node
 
@@ -197,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"--peers must include this node ({node_id})")
             placement = Ring([peer_id for peer_id, _ in peers]).owner
         run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=node_id, region=ns.region,
-                 peers=peers, placement=placement, ttl_interval_s=ns.ttl_interval_s)
+                 peers=peers, placement=placement, ttl_interval_s=ns.ttl_interval_s,
+                 stream_retention_s=ns.stream_retention_s, stream_shard_period_s=ns.stream_shard_period_s)
         return 0
     if ns.command == "router":
         from meridian.router.server import run_router
@@ -248,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         from meridian.lab.chaos import cli as chaos_cli
 
         return chaos_cli.run(ns)
+    if ns.command == "streams":
+        from meridian.lab import streams_tail
+
+        return streams_tail.run(ns)
     raise AssertionError(ns.command)
 
 

@@ -18,9 +18,9 @@ import signal
 import sys
 
 from meridian.cluster import limits
+from meridian.cluster.node_options import add_stream_options, add_ttl_interval, positive_seconds
 from meridian.cluster.procs import LocalCluster, ManagedProcess, StartupError
 from meridian.cluster.up_control import ProcessControl, state_path
-from meridian.model import limits as model_limits
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -45,41 +45,6 @@ def _port(text: str) -> int:
     if not 0 <= value < 65536:
         raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
     return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
-    return value
-
-
-def add_ttl_interval(parser: argparse.ArgumentParser) -> None:
-    """``--ttl-interval-s``, shared by ``meridian serve``, ``node`` and ``up``."""
-    default = model_limits.TTL_SWEEP_INTERVAL_S_DEFAULT
-    parser.add_argument(
-        "--ttl-interval-s", type=_positive_seconds, default=default, metavar="SECONDS",
-        help=f"seconds between a storage node's sweeps for items whose Time to Live expired, which it deletes "
-        f"(default: {default:g}; DynamoDB itself may take up to a few days to delete an expired item)",
-    )  # fmt: skip
-
-
-def add_stream_options(parser: argparse.ArgumentParser, *, shard_period: bool = True) -> None:
-    """``--stream-retention-s`` (``meridian serve``, ``node``, ``router``, ``up``)
-    and ``--stream-shard-period-s`` (the ones running storage nodes)."""
-    retention = model_limits.STREAM_RETENTION_S_DEFAULT
-    parser.add_argument(
-        "--stream-retention-s", type=_positive_seconds, default=retention, metavar="SECONDS",
-        help=f"how long DynamoDB Streams records are kept, and a disabled stream stays listed "
-        f"(default: {retention:g}, DynamoDB's 24 hours; shorten it for labs)",
-    )  # fmt: skip
-    if shard_period:
-        period = model_limits.STREAM_SHARD_PERIOD_S_DEFAULT
-        parser.add_argument(
-            "--stream-shard-period-s", type=_positive_seconds, default=period, metavar="SECONDS",
-            help=f"how long one stream shard of a storage node takes records before the next one follows it "
-            f"(default: {period:g}, about DynamoDB's; shorten it to watch shards roll over)",
-        )  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,8 +20,6 @@ from typing import Any
 
 
 from meridian.model import limits
-from meridian.proto.errors import RPC_FAILURES
-from meridian.replication.peers import ControlError, control
 
 from ..catalog import Catalog
 
@@ -50,6 +48,11 @@ class ReplicationView:
 
     async def command(self, region: str, command: dict[str, Any]) -> dict[str, Any]:
         """Run ``command`` in ``region`` (forwarded by this region's replicator when another)."""
+        # Loaded on first use: a router without a replicator (``meridian
+        # serve``) never needs gRPC, and importing it costs start-up time.
+        from meridian.proto.errors import RPC_FAILURES
+        from meridian.replication.peers import ControlError, control
+
         try:
             return await control(self.replicator, {**command, "region": region}, timeout_s=limits.CONSOLE_CONTROL_TIMEOUT_S)
         except ControlError as exc:
