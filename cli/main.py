@@ -55,6 +55,11 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
 
     add_ttl_interval(p)
     add_stream_options(p)
+    p.add_argument(
+        "--no-replicator", action="store_true",
+        help="no replicator will ever read this node (a one-region cluster): deletes leave no tombstone and the "
+        "node trims its own change log",
+    )  # fmt: skip
 
 
 def _add_front_options(p: argparse.ArgumentParser) -> None:
@@ -234,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             placement = Ring([peer_id for peer_id, _ in peers]).owner
         run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=node_id, region=ns.region,
                  peers=peers, placement=placement, ttl_interval_s=ns.ttl_interval_s,
-                 stream_retention_s=ns.stream_retention_s, stream_shard_period_s=ns.stream_shard_period_s)
+                 stream_retention_s=ns.stream_retention_s, stream_shard_period_s=ns.stream_shard_period_s,
+                 replicated=not ns.no_replicator)
         return 0
     if ns.command == "router":
         from meridian.router.server import run_router

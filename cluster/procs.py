@@ -473,6 +473,8 @@ class LocalCluster:
                 ]  # fmt: skip
                 if self.sync:
                     args.append("--sync")
+                if len(self.regions) < 2:
+                    args.append("--no-replicator")  # no replicator is started: the node trims its own log
                 if self.ttl_interval_s is not None:
                     args += ["--ttl-interval-s", repr(self.ttl_interval_s)]
                 args += self._stream_args(shard_period=True)

@@ -309,6 +309,10 @@ STREAM_SHARD_PERIOD_S_DEFAULT = 4 * 60 * 60
 # Meridian's: a node trims its expired stream periods this often
 # (node/stream_retention.py) ...
 STREAM_TRIM_INTERVAL_S = 60.0
+# A node no replicator reads (`meridian serve`, a one-region cluster) trims
+# its own change log this often (node/log_compaction.py): the log then holds
+# about this many seconds of writes, plus what a GSI maintainer has not read.
+LOCAL_LOG_TRIM_INTERVAL_S = 10.0
 # ... and never less often than a retention period allows: at most this
 # fraction of the retention (so a short lab retention is honoured closely).
 STREAM_TRIM_INTERVAL_FRACTION = 0.25

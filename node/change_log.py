@@ -9,8 +9,10 @@ advanced when a batch retires, ``node/commit.py``):
 * ``read_changes``: a node's GSI maintainer (``node/gsi.py``);
 * ``log_position`` / ``read_change_batch`` / ``wait_beyond``: a region's
   replicator (``replication/interfaces.py``: ``ChangeSource``);
-* ``truncate_log``: garbage collection (``replication/gc.py`` decides),
-  which never deletes what a global index maintainer still needs.
+* ``truncate_log``: garbage collection (``replication/gc.py`` decides;
+  on a node no replicator reads, ``node/log_compaction.py`` trims through
+  the durable end), which never deletes what a global index maintainer
+  still needs.
 
 DynamoDB Streams do not read this log: a table with a stream gets its own
 copy of each change (both images, the event) in the same write batch

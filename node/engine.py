@@ -106,10 +106,16 @@ class Engine(
         item_collection_bytes_max: int = limits.ITEM_COLLECTION_BYTES_MAX,
         stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
         stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
+        replicated: bool = True,
     ) -> None:
         """``stream_retention_s``: how long stream records are kept;
         ``stream_shard_period_s``: how long one stream shard takes records
-        (``node/streams.py``; labs shorten both)."""
+        (``node/streams.py``; labs shorten both).  ``replicated`` False:
+        no replicator will ever read this node (``meridian serve``,
+        the nodes of a one-region cluster), so a delete removes the item's
+        record instead of leaving a stamped tombstone that only
+        last-writer-wins replication needs, and its change log is trimmed
+        locally (``node/log_compaction.py``)."""
         check_stream_options(stream_retention_s, stream_shard_period_s)
         self.node_id = node_id
         self.region = region
@@ -137,6 +143,7 @@ class Engine(
         self._write_options = WriteOptions()
         self._write_options.sync = sync
         self._collection_bytes_max = item_collection_bytes_max
+        self.replicated = replicated
 
         seq = self._meta.get(META_SEQUENCE)
         self._sequence = unpack_u64(seq) if seq is not None else 0

@@ -35,6 +35,7 @@ from meridian.node.gsi import GsiMaintainer
 from meridian.node.peers import PeerLinks
 from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
+from meridian.node.log_compaction import LogCompactor
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
 from meridian.proto.channels import SERVER_OPTIONS
@@ -56,12 +57,15 @@ async def serve_node(
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
+    replicated: bool = True,
 ) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT).
 
     ``peers``: the region's nodes as ``(id, address)``; ``placement``: the
     node owning a partition hash.  Without them every index entry is this
-    node's (a one-node region).
+    node's (a one-node region).  ``replicated`` False: no replicator will
+    read this node (a one-region cluster): deletes leave no tombstone and
+    the node trims its own change log (``node/log_compaction.py``).
     """
     loop = asyncio.get_running_loop()
     if stop is None:
@@ -69,7 +73,7 @@ async def serve_node(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     engine = Engine(
-        data_dir, node_id=node_id or listen, region=region, sync=sync,
+        data_dir, node_id=node_id or listen, region=region, sync=sync, replicated=replicated,
         stream_retention_s=stream_retention_s, stream_shard_period_s=stream_shard_period_s,
     )  # fmt: skip
     links = PeerLinks({peer_id: address for peer_id, address in peers or () if peer_id != engine.node_id})
@@ -81,6 +85,7 @@ async def serve_node(
     )
     sweeper = TtlSweeper(engine, interval_s=ttl_interval_s)
     trimmer = StreamTrimmer(engine)
+    compactor = None if replicated else LogCompactor(engine)
     try:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
@@ -91,10 +96,14 @@ async def serve_node(
         maintainer.start()
         sweeper.start()
         trimmer.start()
+        if compactor is not None:
+            compactor.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            if compactor is not None:
+                await compactor.stop()
             await trimmer.stop()
             await sweeper.stop()
             await maintainer.stop()
@@ -117,12 +126,13 @@ def run_node(
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT,
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
+    replicated: bool = True,
 ) -> None:
     """Blocking entry point of a storage node process."""
     uvloop.run(
         serve_node(
             listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement,
             ttl_interval_s=ttl_interval_s, stream_retention_s=stream_retention_s,
-            stream_shard_period_s=stream_shard_period_s,
+            stream_shard_period_s=stream_shard_period_s, replicated=replicated,
         )  # fmt: skip
     )

@@ -323,7 +323,10 @@ class WritePathMixin:
         record = pack_record(stamp, item_json, size_bytes, by_service=by_service)
         self._sequence += 1
         wb = batch.wb
-        wb.put(key, record, self._items_cf)
+        if item_json is None and not self.replicated:
+            wb.delete(key, self._items_cf)  # reads take the pending tombstone for "missing" until then
+        else:
+            wb.put(key, record, self._items_cf)
         if item_json is None:
             if old_record is not None:
                 wb.delete(_scan_position(key, op.key_item), self._scan_cf)

@@ -286,7 +286,7 @@ async def serve_embedded(
     from meridian.node.engine import Engine
 
     os.makedirs(data_dir, exist_ok=True)
-    engine = Engine(data_dir, node_id="embedded", region=region, sync=sync,
+    engine = Engine(data_dir, node_id="embedded", region=region, sync=sync, replicated=False,
                     stream_retention_s=options.stream_retention_s, stream_shard_period_s=stream_shard_period_s)
     storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s)
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)

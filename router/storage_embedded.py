@@ -16,6 +16,7 @@ from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, Rang
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
+from meridian.node.log_compaction import LogCompactor
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
 from meridian.router.storage import Storage
@@ -39,6 +40,10 @@ class EmbeddedStorage(Storage):
         self.sweeper.start()
         self.trimmer = StreamTrimmer(engine)
         self.trimmer.start()
+        # An engine no replicator reads trims its own change log.
+        self.compactor = None if engine.replicated else LogCompactor(engine)
+        if self.compactor is not None:
+            self.compactor.start()
 
     def __repr__(self) -> str:
         return f"<EmbeddedStorage {self.engine!r} {self.indexer!r} {self.sweeper!r} {self.trimmer!r}>"
@@ -70,6 +75,8 @@ class EmbeddedStorage(Storage):
         return self.engine.read_stream(read)
 
     async def close(self) -> None:
+        if self.compactor is not None:
+            await self.compactor.stop()
         await self.trimmer.stop()
         await self.sweeper.stop()
         await self.indexer.stop()
