@@ -6,7 +6,8 @@ puts one stream record per change into the ``stream`` column family, in the
 item's write batch: INSERT, MODIFY or REMOVE, both images kept
 (``model/records.py``), keyed by (table, stream, period, change-log
 sequence).  A change that leaves the item as it was (same bytes, or same
-size and equal once parsed) and a delete of a missing item write none.
+size and equal once parsed, maps and sets in any order) and a delete of a
+missing item write none.
 Replicated changes that win and Time to Live deletes (``by_service``) write
 records like client writes.
 
@@ -103,6 +104,31 @@ def check_stream_options(retention_s: float, shard_period_s: float) -> None:
         raise ValueError(f"stream retention ({retention_s}s) and shard period ({shard_period_s}s) must be positive")
 
 
+_SET_TYPES = frozenset({"SS", "NS", "BS"})
+
+
+def _same_values(old: Any, new: Any) -> bool:
+    """Whether two parsed items (or attribute values) hold the same data, as
+    DynamoDB compares them: a map's members in any order (dict equality), a
+    set's too (``SS``/``NS``/``BS`` lists are sorted first; numbers are stored
+    normalised, so equal numbers are equal strings).  A rewrite that only
+    reorders a set changes nothing, so DynamoDB Streams writes no record."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if old.keys() != new.keys():
+            return False
+        for name, value in old.items():
+            other = new[name]
+            if name in _SET_TYPES and len(old) == 1 and isinstance(value, list) and isinstance(other, list):
+                if sorted(value) != sorted(other):
+                    return False
+            elif not _same_values(value, other):
+                return False
+        return True
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(_same_values(a, b) for a, b in zip(old, new))
+    return old == new
+
+
 class StreamsMixin:
     """Stream records of ``Engine`` (its state is set up in ``Engine.__init__``
     by ``_open_streams``)."""
@@ -155,7 +181,7 @@ class StreamsMixin:
         else:
             old_json = record_item_json(old_record)
             if old_json == item_json or (
-                record_size(old_record) == size_bytes and _loads(old_json) == _loads(item_json)
+                record_size(old_record) == size_bytes and _same_values(_loads(old_json), _loads(item_json))
             ):
                 return  # the item is as it was: DynamoDB writes no record
             event, new_json = _MODIFY, item_json

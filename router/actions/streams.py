@@ -13,11 +13,17 @@ sequence number or timestamp that goes with the iterator type), then the
 stream (ResourceNotFoundException), then the shard, then the position.
 
 Messages.  DynamoDB's own, from live replies: "Invalid StreamArn",
-"Requested resource not found: Stream: <arn> not found"; the expired
+"Requested resource not found: Stream: <arn> not found", "Requested
+resource not found: Shard does not exist" (GetShardIterator of a shard the
+stream has not, logstash-input-dynamodb#4, node-dynamodb-stream#16); the expired
 iterator's and trimmed data's are the API reference's (``model/errors.py``);
 ListStreams' unknown table borrows DescribeTable's.  The rest are guesses
 (no capture of DynamoDB's wording is on record), written in its style; each
-is marked where it is defined.
+is marked where it is defined.  Their error types are DynamoDB's, as tests
+that pass against it show (ScyllaDB Alternator's test_streams.py): a garbled
+iterator, a SequenceNumber missing for or given to an iterator type, and an
+ARN that is no ARN are ValidationExceptions, an unknown shard id a
+ResourceNotFoundException.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ from ..stream_records import stream_record
 from ..stream_shards import ShardView, chain, list_shards, node_shards, node_tags
 from .descriptions import table_not_found
 
+_SHARD_NOT_FOUND = "Requested resource not found: Shard does not exist"  # DynamoDB's (module docstring)
 # Guesses (see the module docstring).
 _INVALID_ITERATOR = "Invalid ShardIterator"
-_SHARD_NOT_FOUND = "Requested resource not found: Shard does not exist"
 _FILTER_INCOMPLETE = "ShardFilter requires both Type and ShardId"
 
 _SEQUENCE_TYPES = ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER")

@@ -6,30 +6,42 @@ against a second server per mode (``short``) whose shards roll over every
 ``SHARD_PERIOD_S`` and whose records are kept ``RETENTION_S``: closed shards,
 parents, trimming and a disabled stream's retention are seen happening.
 
-Records are only ever waited for, never assumed: a change becomes readable
-once its node made it durable.  A key's records must match its writes one
-for one and in order; they arrive in that order, so once a key has as many
-records as it had writes that should make one, they are compared: a record
-no write should have made (a no-op's, a failed condition's) is a mismatch.
+Records are waited for, never assumed (``streams_helpers.py``).  A key's
+records must match its writes one for one and in order; they arrive in that
+order, so once a key has as many records as it had writes that should make
+one, they are compared: a record no write should have made (a no-op's, a
+failed condition's) is a mismatch.  What readers rely on (LATEST, a shard's
+start, images, SizeBytes, a disabled stream) is checked as DynamoDB does it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-import boto3
 import pytest
 
 from helpers import create_table, expect_error, unique_name
 from meridian.cluster.limits import STARTUP_TIMEOUT_S
 from meridian.cluster.procs import LocalCluster, ManagedProcess, free_port, wait_for_http_ok
-from rawhttp import Connection
-from tests.conftest import CLIENT_CONFIG, make_client
+from streams_helpers import (
+    RECORDS_TIMEOUT_S,
+    by_key,
+    item,
+    iterator_of,
+    key_of,
+    raw,
+    read_from,
+    read_shard,
+    read_stream,
+    shard_of_key,
+    shards_of,
+    stream_table,
+    streams_client,
+    wait_for_key,
+)
+from tests.conftest import make_client
 from tests.waiting import wait_until
-
-RECORDS_TIMEOUT_S = 20.0
 SHARD_PERIOD_S = 1.5
 RETENTION_S = 6.0
 VIEW_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
@@ -37,70 +49,12 @@ VAL = "com.amazon.coral.validate#ValidationException"
 NOT_FOUND = "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
 
 
-def streams_client(endpoint: str):
-    return boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test", config=CLIENT_CONFIG)  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def streams(endpoint: str):
     return streams_client(endpoint)
 
 
-def stream_table(ddb, view_type: str = "NEW_AND_OLD_IMAGES", **extra) -> tuple[str, str]:
-    spec = {"StreamEnabled": True, "StreamViewType": view_type}
-    name = create_table(ddb, StreamSpecification=spec, **extra)
-    return name, ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-
-
-def shards_of(streams, arn: str, limit: int | None = None) -> list[dict]:
-    shards, start = [], None
-    while True:
-        kwargs = {"StreamArn": arn} | ({"Limit": limit} if limit else {}) | (
-            {"ExclusiveStartShardId": start} if start else {})
-        page = streams.describe_stream(**kwargs)["StreamDescription"]
-        shards += page["Shards"]
-        start = page.get("LastEvaluatedShardId")
-        if start is None:
-            return shards
-
-
-def read_shard(streams, arn: str, shard_id: str, kind: str = "TRIM_HORIZON", **extra) -> tuple[list[dict], bool]:
-    """Every record readable now from one shard; and whether its end was reached (no NextShardIterator)."""
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType=kind,
-                                          **extra)["ShardIterator"]  # fmt: skip
-    records = []
-    while True:
-        page = streams.get_records(ShardIterator=iterator)
-        records += page["Records"]
-        if "NextShardIterator" not in page:
-            return records, True
-        if not page["Records"]:
-            return records, False
-        iterator = page["NextShardIterator"]
-
-
-def read_stream(streams, arn: str) -> list[dict]:
-    """Every record of the stream readable now, shard after shard (a key's in its order)."""
-    return [record for shard in shards_of(streams, arn) for record in read_shard(streams, arn, shard["ShardId"])[0]]
-
-
-def by_key(records: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for record in records:
-        out.setdefault(json.dumps(record["dynamodb"]["Keys"], sort_keys=True), []).append(record)
-    return out
-
-
-def key_of(pk: str) -> str:
-    return json.dumps({"id": {"S": pk}}, sort_keys=True)
-
-
 # --- every view type: records match the writes, one for one ----------------------------
-def item(pk: str, **attrs) -> dict:
-    return {"id": {"S": pk}} | {k: ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in attrs.items()}
-
-
 def script(ddb, name: str, pk: str) -> list[tuple[str, dict | None, dict | None]]:
     """Writes to one key, and what each must leave in the stream: (event, old, new), or nothing."""
     key = {"id": {"S": pk}}
@@ -211,25 +165,8 @@ def test_describe_stream_pages(ddb, streams):
     _, arn = stream_table(ddb)
     every = [s["ShardId"] for s in shards_of(streams, arn)]
     assert [s["ShardId"] for s in shards_of(streams, arn, limit=1)] == every
-    beyond = streams.describe_stream(StreamArn=arn, ExclusiveStartShardId="zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz")
+    beyond = streams.describe_stream(StreamArn=arn, ExclusiveStartShardId="shardId-99999999999999999999-ffffffff")
     assert beyond["StreamDescription"]["Shards"] == []
-
-
-def _shard_of(streams, arn: str, pk: str) -> tuple[str, list[dict]]:
-    for shard in shards_of(streams, arn):
-        records = read_shard(streams, arn, shard["ShardId"])[0]
-        mine = [r for r in records if r["dynamodb"]["Keys"] == {"id": {"S": pk}}]
-        if mine:
-            return shard["ShardId"], mine
-    return "", []
-
-
-def wait_for_key(streams, arn: str, pk: str, count: int = 1) -> tuple[str, list[dict]]:
-    """The shard holding a key's records, and them, once there are ``count``."""
-    def found() -> tuple[str, list[dict]] | None:
-        shard, records = _shard_of(streams, arn, pk)
-        return (shard, records) if len(records) >= count else None
-    return wait_until(found, RECORDS_TIMEOUT_S, what=f"{count} record(s) of {pk}")
 
 
 def test_iterator_types(ddb, streams):
@@ -274,6 +211,139 @@ def test_get_records_pages_with_limit(ddb, streams):
     assert sizes == [2, 2, 1]
 
 
+
+# --- what stream readers rely on: each behaviour as DynamoDB shows it ---------------------------
+def test_reading_on_from_latest(ddb, streams):
+    """LATEST iterators (one per shard, all different) read nothing yet and still go on; the one
+    write shows up in one shard, alone; reading on finds nothing more, and the key's next write
+    comes through that same shard; AT_SEQUENCE_NUMBER reads the first again."""
+    name, arn = stream_table(ddb, "KEYS_ONLY")
+    iterators = {s["ShardId"]: iterator_of(streams, arn, s["ShardId"]) for s in shards_of(streams, arn)}
+    assert len(set(iterators.values())) == len(iterators)
+    for iterator in iterators.values():
+        page = streams.get_records(ShardIterator=iterator)
+        assert page["Records"] == [] and "NextShardIterator" in page
+    ddb.put_item(TableName=name, Item=item("once", v=1))
+
+    def the_shard_with_it() -> tuple[str, dict] | None:
+        pages = {shard: streams.get_records(ShardIterator=it) for shard, it in iterators.items()}
+        return next(((shard, page) for shard, page in pages.items() if page["Records"]), None)
+    shard_id, page = wait_until(the_shard_with_it, RECORDS_TIMEOUT_S, what="the write after LATEST")
+    assert [r["dynamodb"]["Keys"] for r in page["Records"]] == [{"id": {"S": "once"}}]
+    number = page["Records"][0]["dynamodb"]["SequenceNumber"]
+    again = streams.get_records(ShardIterator=page["NextShardIterator"])
+    assert again["Records"] == [] and "NextShardIterator" in again
+    ddb.put_item(TableName=name, Item=item("once", v=2))
+    later = wait_until(lambda: streams.get_records(ShardIterator=again["NextShardIterator"])["Records"],
+                       RECORDS_TIMEOUT_S, what="the key's next write, in the same shard")  # fmt: skip
+    assert [r["dynamodb"]["Keys"] for r in later] == [{"id": {"S": "once"}}]
+    assert int(later[0]["dynamodb"]["SequenceNumber"]) > int(number)
+    at = streams.get_records(ShardIterator=iterator_of(streams, arn, shard_id, "AT_SEQUENCE_NUMBER",
+                                                       SequenceNumber=number))["Records"]
+    assert [r["dynamodb"]["SequenceNumber"] for r in at][:1] == [number]
+
+
+def test_a_shards_starting_sequence_number_starts_it(ddb, streams):
+    name, arn = stream_table(ddb, "KEYS_ONLY")
+    for n in range(2):
+        ddb.put_item(TableName=name, Item=item("start", v=n))
+    shard_id, records = wait_for_key(streams, arn, "start", 2)
+    start = next(s for s in shards_of(streams, arn) if s["ShardId"] == shard_id)["SequenceNumberRange"][
+        "StartingSequenceNumber"]
+    found, _ = read_shard(streams, arn, shard_id, "AT_SEQUENCE_NUMBER", SequenceNumber=start)
+    assert [r["dynamodb"]["SequenceNumber"] for r in found] == [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert iterator_of(streams, arn, shard_id, "AFTER_SEQUENCE_NUMBER", SequenceNumber=start)
+
+
+def test_images_of_key_only_items_and_unchanged_values(ddb, streams):
+    """An item can be its key alone (its image is then just the key, never missing); rewriting a
+    value as an equal one (a map's members or a set's in another order, a number spelled
+    otherwise) changes nothing, so it makes no record."""
+    name, arn = stream_table(ddb)
+    key = {"id": {"S": "u"}}
+    values = {"m": {"M": {"dog": {"N": "1"}, "cat": {"N": "2"}}}, "s": {"SS": ["a", "b"]}, "n": {"N": "1"}}
+    same = {":m": {"M": {"cat": {"N": "2"}, "dog": {"N": "1"}}}, ":s": {"SS": ["b", "a"]}, ":n": {"N": "1.00"}}
+    for update in ({}, {"UpdateExpression": "SET x = :x", "ExpressionAttributeValues": {":x": {"N": "2"}}},
+                   {"UpdateExpression": "REMOVE x"},
+                   {"UpdateExpression": "SET m = :m, s = :s, n = :n",
+                    "ExpressionAttributeValues": {":m": values["m"], ":s": values["s"], ":n": {"N": "1.0"}}},
+                   {"UpdateExpression": "SET m = :m, s = :s, n = :n", "ExpressionAttributeValues": same}):
+        ddb.update_item(TableName=name, Key=key, **update)  # the first: a key-only item; the last: a no-op
+    ddb.put_item(TableName=name, Item=key | {k[1:]: v for k, v in same.items()})  # the same item: no record
+    ddb.delete_item(TableName=name, Key=key)
+    with_x, full = key | {"x": {"N": "2"}}, key | values
+    expected = [("INSERT", None, key), ("MODIFY", key, with_x), ("MODIFY", with_x, key), ("MODIFY", key, full),
+                ("REMOVE", full, None)]
+    _, records = wait_for_key(streams, arn, "u", len(expected))
+
+    def sets_sorted(image: dict | None) -> dict | None:  # a set's order is the store's own
+        return image and {k: ({"SS": sorted(v["SS"])} if "SS" in v else v) for k, v in image.items()}
+    assert [(r["eventName"], sets_sorted(r["dynamodb"].get("OldImage")), sets_sorted(r["dynamodb"].get("NewImage")))
+            for r in records] == expected  # fmt: skip
+
+
+# SizeBytes of a put of {"id": "Fred"}, a SET of name = "Fred", and the delete: what the record
+# carries by DynamoDB's item-size rules (names and strings count their UTF-8 bytes).  DynamoDB's
+# own records of these writes in NEW_AND_OLD_IMAGES are 12 and 26 bytes; KEYS_ONLY counts the keys alone.
+SIZE_BYTES = {"KEYS_ONLY": [6, 6, 6], "NEW_IMAGE": [12, 20, 6], "OLD_IMAGE": [6, 12, 20],
+              "NEW_AND_OLD_IMAGES": [12, 26, 20]}
+
+
+@pytest.mark.parametrize("view_type", VIEW_TYPES)
+def test_size_bytes_counts_what_the_record_carries(ddb, streams, view_type):
+    name, arn = stream_table(ddb, view_type)
+    key = {"id": {"S": "Fred"}}
+    ddb.put_item(TableName=name, Item=key)
+    ddb.update_item(TableName=name, Key=key, UpdateExpression="SET #n = :n", ExpressionAttributeNames={"#n": "name"},
+                    ExpressionAttributeValues={":n": {"S": "Fred"}})  # fmt: skip
+    ddb.delete_item(TableName=name, Key=key)
+    _, records = wait_for_key(streams, arn, "Fred", 3)
+    assert [r["dynamodb"]["SizeBytes"] for r in records] == SIZE_BYTES[view_type]
+
+
+def test_table_descriptions_name_the_stream(ddb, streams):
+    """CreateTable, DescribeTable and UpdateTable name the stream ListStreams lists; tagging the table
+    leaves it be.  Once disabled, DescribeTable still names it (LatestStreamArn, LatestStreamLabel)
+    but shows no StreamSpecification, and iterators taken before read its last record, then end."""
+    spec = {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+    name = unique_name()
+    created = ddb.create_table(TableName=name, AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                               KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
+                               StreamSpecification=spec)["TableDescription"]  # fmt: skip
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    arn, label = created["LatestStreamArn"], created["LatestStreamLabel"]
+    assert arn == f"{created['TableArn']}/stream/{label}" and created["StreamSpecification"] == spec
+    assert streams.list_streams(TableName=name)["Streams"] == [{"StreamArn": arn, "TableName": name,
+                                                                "StreamLabel": label}]
+    for described in (ddb.describe_table(TableName=name)["Table"],
+                      ddb.update_table(TableName=name, BillingMode="PAY_PER_REQUEST")["TableDescription"]):
+        assert (described["LatestStreamArn"], described["LatestStreamLabel"], described["StreamSpecification"]) == (
+            arn, label, spec)
+    ddb.tag_resource(ResourceArn=created["TableArn"], Tags=[{"Key": "animal", "Value": "dog"}])
+    assert [s["StreamArn"] for s in streams.list_streams(TableName=name)["Streams"]] == [arn]
+
+    iterators = [iterator_of(streams, arn, s["ShardId"]) for s in shards_of(streams, arn)]
+    ddb.put_item(TableName=name, Item=item("last", v=1))
+    ddb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+    described = ddb.describe_table(TableName=name)["Table"]
+    assert "StreamSpecification" not in described
+    assert (described["LatestStreamArn"], described["LatestStreamLabel"]) == (arn, label)
+
+    def read_to_the_ends() -> list[dict] | None:
+        reads = [read_from(streams, iterator) for iterator in iterators]
+        return [r for records, _ in reads for r in records] if all(ended for _, ended in reads) else None
+    records = wait_until(read_to_the_ends, RECORDS_TIMEOUT_S, what="every shard read to its end")
+    assert [r["dynamodb"]["Keys"] for r in records] == [{"id": {"S": "last"}}]
+
+
+@pytest.mark.parametrize("length", [192, 255])
+def test_long_table_names_have_streams(ddb, streams, length):
+    name, arn = stream_table(ddb, "KEYS_ONLY", name=unique_name("long").ljust(length, "x"))
+    assert streams.describe_stream(StreamArn=arn)["StreamDescription"]["TableName"] == name
+    ddb.put_item(TableName=name, Item=item("k", v=1))
+    assert wait_for_key(streams, arn, "k")[1][0]["eventName"] == "INSERT"
+
+
 def test_disable_and_reenable(ddb, streams):
     name, first = stream_table(ddb, "NEW_IMAGE")
     ddb.put_item(TableName=name, Item=item("before", v=1))
@@ -309,13 +379,6 @@ def test_disable_and_reenable(ddb, streams):
 
 
 # --- errors ----------------------------------------------------------------------------------
-def raw(endpoint: str, action: str, payload, prefix: str = "DynamoDBStreams_20120810") -> tuple[int, dict]:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    with Connection(endpoint) as conn:
-        response = conn.request(f"{prefix}.{action}", body)
-    return response.status, response.json()
-
-
 MISSING_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table-here/stream/2026-01-01T00:00:00.000"
 
 
@@ -324,7 +387,7 @@ MISSING_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table-here/
      "constraint: Member must have value greater than or equal to 1"),
     ("ListStreams", {"Limit": 101}, VAL, "1 validation error detected: Value '101' at 'limit' failed to satisfy "
      "constraint: Member must have value less than or equal to 100"),
-    ("ListStreams", {"ExclusiveStartStreamArn": "kossaapaaasdafsdaasdasdasdasasdasfadfadfasdasdas"}, VAL,
+    ("ListStreams", {"ExclusiveStartStreamArn": "this-is-no-stream-arn-although-it-is-long-enough"}, VAL,
      "Invalid StreamArn"),
     ("ListStreams", {"TableName": "no-such-table-here"}, NOT_FOUND,
      "Requested resource not found: Table: no-such-table-here not found"),
@@ -333,7 +396,7 @@ MISSING_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table-here/
     ("DescribeStream", {"StreamArn": "arn:aws:dynamodb"}, VAL, "1 validation error detected: Value "
      "'arn:aws:dynamodb' at 'streamArn' failed to satisfy constraint: Member must have length greater than or "
      "equal to 37"),
-    ("DescribeStream", {"StreamArn": "sdfadfsdfnlfkajakfgjalksfgklasjklasdjfklasdfasdfgasf"}, VAL,
+    ("DescribeStream", {"StreamArn": "not-an-arn-just-forty-or-so-characters-of-text"}, VAL,
      "Invalid StreamArn"),
     ("DescribeStream", {"StreamArn": MISSING_ARN}, NOT_FOUND,
      f"Requested resource not found: Stream: {MISSING_ARN} not found"),
@@ -343,10 +406,10 @@ MISSING_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table-here/
      "constraint: Member must not be null; Value null at 'shardId' failed to satisfy constraint: Member must not "
      "be null; Value null at 'shardIteratorType' failed to satisfy constraint: Member must not be null"),
     ("GetShardIterator", {"StreamArn": MISSING_ARN, "ShardId": "shardId-00000000000000000001-00000000",
-                          "ShardIteratorType": "bulle"}, VAL,
-     "1 validation error detected: Value 'bulle' at 'shardIteratorType' failed to satisfy constraint: Member must "
-     "satisfy enum value set: [TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP]"),
-    ("GetShardIterator", {"StreamArn": "sdfadsfsdfsdgdfsgsfdabadfbabdadsfsdfsdfsdfsdfsdfsdfdfdssdffbdfdf",
+                          "ShardIteratorType": "FROM_THE_MIDDLE"}, VAL,
+     "1 validation error detected: Value 'FROM_THE_MIDDLE' at 'shardIteratorType' failed to satisfy constraint: "
+     "Member must satisfy enum value set: [TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, AT_TIMESTAMP]"),
+    ("GetShardIterator", {"StreamArn": "neither-arn-nor-anything-else-that-names-a-stream",
                           "ShardId": "shardId-00000000000000000001-00000000", "ShardIteratorType": "LATEST"},
      VAL, "Invalid StreamArn"),
     ("GetShardIterator", {"StreamArn": MISSING_ARN, "ShardId": "shardId-00000000000000000001-00000000",
@@ -354,12 +417,18 @@ MISSING_ARN = "arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table-here/
      f"Requested resource not found: Stream: {MISSING_ARN} not found"),
     ("GetRecords", {}, VAL, "1 validation error detected: Value null at 'shardIterator' failed to satisfy "
      "constraint: Member must not be null"),
-    ("GetRecords", {"ShardIterator": "sdfsdfsgagaddafgagasgasgasdfasdfasdfasdfasdgasdasdgasdg"}, VAL,
+    ("GetRecords", {"ShardIterator": "no-iterator-was-ever-spelled-like-this"}, VAL,
      "Invalid ShardIterator"),
     ("GetRecords", {"ShardIterator": "x", "Limit": 1001}, VAL, "1 validation error detected: Value '1001' at "
      "'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"),
     ("GetRecords", {"ShardIterator": "x", "Limit": 0}, VAL, "1 validation error detected: Value '0' at 'limit' "
      "failed to satisfy constraint: Member must have value greater than or equal to 1"),
+    ("GetRecords", {"ShardIterator": "x", "Limit": -1}, VAL, "1 validation error detected: Value '-1' at 'limit' "
+     "failed to satisfy constraint: Member must have value greater than or equal to 1"),
+    ("GetShardIterator", {"StreamArn": MISSING_ARN, "ShardId": "shardId-00000000000000000001-00000000",
+                          "ShardIteratorType": "LATEST", "SequenceNumber": "no-such-number-" * 3}, VAL,
+     f"1 validation error detected: Value '{'no-such-number-' * 3}' at 'sequenceNumber' failed to satisfy "
+     "constraint: Member must have length less than or equal to 40"),
 ])
 def test_request_errors(endpoint, action, payload, error_type, message):
     assert raw(endpoint, action, payload) == (400, {"__type": error_type, "message": message})
@@ -380,7 +449,7 @@ def test_errors_of_a_stream(ddb, streams):
     shard, records = wait_for_key(streams, arn, "e")
     number = records[0]["dynamodb"]["SequenceNumber"]
     get = streams.get_shard_iterator
-    for other in ("shardId-00000000000000000001-00000000", "adfasdasdasdasdasdasdasdasdasasdasd"):
+    for other in ("shardId-00000000000000000001-00000000", "shard-that-no-node-ever-had-at-all"):
         expect_error(get, "ResourceNotFoundException", "Requested resource not found: Shard does not exist",
                      StreamArn=arn, ShardId=other, ShardIteratorType="LATEST")
     for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
@@ -397,6 +466,10 @@ def test_errors_of_a_stream(ddb, streams):
     missing = unique_name("gone")
     expect_error(streams.list_streams, "ResourceNotFoundException",
                  f"Requested resource not found: Table: {missing} not found", TableName=missing)
+    plain = create_table(ddb)  # no stream to disable: DynamoDB's message says so ("...stream...disable...")
+    message = expect_error(ddb.update_table, "ValidationException", TableName=plain,
+                           StreamSpecification={"StreamEnabled": False}).response["Error"]["Message"]
+    assert "stream" in message and "disable" in message[message.index("stream"):]
 
 
 # --- rollover, trimming, retention: a server with short shard periods -----------------------------
@@ -442,19 +515,9 @@ def test_shards_roll_over_and_close(short):
     ddb.put_item(TableName=name, Item=item("old", v=2))
 
     def in_a_later_shard() -> str | None:
-        newest, found = _all_of(streams, arn, "old")
+        newest, found = shard_of_key(streams, arn, "old")
         return newest if len(found) == 2 else None
     assert wait_until(in_a_later_shard, RECORDS_TIMEOUT_S, what="the later write's record") > shard
-
-
-def _all_of(streams, arn: str, pk: str) -> tuple[str, list[dict]]:
-    """The shard of a key's newest record, and all its records in order."""
-    newest, found = "", []
-    for shard in shards_of(streams, arn):
-        mine = [r for r in read_shard(streams, arn, shard["ShardId"])[0] if r["dynamodb"]["Keys"] == {"id": {"S": pk}}]
-        if mine:
-            newest, found = shard["ShardId"], found + mine
-    return newest, found
 
 
 def test_records_are_trimmed_after_the_retention(short):
