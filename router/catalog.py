@@ -57,6 +57,7 @@ class Catalog:
         self.directory = directory if directory is not None else RegionDirectory(region, None)
         self._shared = shared
         self._tables: dict[str, Table] = {}
+        self._deleted: dict[str, Table] = {}  # deleted tables still listing streams, by name
         self._revisions: dict[str, int] = {}
         self._refreshed_at_s = 0.0
         self._built_indexes: set[int] = set()  # GSIs added by UpdateTable seen built on every node
@@ -106,12 +107,16 @@ class Catalog:
     async def refresh(self) -> None:
         entries = await self._storage.catalog_list()
         tables: dict[str, Table] = {}
+        deleted: dict[str, Table] = {}
         revisions: dict[str, int] = {}
         for entry in entries:
             revisions[entry.name] = entry.revision
             if not entry.deleted:
                 tables[entry.name] = Table.from_record(entry.description, entry.revision)
+            elif entry.description.get("past_streams"):
+                deleted[entry.name] = Table.from_record(entry.description, entry.revision)
         self._tables = tables
+        self._deleted = deleted
         self._revisions = revisions
         self._refreshed_at_s = time.monotonic()
 
@@ -148,6 +153,14 @@ class Catalog:
         self._built_indexes.add(index_id)
         return True
 
+    def deleted(self, name: str) -> Table | None:
+        """The last record of a deleted table that still lists streams
+        (``router/stream_catalog.py``), unless a table of that name exists."""
+        return None if name in self._tables else self._deleted.get(name)
+
+    def deleted_tables(self) -> list[Table]:
+        return [table for name, table in self._deleted.items() if name not in self._tables]
+
     def names(self) -> list[str]:
         return sorted(self._tables)
 
@@ -183,6 +196,8 @@ class Catalog:
             await self._storage.catalog_put(CatalogEntry(table.name, revision, table.to_record(), deleted=True))
             self._revisions[table.name] = revision
             self._tables.pop(table.name, None)
+            if table.past_streams:
+                self._deleted[table.name] = table
 
     async def _keep_stored_replicas(self, table: Table) -> None:
         if not self._shared:

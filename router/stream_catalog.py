@@ -13,7 +13,12 @@ Re-enabling a stream makes a new one, with a new label (so a new ARN); the
 old one stays readable, as DynamoDB's does.  Labels are the enabling time to
 the millisecond, made unique within a table (``new_stream_label``).
 
-A deleted table's streams go with it (its record is gone).
+DeleteTable retires the table's stream the same way, and the deleted
+table's record (kept by the catalog as a deleted entry) keeps listing its
+streams for their retention, as DynamoDB keeps a deleted table's streams
+24 hours.  A table created later under the same name inherits those past
+streams; each past stream carries the table id and key schema it was
+written under, so its records are still found.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class StreamRef:
     label: str
     view_type: str
     enabled: bool
+    table_id: int  # the table the records were written under (a deleted one's, for a stream it kept)
+    key_schema: tuple[tuple[str, str], ...]
 
     @property
     def arn(self) -> str:
@@ -61,13 +68,17 @@ class StreamRef:
 
 def table_streams(table: Table, now_s: float, retention_s: float) -> list[StreamRef]:
     """The table's streams a reader may still use, oldest first."""
+    own_schema = tuple(tuple(k) for k in table.key_schema)
     refs = [
-        StreamRef(table, past["label"], past["view_type"], False)
+        StreamRef(
+            table, past["label"], past["view_type"], False, past.get("table_id", table.table_id),
+            tuple(tuple(k) for k in past["key_schema"]) if "key_schema" in past else own_schema,
+        )  # fmt: skip
         for past in table.past_streams
         if now_s - past["disabled_s"] < retention_s
     ]
     if table.stream is not None and table.stream_label is not None:
-        refs.append(StreamRef(table, table.stream_label, table.stream["StreamViewType"], True))
+        refs.append(StreamRef(table, table.stream_label, table.stream["StreamViewType"], True, table.table_id, own_schema))
     refs.sort(key=lambda ref: ref.label)
     return refs
 
@@ -77,8 +88,19 @@ def retire_stream(table: Table, now_s: float, retention_s: float) -> None:
     past streams whose retention is over."""
     kept: list[dict[str, Any]] = [p for p in table.past_streams if now_s - p["disabled_s"] < retention_s]
     if table.stream is not None and table.stream_label is not None:
-        kept.append({"label": table.stream_label, "view_type": table.stream["StreamViewType"], "disabled_s": now_s})
+        kept.append({
+            "label": table.stream_label, "view_type": table.stream["StreamViewType"], "disabled_s": now_s,
+            "table_id": table.table_id, "key_schema": [list(k) for k in table.key_schema],
+        })  # fmt: skip
     table.past_streams = kept
+
+
+def inherited_streams(deleted: Table | None, now_s: float, retention_s: float) -> list[dict[str, Any]]:
+    """The past streams a table created now under a deleted table's name
+    keeps listing: the deleted table's, while their retention lasts."""
+    if deleted is None:
+        return []
+    return [past for past in deleted.past_streams if now_s - past["disabled_s"] < retention_s]
 
 
 def new_stream_label(table: Table, now_s: float) -> str:
@@ -103,9 +125,9 @@ async def find_stream(ctx: RouterContext, arn: str) -> StreamRef:
         raise ValidationException(INVALID_STREAM_ARN)
     if name.region != ctx.region or name.account != ACCOUNT_ID:
         raise stream_not_found(arn)
-    table = await ctx.catalog.get(name.table_name)
-    if table is not None:
-        for ref in table_streams(table, time.time(), ctx.stream_retention_s):
-            if ref.arn == arn:  # the label, and the partition too
-                return ref
+    for table in (await ctx.catalog.get(name.table_name), ctx.catalog.deleted(name.table_name)):
+        if table is not None:
+            for ref in table_streams(table, time.time(), ctx.stream_retention_s):
+                if ref.arn == arn:  # the label, and the partition too
+                    return ref
     raise stream_not_found(arn)

@@ -61,7 +61,7 @@ def node_tags(ctx: RouterContext) -> dict[str, str]:
 
 
 async def node_shards(ctx: RouterContext, ref: StreamRef, node_id: str) -> StreamShards:
-    return await ctx.storage.stream_shards(node_id, ref.table.table_id, ref.stream_id)
+    return await ctx.storage.stream_shards(node_id, ref.table_id, ref.stream_id)
 
 
 async def list_shards(ctx: RouterContext, ref: StreamRef) -> list[ShardView]:

@@ -66,7 +66,7 @@ def _bad_sequence(sequence_number: str, shard: str) -> ValidationException:
 
 def _key_schema(ref: StreamRef) -> list[dict[str, str]]:
     kinds = ("HASH", "RANGE")
-    return [{"AttributeName": name, "KeyType": kind} for (name, _), kind in zip(ref.table.key_schema, kinds)]
+    return [{"AttributeName": name, "KeyType": kind} for (name, _), kind in zip(ref.key_schema, kinds)]
 
 
 # --- ListStreams ---------------------------------------------------------------------
@@ -76,12 +76,12 @@ async def list_streams(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         raise ValidationException(INVALID_STREAM_ARN)
     name = body.get("TableName")
     if name is not None:
-        table = await ctx.catalog.get(name)
+        table = await ctx.catalog.get(name) or ctx.catalog.deleted(name)
         if table is None:
             raise table_not_found(name)  # guess: DescribeTable's wording
         tables = [table]
     else:
-        tables = ctx.catalog.tables()
+        tables = ctx.catalog.tables() + ctx.catalog.deleted_tables()
     now_s = time.time()
     refs = sorted((ref for table in tables for ref in table_streams(table, now_s, ctx.stream_retention_s)),
                   key=lambda ref: ref.arn)  # fmt: skip
@@ -167,7 +167,7 @@ async def _read(
     ctx: RouterContext, node_id: str, ref: StreamRef, period: int, after: int, records_max: int
 ) -> StreamPage:
     bytes_max = limits.STREAM_GET_RECORDS_BYTES_MAX
-    read = StreamRead(ref.table.table_id, ref.stream_id, period, after, records_max, bytes_max)
+    read = StreamRead(ref.table_id, ref.stream_id, period, after, records_max, bytes_max)
     return await ctx.storage.read_stream(node_id, read)
 
 

@@ -201,8 +201,10 @@ async def test_disable_and_reenable_make_a_new_stream(ctx, clock):
     assert statuses == ["DISABLED", "ENABLED"]
     # The past stream lives in the stored record (what every router of the region reads).
     stored = ctx.storage.entries["music"].description
+    table_id = stored["table_id"]
     assert stored["past_streams"] == [{"label": first.rsplit("/", 1)[1], "view_type": "NEW_AND_OLD_IMAGES",
-                                       "disabled_s": clock.now_s - 1}]
+                                       "disabled_s": clock.now_s - 1, "table_id": table_id,
+                                       "key_schema": stored["key_schema"]}]  # fmt: skip
     assert Table.from_record(stored, 1).past_streams == stored["past_streams"]
     assert stored["stream_label"] == second.rsplit("/", 1)[1]
 
