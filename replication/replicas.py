@@ -37,6 +37,12 @@ replicator, does the rest:
   (a table left alone in its region is no longer global).
 * **DeleteTable in one region**: that region's replicator tells every other
   replica region, which forget the replica and stop replicating to it.
+* **Time to Live**: a global table's TTL setting is one setting for every
+  replica, as DynamoDB keeps it aligned.  UpdateTimeToLive changes it in one
+  region's entry; that region's manager hands the setting (``ttl-set``) to
+  every other replica region, which keeps it if it is newer than its own
+  (by ``ttl_changed_s``): the newest change wins everywhere, and handing
+  the same setting twice changes nothing.
 
 Changes to another region's catalog are commands that region's replicator
 carries out on its own newest entry (``control``), with its own revision
@@ -68,6 +74,9 @@ log = logging.getLogger(__name__)
 PeerControl = Callable[..., Awaitable[dict]]
 #: ``(peer, changes)``: a backfill batch, applied by the peer's region.
 PeerBackfill = Callable[[str, list[Change]], Awaitable[None]]
+
+#: The table-record members of the Time to Live setting, kept alike in every replica region.
+TTL_SETTING_KEYS = ("ttl_attribute", "ttl_last_attribute", "ttl_changed_s")
 
 #: Replica fields that only describe a change in progress.
 _TRANSIENT_KEYS = ("ReplicaStatusPercentProgress", "Coordinator", "Adopt", "Keep", "Pending")
@@ -154,6 +163,7 @@ class ReplicaManager:
         self._scope: dict[int, frozenset[str]] = {}  # table id -> regions holding a replica
         self._scope_revisions: dict[int, int] = {}  # table id -> catalog revision the scope is from
         self._names: dict[int, str] = {}  # table id -> table name, for metrics
+        self._ttl_handed: dict[tuple[int, str], float] = {}  # (table id, peer) -> TTL change it holds
 
     def __repr__(self) -> str:
         return f"<ReplicaManager {self.region} global_tables={len(self._scope)}>"
@@ -209,6 +219,7 @@ class ReplicaManager:
             if entry.description.get("replicas"):
                 await self._leave(entry)
             return
+        await self._hand_ttl(entry)
         for replica in entry.description.get("replicas") or ():
             if replica.get("Coordinator") != self.region or replica["RegionName"] not in self._peers:
                 continue
@@ -337,6 +348,35 @@ class ReplicaManager:
             await self._store(current, entry.name, description, deleted=True)
         log.info("the other regions forgot the %s replica of %s", self.region, entry.name)
 
+    async def _hand_ttl(self, entry: CatalogEntry) -> None:
+        """Give every other replica region this region's TTL setting, once
+        per change (a peer that did not take it is asked again next round)."""
+        changed_s = entry.description.get("ttl_changed_s")
+        if changed_s is None:
+            return
+        table_id = entry.description["table_id"]
+        setting = {key: entry.description.get(key) for key in TTL_SETTING_KEYS}
+        for peer in sorted(replica_regions(entry) & self._peers):
+            if self._ttl_handed.get((table_id, peer)) == changed_s:
+                continue
+            answer = await self._control(peer, {"command": "ttl-set", "name": entry.name, "table_id": table_id,
+                                                "setting": setting})  # fmt: skip
+            if answer.get("stored"):
+                self._ttl_handed[(table_id, peer)] = changed_s
+
+    async def _set_ttl(self, command: dict) -> dict:
+        """Keep another region's TTL setting if it is newer than this region's."""
+        name, table_id, setting = command["name"], int(command["table_id"]), command["setting"]
+        current = await self._stored(name, table_id)
+        if current is None:
+            return {"region": self.region, "stored": False}  # not installed yet: asked again later
+        mine = current.description.get("ttl_changed_s")
+        if mine is None or setting["ttl_changed_s"] > mine:
+            description = copy.deepcopy(current.description)
+            description.update({key: setting.get(key) for key in TTL_SETTING_KEYS})
+            await self._store(current, name, description)
+        return {"region": self.region, "stored": True}
+
     # --- commands from other regions and from this region's routers ---------------
 
     async def control(self, command: dict) -> dict | None:
@@ -346,7 +386,8 @@ class ReplicaManager:
           legacy checks, and another region's coordinator);
         * ``replica-install`` {name, description, adopt}: store a new replica's entry;
         * ``replica-set`` {name, table_id, replica_region, replica, drop}: set or remove one replica;
-        * ``replica-backfill`` {name, table_id, target}: send ``target`` this region's own versions.
+        * ``replica-backfill`` {name, table_id, target}: send ``target`` this region's own versions;
+        * ``ttl-set`` {name, table_id, setting}: keep another region's TTL setting if newer.
         """
         name = command.get("command")
         if name == "table-describe":
@@ -357,6 +398,8 @@ class ReplicaManager:
             return await self._set(command)
         if name == "replica-backfill":
             return await self._own_backfill(int(command["table_id"]), command["target"])
+        if name == "ttl-set":
+            return await self._set_ttl(command)
         return None
 
     async def _describe(self, name: str) -> dict:

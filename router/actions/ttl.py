@@ -27,9 +27,10 @@ answers; each message as live DynamoDB words it):
    a fixed interval".  A refused call does not restart the interval.
 
 Global Tables: DynamoDB keeps one TTL setting for all of a global table's
-replicas.  Meridian changes this region's record only; a replica created
-later starts from a copy of the record, TTL included, but a change made
-afterwards is not carried to the other regions (docs/compatibility.md).
+replicas.  This changes this region's record; the region's replicator hands
+the setting to every other replica region, where the newest change wins
+(``replication/replicas.py``, ``ttl-set``); a replica created later starts
+from a copy of the record, TTL included.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ were it to delete it too, one expiry would count twice in
 ``TimeToLiveDeletedItemCount`` (and write two REMOVE stream records).
 
 TTL is enabled once, in region A, before the replica in B is created: a new
-replica starts from a copy of the table record, TTL setting included (a TTL
-change made after the replica exists is not carried to it: the known gap
-in ``router/actions/ttl.py``).  The test checks that B shows the setting.
+replica starts from a copy of the table record, TTL setting included.  The
+test checks that B shows the setting.  A TTL change made after the replica
+exists reaches every replica region too (``replication/replicas.py``,
+``ttl-set``): the last test enables TTL in B and watches A take it.
 
 A global table has a NEW_AND_OLD_IMAGES stream in every region: each
 region's stream holds one REMOVE record per expiry, naming the service
@@ -240,3 +241,31 @@ def test_each_region_expires_the_versions_it_wrote(cluster, clients, capsys):
         assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in removes) == sorted(everything), region
         assert all(r["userIdentity"] == SERVICE for r in removes), region
     _verify(cluster, name, capsys)
+
+
+def test_a_ttl_change_in_one_region_reaches_the_other(clients):
+    """DynamoDB keeps a global table's TTL setting aligned across replicas."""
+    name = unique_table_name("ttl-change")
+    clients[A].create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    clients[A].update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": B}}])
+
+    def active() -> bool:
+        table = clients[A].describe_table(TableName=name)["Table"]
+        return table["TableStatus"] == "ACTIVE" and table.get("Replicas", [{}])[0].get("ReplicaStatus") == "ACTIVE"
+
+    wait_until(active, TIMEOUT_S, 0.1, f"{name} and its replica in {B} to be ACTIVE")
+    assert clients[A].describe_time_to_live(TableName=name)["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED"
+    clients[B].update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone"})
+
+    def taken_by_a() -> dict | None:
+        described = clients[A].describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        return described if described.get("AttributeName") == "gone" else None
+
+    described = wait_until(taken_by_a, TIMEOUT_S, 0.2, f"{A} to take {B}'s TTL setting of {name}")
+    assert described["TimeToLiveStatus"] in ("ENABLING", "ENABLED")
+

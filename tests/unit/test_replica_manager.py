@@ -281,3 +281,37 @@ async def test_a_noted_entry_is_not_undone_by_an_older_catalog_read() -> None:
     assert manager.replicates(TABLE_ID, "b")
     await manager.refresh()  # a read that started before the entry reached the nodes
     assert manager.replicates(TABLE_ID, "b")
+
+
+ACTIVE_B = {"RegionName": "b", "ReplicaStatus": "ACTIVE"}
+
+
+def _ttl(attribute: str | None, changed_s: float) -> dict:
+    return {"ttl_attribute": attribute, "ttl_last_attribute": attribute or "exp", "ttl_changed_s": changed_s}
+
+
+async def test_a_ttl_change_reaches_every_replica_region_once() -> None:
+    regions = Regions("a", "b", "c")
+    active_c = {"RegionName": "c", "ReplicaStatus": "ACTIVE"}
+    _put(regions, "a", _description("a", ACTIVE_A, ACTIVE_B, active_c, **_ttl("exp", 100.0)))
+    _put(regions, "b", _description("b", ACTIVE_A, ACTIVE_B, active_c))
+    _put(regions, "c", _description("c", ACTIVE_A, ACTIVE_B, active_c))
+    await regions.round("a")
+    for region in ("b", "c"):
+        assert {k: regions.nodes[region].entries["t"].description.get(k) for k in _ttl("", 0)} == _ttl("exp", 100.0)
+    sent = len(regions.commands)
+    await regions.round("a", "b", "c")  # handed once per change; b and c hand it back, a keeps its own
+    ttl_commands = [c for c in regions.commands[sent:] if c[2]["command"] == "ttl-set"]
+    assert {(frm, to) for frm, to, _ in ttl_commands} <= {("b", "a"), ("b", "c"), ("c", "a"), ("c", "b")}
+    await regions.round("a", "b", "c")
+    assert [c for c in regions.commands[sent + len(ttl_commands):] if c[2]["command"] == "ttl-set"] == []
+
+
+async def test_the_newest_ttl_change_wins_everywhere() -> None:
+    regions = Regions("a", "b")
+    _put(regions, "a", _description("a", ACTIVE_A, ACTIVE_B, **_ttl("old", 100.0)))
+    _put(regions, "b", _description("b", ACTIVE_A, ACTIVE_B, **_ttl(None, 200.0)))  # disabled later, in b
+    await regions.round("a", "b", "a", "b")
+    for region in ("a", "b"):
+        assert regions.nodes[region].entries["t"].description["ttl_changed_s"] == 200.0
+        assert regions.nodes[region].entries["t"].description["ttl_attribute"] is None
