@@ -13,6 +13,7 @@ them (``__type`` + ``message`` + status).
     ├── IncompleteSignatureException
     ├── UnrecognizedClientException     unknown access key or session token (--credentials)
     ├── InvalidSignatureException       wrong or expired SigV4 signature (--credentials)
+    ├── AccessDeniedException           another account's resource
     ├── ResourceNotFoundException
     ├── ResourceInUseException
     ├── ConditionalCheckFailedException (optionally carries the old item)
@@ -111,6 +112,13 @@ class InvalidSignatureException(DynamoError):
     """A SigV4 signature that does not match, is out of its time window, or is badly scoped."""
 
     type_name = "InvalidSignatureException"
+    namespace = _CORAL_SERVICE_NS
+
+
+class AccessDeniedException(DynamoError):
+    """A resource of another account (the tag actions' ARN of a foreign table: "Access is denied")."""
+
+    type_name = "AccessDeniedException"
     namespace = _CORAL_SERVICE_NS
 
 

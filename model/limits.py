@@ -40,6 +40,22 @@ ACCOUNT_MAX_READ_CAPACITY_UNITS = 80000
 ACCOUNT_MAX_WRITE_CAPACITY_UNITS = 80000
 TABLE_MAX_READ_CAPACITY_UNITS = 40000
 TABLE_MAX_WRITE_CAPACITY_UNITS = 40000
+# UpdateTable's per-table quotas, as live DynamoDB enforced them in 2026 (parity
+# catalog DDB-TABLE-184/185/326, DDB-TABLE-283, DDB-TABLE-003): provisioned
+# throughput decreases per table (and per index) and UTC day before the hourly
+# allowance, then one each interval after the last; table class changes per
+# window; the pause after a DeletionProtectionEnabled change.
+PROVISIONED_DECREASES_PER_DAY_FREE = 4
+PROVISIONED_DECREASE_INTERVAL_S = 3600
+TABLE_CLASS_CHANGES_MAX = 2
+TABLE_CLASS_CHANGE_WINDOW_DAYS = 30
+DELETION_PROTECTION_COOLDOWN_S = 15
+# An on-demand table starts able to serve this many reads / writes a second
+# (WarmThroughput may not ask for less: DDB-TABLE-039).
+ON_DEMAND_INITIAL_READ_UNITS_PER_S = 12000
+ON_DEMAND_INITIAL_WRITE_UNITS_PER_S = 4000
+# Keys and values of one resource's tags together (DDB-TABLE-109).
+TAG_SET_BYTES_MAX = 10240
 # A SigV4 request's X-Amz-Date may differ from the server's clock by this much either way.
 SIGV4_CLOCK_SKEW_S = 15 * 60
 
@@ -60,6 +76,9 @@ HTTP_RESPONSE_COMPRESS_LEVEL = 1
 # How long a browser may cache a CORS preflight answer (guess: DynamoDB's value is not documented).
 HTTP_CORS_MAX_AGE_S = 172800
 HTTP_PIPELINED_REQUESTS_MAX = 128  # requests started but not yet answered, per connection; past it reading pauses
+# Answers are written once per event-loop round, all connections' together (router/http_outbox.py);
+# a connection holding this many bytes of them writes at once instead.
+HTTP_WRITE_COALESCE_BYTES_MAX = 64 * 1024
 # A connection paused by the bound above reads again once fewer than this many wait.
 HTTP_PIPELINED_REQUESTS_RESUME_BELOW = 64
 HTTP_INFLIGHT_REQUESTS_MAX = 4096  # DynamoDB requests suspended in their action, per router; beyond it: RequestLimitExceeded
@@ -349,6 +368,16 @@ assert STREAM_GET_RECORDS_LIMIT_MAX <= STREAM_READ_RECORDS_MAX
 assert STREAM_GET_RECORDS_BYTES_MAX <= STREAM_READ_BYTES_MAX
 assert 1 <= STREAM_SEEK_RECORDS_PER_READ <= STREAM_READ_RECORDS_MAX
 
+# --- meridian.testing (testing/): an embedded server inside a test process -------
+# Meridian's: how long a test's embedded server may take to open its engine
+# and listen (seconds; a cold start is ~0.1 s, a loaded CI machine far slower).
+TESTING_START_TIMEOUT_S = 60.0
+# Meridian's: how long stopping it may take (in-flight writes made durable,
+# the engine closed) before the test process gives up on it.
+TESTING_STOP_TIMEOUT_S = 30.0
+# Meridian's: how long one reset (every table dropped) may take.
+TESTING_RESET_TIMEOUT_S = 30.0
+
 # --- storage engine (node/database.py, node/engine.py, node/replica.py) -----------
 # Meridian's: RocksDB's block cache, shared by every column family of a node.
 ROCKSDB_BLOCK_CACHE_BYTES = 64 * 1024 * 1024
@@ -372,6 +401,11 @@ ROCKSDB_BACKGROUND_JOBS_MAX = 2
 # Meridian's: tombstone garbage collection (Engine.drop_tombstones) deletes at
 # most this many keys per write batch, so no one write holds the engine long.
 TOMBSTONE_DELETES_PER_WRITE_MAX = 1000
+# Meridian's: a data folder migrated to a newer on-disk format (node/data_format.py)
+# shows a progress bar from this many keys in the column family a step walks
+# (below, a step takes well under a second); the bar moves by this many keys.
+FORMAT_MIGRATION_PROGRESS_KEYS_MIN = 200_000
+FORMAT_MIGRATION_PROGRESS_KEYS_STEP = 10_000
 
 assert ROCKSDB_METADATA_BLOCK_BYTES * 1024 <= ROCKSDB_BLOCK_CACHE_BYTES  # a piece is tiny next to the cache
 # a memtable holds many largest items (or index entries, or log records)
@@ -383,6 +417,7 @@ assert 8 * ITEM_SIZE_BYTES_MAX <= min(
 )
 assert ROCKSDB_BACKGROUND_JOBS_MAX >= 1
 assert TOMBSTONE_DELETES_PER_WRITE_MAX >= 1
+assert 1 <= FORMAT_MIGRATION_PROGRESS_KEYS_STEP <= FORMAT_MIGRATION_PROGRESS_KEYS_MIN
 
 # --- replication transport (replication/grpc_*.py, node/replica_service.py) -------
 

@@ -26,6 +26,7 @@ enabled); ``past_streams`` the disabled ones still readable
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
 import uuid
@@ -113,7 +114,13 @@ class Table:
     stream: dict[str, Any] | None = None  # {"StreamEnabled": True, "StreamViewType": ...}
     stream_label: str | None = None
     deletion_protection: bool = False
+    #: When DeletionProtectionEnabled last changed through UpdateTable (its cooldown).
+    deletion_protection_changed_s: float | None = None
     table_class: str | None = None
+    #: When UpdateTable last changed the table class (TableClassSummary's
+    #: LastUpdateDateTime), and every such change of the last 30 days (its quota).
+    table_class_updated_s: float | None = None
+    table_class_changes_s: list[float] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
     #: Global Tables (2019.11.21): every region holding a replica, this one
@@ -186,6 +193,8 @@ class Table:
             "decreases_today": self.decreases_today, "last_pay_per_request_s": self.last_pay_per_request_s,
             "stream": self.stream, "stream_label": self.stream_label,
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
+            "deletion_protection_changed_s": self.deletion_protection_changed_s,
+            "table_class_updated_s": self.table_class_updated_s, "table_class_changes_s": self.table_class_changes_s,
             "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
             "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
             "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
@@ -227,6 +236,17 @@ class Table:
         global table (DescribeGlobalTable) goes through CREATING / UPDATING.
         """
         return "UPDATING" if self.replicas_changing and self.legacy_created_s is None else "ACTIVE"
+
+
+def decreases_today(holder: Table | Index, now_s: float) -> int:
+    """NumberOfDecreasesToday: the count restarts at 00:00 UTC, LastDecreaseDateTime stays."""
+    if holder.last_decrease_s is None or utc_day(holder.last_decrease_s) != utc_day(now_s):
+        return 0
+    return holder.decreases_today
+
+
+def utc_day(at_s: float) -> datetime.date:
+    return datetime.datetime.fromtimestamp(at_s, datetime.timezone.utc).date()
 
 
 def new_table_id() -> int:

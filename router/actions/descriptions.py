@@ -10,13 +10,14 @@ bookkeeping in the record (``REPLICA_INTERNAL_KEYS``) never reaches a client.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from meridian.model.errors import ResourceNotFoundException
 from meridian.model.ops import PROJECTION_INCLUDE, IndexStats
 
 from ..context import RouterContext
-from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table
+from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table, decreases_today
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
 
@@ -34,11 +35,30 @@ async def require_table(ctx: RouterContext, name: str) -> Table:
 
 
 async def live_description(
-    ctx: RouterContext, table: Table, status: str, index_status: dict[str, str] | None = None
+    ctx: RouterContext, table: Table, status: str, index_status: dict[str, str] | None = None,
+    *, billing_date_shown: bool = True,
 ) -> dict[str, Any]:
     """The table's description with the nodes' live statistics."""
     stats = await ctx.storage.table_stats(table.table_id)
-    return table_description(table, status, stats.item_count, stats.size_bytes, stats.indexes, index_status)
+    return table_description(table, status, stats.item_count, stats.size_bytes, stats.indexes, index_status,
+                             billing_date_shown=billing_date_shown)
+
+
+#: What DeleteTable's answer leaves out of a description (DDB-TABLE-363).
+_NOT_IN_DELETED = ("AttributeDefinitions", "KeySchema", "CreationDateTime", "LocalSecondaryIndexes",
+                   "GlobalSecondaryIndexes")
+
+
+def deleted_description(table: Table, item_count: int, size_bytes: int) -> dict[str, Any]:
+    """DeleteTable's ``TableDescription``: DELETING, without the key schema, the
+    attribute definitions, the indexes and the creation date."""
+    out = table_description(table, "DELETING", item_count, size_bytes)
+    return {k: v for k, v in out.items() if k not in _NOT_IN_DELETED}
+
+
+def _java_order(name: str) -> bytes:
+    """Sort key of Java's String.compareTo (UTF-16 code units)."""
+    return name.encode("utf-16-be")
 
 
 def table_description(
@@ -48,18 +68,23 @@ def table_description(
     size_bytes: int = 0,
     index_stats: dict[int, IndexStats] | None = None,
     index_status: dict[str, str] | None = None,
+    *,
+    billing_date_shown: bool = True,
 ) -> dict[str, Any]:
     """The ``TableDescription`` DynamoDB returns for ``table``.
 
     ``index_stats``: the indexes' live statistics, by index id;
     ``index_status``: a GSI's IndexStatus when it is not the one the
     table's state implies (CREATING while the table is, or while nodes
-    backfill it; otherwise ACTIVE).
+    backfill it; otherwise ACTIVE); ``billing_date_shown``: False in the
+    answers of CreateTable and of a billing mode switch, whose
+    BillingModeSummary names the mode only (DDB-TABLE-033, DDB-TABLE-060).
     """
+    now_s = time.time()
     key_schema = [{"AttributeName": table.key_schema[0][0], "KeyType": "HASH"}]
     if len(table.key_schema) > 1:
         key_schema.append({"AttributeName": table.key_schema[1][0], "KeyType": "RANGE"})
-    throughput: dict[str, Any] = {"NumberOfDecreasesToday": table.decreases_today}
+    throughput: dict[str, Any] = {"NumberOfDecreasesToday": decreases_today(table, now_s)}
     if table.last_increase_s is not None:
         throughput["LastIncreaseDateTime"] = table.last_increase_s
     if table.last_decrease_s is not None:
@@ -69,7 +94,8 @@ def table_description(
     throughput["ReadCapacityUnits"] = override["ReadCapacityUnits"] if override else table.read_capacity
     throughput["WriteCapacityUnits"] = table.write_capacity
     out: dict[str, Any] = {
-        "AttributeDefinitions": table.attribute_definitions,
+        # Sorted by name, as DynamoDB lists them (DDB-TABLE-125).
+        "AttributeDefinitions": sorted(table.attribute_definitions, key=lambda d: _java_order(d["AttributeName"])),
         "TableName": table.name,
         "KeySchema": key_schema,
         "TableStatus": status,
@@ -80,9 +106,12 @@ def table_description(
         "TableArn": table.arn,
         "TableId": table.uuid,
     }
-    if table.billing_mode == "PAY_PER_REQUEST" or table.billing_mode_explicit:
+    if table.billing_mode == "PAY_PER_REQUEST" or table.last_pay_per_request_s is not None:
+        # Shown once the table has been on demand, whether or not it still is;
+        # never for a table only ever PROVISIONED, BillingMode given or not
+        # (DDB-TABLE-025, DDB-TABLE-055).
         summary: dict[str, Any] = {"BillingMode": table.billing_mode}
-        if table.billing_mode == "PAY_PER_REQUEST":
+        if billing_date_shown:
             summary["LastUpdateToPayPerRequestDateTime"] = table.last_pay_per_request_s or table.created_s
         out["BillingModeSummary"] = summary
     if table.stream is not None and table.stream.get("StreamEnabled"):
@@ -111,7 +140,10 @@ def table_description(
     if own.get("ReplicaTableClassSummary") is not None:
         out["TableClassSummary"] = dict(own["ReplicaTableClassSummary"])
     elif table.table_class is not None:
+        # Absent until a class is given (DDB-TABLE-026); dated once UpdateTable changed it (DDB-TABLE-180).
         out["TableClassSummary"] = {"TableClass": table.table_class}
+        if table.table_class_updated_s is not None:
+            out["TableClassSummary"]["LastUpdateDateTime"] = table.table_class_updated_s
     out["DeletionProtectionEnabled"] = table.deletion_protection
     if table.replicas and table.legacy_created_s is None:
         out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
@@ -138,7 +170,7 @@ def index_description(index: Index, table_arn: str, status: str, stats: IndexSta
         out["IndexStatus"] = status
         if status == "CREATING" and index.spec.backfill:
             out["Backfilling"] = stats is not None and stats.backfilling
-        throughput: dict[str, Any] = {"NumberOfDecreasesToday": index.decreases_today}
+        throughput: dict[str, Any] = {"NumberOfDecreasesToday": decreases_today(index, time.time())}
         if index.last_increase_s is not None:
             throughput["LastIncreaseDateTime"] = index.last_increase_s
         if index.last_decrease_s is not None:

@@ -18,6 +18,7 @@ shows an updated index's old throughput and a deleted one, as DynamoDB's does.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from meridian.model.errors import LimitExceededException, ResourceNotFoundExcept
 from meridian.model.ops import IndexSpec, IndexStats
 
 from ..context import RouterContext
-from ..table_record import Index, Table, new_table_id
+from ..table_record import Index, Table, decreases_today, new_table_id, utc_day
 from ..validation_rules import check_key_schema, check_projection
 
 _PARAM = "One or more parameter values were invalid: "
@@ -107,19 +108,30 @@ def _check_create_index(table: Table, body: dict[str, Any], create: dict[str, An
     return types
 
 
+def _global_index(table: Table, name: str, verb: str) -> Index:
+    """The global index an Update or Delete names; a local one cannot be
+    (DDB-TABLE-137: "Cannot delete an index that is not a GlobalSecondaryIndex")."""
+    index = table.index(name)
+    if index is None:
+        raise _index_not_found(table, name)
+    if not index.is_global:
+        raise ValidationException(f"Cannot {verb} an index that is not a GlobalSecondaryIndex: {name}")
+    return index
+
+
 def _check_update_index(table: Table, update: dict[str, Any], billing: str) -> Index:
     name = update["IndexName"]
-    index = table.index(name)
-    if index is None or not index.is_global:
-        raise _index_not_found(table, name)
+    index = _global_index(table, name, "update")
     throughput = update.get("ProvisionedThroughput")
-    if throughput is None:
-        return index
-    if billing == "PAY_PER_REQUEST":
+    on_demand_only = throughput is None and (update.get("OnDemandThroughput") or update.get("WarmThroughput"))
+    if billing == "PAY_PER_REQUEST" and not on_demand_only:
+        # A throughput update, or none at all (DDB-TABLE-152, DDB-TABLE-456).
         raise ValidationException(
             f"{_PARAM}The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to "
             "OnDemandThroughput, WarmThroughput"
         )
+    if throughput is None:
+        return index
     read, write = throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
     if read == index.read_capacity and write == index.write_capacity:
         raise ValidationException(
@@ -136,16 +148,10 @@ async def check_index_updates(
 ) -> dict[str, dict[str, str]]:
     """UpdateTable's index checks against the table, in order; returns the
     attribute types each Create may use, by index name."""
+    # What an index change may come with is checked with the request
+    # (router/validation_rules.py: one change per UpdateTable).
     online = [u for u in updates if u.get("Create") is not None or u.get("Delete") is not None]
     if online:
-        if body.get("ProvisionedThroughput") is not None:
-            raise ValidationException("You cannot create or delete index while updating table IOPS")
-        if body.get("StreamSpecification") is not None:
-            raise ValidationException("You cannot create or delete index while changing stream status")
-        if body.get("DeletionProtectionEnabled") is not None:
-            raise ValidationException("DeletionProtection modification must be the only operation in the request")
-        if body.get("TableClass") is not None:
-            raise ValidationException("TableClass modification must be the only operation in the request")
         if len(online) > 1:
             raise LimitExceededException(_ONE_ONLINE_INDEX)
         stats = await ctx.storage.table_stats(table.table_id)
@@ -161,9 +167,7 @@ async def check_index_updates(
         elif update.get("Create") is not None:
             types[update["Create"]["IndexName"]] = _check_create_index(table, body, update["Create"], billing)
         else:
-            index = table.index(update["Delete"]["IndexName"])
-            if index is None or not index.is_global:
-                raise _index_not_found(table, update["Delete"]["IndexName"])
+            _global_index(table, update["Delete"]["IndexName"], "delete")
     return types
 
 @dataclass(slots=True)
@@ -184,13 +188,27 @@ class StagedIndexUpdates:
             _prune_attribute_definitions(table)
 
 
+def check_index_capacity(region: str, table: Table, updates: list[dict[str, Any]], now_s: float) -> None:
+    """The account's capacity maxima and each index's decrease budget, for every Create and Update."""
+    for update in updates:
+        action = update.get("Update") or update.get("Create")
+        if action is None:
+            continue
+        check_capacity_caps(region, action.get("ProvisionedThroughput"), action["IndexName"])
+        check_on_demand_caps(region, action.get("OnDemandThroughput"), action["IndexName"])
+        if update.get("Update") is not None and action.get("ProvisionedThroughput") is not None:
+            check_decrease_budget(table.index(action["IndexName"]), action["ProvisionedThroughput"], now_s)
+
+
 def stage_index_updates(
-    table: Table, updates: list[dict[str, Any]], index_types: dict[str, dict[str, str]], billing: str
+    table: Table, updates: list[dict[str, Any]], index_types: dict[str, dict[str, str]], billing: str,
+    now_s: float, new_throughput_shown: bool = False,
 ) -> StagedIndexUpdates:
     """Add the new indexes to ``table`` (with the attribute definitions their
     keys need) and note the deleted and updated ones; the answer shows a new
     index CREATING, a deleted one DELETING and an updated one UPDATING with
-    its old throughput, as DynamoDB's does."""
+    its old throughput, as DynamoDB's does (the new one when the table
+    switches to PROVISIONED: ``new_throughput_shown``, DDB-TABLE-165)."""
     staged = StagedIndexUpdates()
     for update in updates:
         if update.get("Create") is not None:
@@ -209,7 +227,10 @@ def stage_index_updates(
             staged.status[index.name] = "DELETING"
         elif update["Update"].get("ProvisionedThroughput") is not None:
             index = table.index(update["Update"]["IndexName"])
-            staged.throughputs.append((index, update["Update"]["ProvisionedThroughput"]))
+            if new_throughput_shown:
+                update_throughput(index, update["Update"]["ProvisionedThroughput"], now_s)
+            else:
+                staged.throughputs.append((index, update["Update"]["ProvisionedThroughput"]))
             staged.status[index.name] = "UPDATING"
     return staged
 
@@ -217,13 +238,94 @@ def stage_index_updates(
 def update_throughput(holder: Table | Index, throughput: dict[str, Any], now_s: float) -> None:
     """New provisioned capacity for a table or an index, with the times of the
     last increase and decrease and the day's decrease count DynamoDB reports."""
+    finish_throughput_update(holder, throughput, begin_throughput_update(holder, throughput, now_s))
+
+
+def begin_throughput_update(holder: Table | Index, throughput: dict[str, Any], now_s: float) -> bool:
+    """The first half of ``update_throughput``: what an UpdateTable answer already
+    shows (new LastIncreaseDateTime / LastDecreaseDateTime, the old units and
+    decrease count: DDB-TABLE-060, DDB-TABLE-184).  True when it is a decrease."""
     read, write = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
+    holder.decreases_today = decreases_today(holder, now_s)  # a new UTC day starts from 0
     if read > holder.read_capacity or write > holder.write_capacity:
         holder.last_increase_s = now_s
-    if read < holder.read_capacity or write < holder.write_capacity:
+    decrease = read < holder.read_capacity or write < holder.write_capacity
+    if decrease:
         holder.last_decrease_s = now_s
+    return decrease
+
+
+def finish_throughput_update(holder: Table | Index, throughput: dict[str, Any], decrease: bool) -> None:
+    holder.read_capacity, holder.write_capacity = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
+    if decrease:
         holder.decreases_today += 1
-    holder.read_capacity, holder.write_capacity = read, write
+
+
+def check_decrease_budget(holder: Table | Index, throughput: dict[str, Any], now_s: float) -> None:
+    """Decreases of a table's (or one index's) throughput: a few a UTC day, then
+    one an interval after the last (DDB-TABLE-184, 185, 326; 157: each index
+    has its own).  A request decreasing either unit is one decrease."""
+    read, write = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
+    if read >= holder.read_capacity and write >= holder.write_capacity:
+        return
+    count = decreases_today(holder, now_s)
+    if count < limits.PROVISIONED_DECREASES_PER_DAY_FREE:
+        return
+    last_s = holder.last_decrease_s
+    if now_s >= last_s + limits.PROVISIONED_DECREASE_INTERVAL_S:
+        return
+    midnight = datetime.datetime.combine(utc_day(last_s) + datetime.timedelta(days=1), datetime.time(),
+                                         datetime.timezone.utc).timestamp()
+    next_s = min(last_s + limits.PROVISIONED_DECREASE_INTERVAL_S, midnight)
+    raise LimitExceededException(
+        "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. After the "
+        f"first {limits.PROVISIONED_DECREASES_PER_DAY_FREE} decreases, each subsequent decrease in the same UTC day "
+        f"can be performed at most once every {limits.PROVISIONED_DECREASE_INTERVAL_S} seconds. Number of decreases "
+        f"today: {count}. Last decrease at {_long_utc(last_s)}. Next decrease can be made at {_long_utc(next_s)}."
+    )
+
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _long_utc(at_s: float) -> str:
+    """Java's long UTC date ("Friday, October 9, 2026 at 1:21:34 AM Coordinated Universal Time")."""
+    t = datetime.datetime.fromtimestamp(at_s, datetime.timezone.utc)
+    hour = t.hour % 12 or 12
+    return (f"{_DAYS[t.weekday()]}, {_MONTHS[t.month - 1]} {t.day}, {t.year} at {hour}:{t.minute:02d}:"
+            f"{t.second:02d} {'AM' if t.hour < 12 else 'PM'} Coordinated Universal Time")
+
+
+def check_capacity_caps(region: str, throughput: dict[str, Any] | None, index_name: str | None = None) -> None:
+    """The per-table (and per-index) capacity maximum of the account (DDB-TABLE-170, 393: it does not
+    add an index's units to its table's).  The write units' check, after the read units', is a guess."""
+    for member, cap in (("ReadCapacityUnits", limits.TABLE_MAX_READ_CAPACITY_UNITS),
+                        ("WriteCapacityUnits", limits.TABLE_MAX_WRITE_CAPACITY_UNITS)):
+        units = (throughput or {}).get(member)
+        if units is None or units <= cap:
+            continue
+        of = "table" if index_name is None else "index"
+        named = f" for index {index_name}" if index_name is not None else ""
+        raise LimitExceededException(
+            f"The requested {member}{named}, {units}, is above the per {of} maximum for the account in {region}. "
+            f"Per table maximum: {cap}. {_GUIDE}"
+        )
+
+
+def check_on_demand_caps(region: str, on_demand: dict[str, Any] | None, index_name: str | None = None) -> None:
+    """OnDemandThroughput above the per-table maximum (DDB-TABLE-154; the write member's text is a guess)."""
+    for member, cap, quota in (("MaxReadRequestUnits", limits.TABLE_MAX_READ_CAPACITY_UNITS, "TableMaxReadCapacityUnits"),
+                               ("MaxWriteRequestUnits", limits.TABLE_MAX_WRITE_CAPACITY_UNITS,
+                                "TableMaxWriteCapacityUnits")):
+        units = (on_demand or {}).get(member)
+        if units is not None and units > cap:
+            of = "table" if index_name is None else f"index : {index_name}"
+            raise LimitExceededException(
+                f"Subscriber limit exceeded: Requested {member} for OnDemandThroughput for {of} exceeds {quota} of "
+                f"the account in region {region}"
+            )
 
 
 def _prune_attribute_definitions(table: Table) -> None:

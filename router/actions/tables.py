@@ -1,33 +1,54 @@
 """CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable.
 
 Shape checks (and the request-only checks DynamoDB runs with them, such as
-key schema vs attribute definitions) happen in ``router/validation.py``;
-what is here needs the catalog.  The answers are built by
-``descriptions.py``.
+key schema vs attribute definitions, or UpdateTable's one change per
+request) happen in ``router/validation.py``; what is here needs the catalog.
+The answers are built by ``descriptions.py``.
 
 UpdateTable changes the table itself here (billing mode, throughput,
-stream, deletion protection, table class); its ``GlobalSecondaryIndexUpdates``
-are ``table_indexes.py``'s, and its ``ReplicaUpdates`` (Global Tables
-2019.11.21, the only change of their request) ``replica_updates.py``'s.
-DeleteTable deletes this region's replica only.
+stream, deletion protection, table class), with the checks of the request
+against the table in DynamoDB's order as the 2026 parity catalog of live
+DynamoDB records it (entries "DDB-TABLE-nnn"); its
+``GlobalSecondaryIndexUpdates`` are ``table_indexes.py``'s, and its
+``ReplicaUpdates`` (Global Tables 2019.11.21, the only change of their
+request) ``replica_updates.py``'s.  DeleteTable deletes this region's
+replica only.
+
+Meridian's table changes take no time, yet an UpdateTable answer shows what
+DynamoDB's shows while the change runs: UPDATING for throughput, billing,
+stream, table class and index changes (even a billing or class re-send that
+changes nothing: DDB-TABLE-177), the old provisioned units (DDB-TABLE-060)
+and the old table class (DDB-TABLE-284).
 """
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any
 
 from meridian.model import limits
-from meridian.model.errors import ResourceInUseException, ValidationException
+from meridian.model.errors import (
+    LimitExceededException,
+    ResourceInUseException,
+    ThrottlingException,
+    ValidationException,
+)
 
 from ..context import RouterContext
-from ..stream_catalog import inherited_streams, new_stream_label, retire_stream
+from ..stream_catalog import new_stream_label, retire_stream
 from ..table_record import Table, new_table_id, new_table_uuid, stream_label
-from .descriptions import live_description, require_table, table_description
+from .descriptions import deleted_description, live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
 from .table_indexes import (
+    begin_throughput_update,
+    check_capacity_caps,
+    check_decrease_budget,
+    check_index_capacity,
     check_index_throughput_bounds,
     check_index_updates,
+    check_on_demand_caps,
+    finish_throughput_update,
     new_index,
     stage_index_updates,
     update_throughput,
@@ -39,9 +60,14 @@ _INDEXES_BUSY = (
     "updated, or deleted."
 )
 _STREAM_OF_REPLICA = f"{_PARAM}Disabling Stream is not allowed for a Global Table replica."
+_TABLE_CLASS_QUOTA = (
+    f"Subscriber limit exceeded: Updates to TableClass are limited to {limits.TABLE_CLASS_CHANGES_MAX} times in "
+    f"{limits.TABLE_CLASS_CHANGE_WINDOW_DAYS} day(s)."
+)
 
 
 def _stream(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stream a (validated) StreamSpecification asks for, or None."""
     if not spec or not spec.get("StreamEnabled"):
         return None
     return {"StreamEnabled": True, "StreamViewType": spec["StreamViewType"]}
@@ -51,6 +77,13 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     name = body["TableName"]
     if await ctx.catalog.get(name) is not None:
         raise ResourceInUseException(f"Table already exists: {name}")
+    # The account's capacity maxima (DDB-TABLE-170, 154), after the name (a guess).
+    check_capacity_caps(ctx.region, body.get("ProvisionedThroughput"))
+    check_on_demand_caps(ctx.region, body.get("OnDemandThroughput"))
+    global_specs = [spec for spec in body.get("GlobalSecondaryIndexes") or () if spec is not None]
+    for spec in global_specs:
+        check_capacity_caps(ctx.region, spec.get("ProvisionedThroughput"), spec["IndexName"])
+        check_on_demand_caps(ctx.region, spec.get("OnDemandThroughput"), spec["IndexName"])
     types = {d["AttributeName"]: d["AttributeType"] for d in body["AttributeDefinitions"]}
     key_schema = sorted(body["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
     now_s = time.time()
@@ -58,9 +91,8 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     throughput = body.get("ProvisionedThroughput") or {}
     stream = _stream(body.get("StreamSpecification"))
     indexes = [new_index(spec, types, is_global=False, backfill=False, billing=billing)
-               for spec in body.get("LocalSecondaryIndexes") or ()]
-    indexes += [new_index(spec, types, is_global=True, backfill=False, billing=billing)
-                for spec in body.get("GlobalSecondaryIndexes") or ()]
+               for spec in body.get("LocalSecondaryIndexes") or () if spec is not None]
+    indexes += [new_index(spec, types, is_global=True, backfill=False, billing=billing) for spec in global_specs]
     table = Table(
         name=name,
         table_id=new_table_id(),
@@ -81,12 +113,9 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         tags={t["Key"]: t["Value"] for t in body.get("Tags", [])},
         indexes=indexes,
     )
-    table.past_streams = inherited_streams(ctx.catalog.deleted(name), now_s, ctx.stream_retention_s)
-    if table.stream is not None and table.past_streams:
-        table.stream_label = None
-        table.stream_label = new_stream_label(table, now_s)  # never one of the inherited streams' labels
     await ctx.catalog.save(table)
-    return {"TableDescription": table_description(table, "CREATING")}
+    # The answer's BillingModeSummary names the mode only; DescribeTable adds its date (DDB-TABLE-033).
+    return {"TableDescription": table_description(table, "CREATING", billing_date_shown=False)}
 
 
 async def describe_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -128,16 +157,96 @@ async def delete_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     stats = await ctx.storage.table_stats(table.table_id)
     if any(index.backfilling for index in stats.indexes.values()):
         raise ResourceInUseException(_INDEXES_BUSY)
-    description = table_description(table, "DELETING", stats.item_count, stats.size_bytes, stats.indexes)
-    # The table's streams outlive it for their retention (router/stream_catalog.py).
-    retire_stream(table, time.time(), ctx.stream_retention_s)
-    table.stream = None
+    description = deleted_description(table, stats.item_count, stats.size_bytes)
     await ctx.catalog.remove(table)
     await ctx.storage.drop_table(table.table_id)
     return {"TableDescription": description}
 
 
+# --- UpdateTable: the checks against the table --------------------------------------------
+def _check_billing(table: Table, body: dict[str, Any]) -> None:
+    """BillingMode, ProvisionedThroughput and OnDemandThroughput against the table's mode."""
+    billing, throughput = body.get("BillingMode"), body.get("ProvisionedThroughput")
+    effective = billing or table.billing_mode
+    if throughput is not None and billing == "PAY_PER_REQUEST":  # DDB-TABLE-056
+        raise ValidationException(f"{_PARAM}ProvisionedThroughput cannot be specified when BillingMode is PAY_PER_REQUEST")
+    if throughput is not None and effective == "PAY_PER_REQUEST":  # DDB-TABLE-059
+        raise ValidationException(
+            f"{_PARAM}Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST"
+        )
+    if billing == "PROVISIONED" and throughput is None:  # whatever the table's mode (DDB-TABLE-057, 164)
+        raise ValidationException(f"{_PARAM}ProvisionedThroughput must be specified when BillingMode is PROVISIONED")
+    if throughput is not None and table.billing_mode == "PROVISIONED":  # with BillingMode or without (DDB-TABLE-057)
+        read, write = throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
+        if read == table.read_capacity and write == table.write_capacity:
+            raise ValidationException(
+                "The provisioned throughput for the table will not change. The requested value equals the current value. "
+                f"Current ReadCapacityUnits provisioned for the table: {table.read_capacity}. "
+                f"Requested ReadCapacityUnits: {read}. "
+                f"Current WriteCapacityUnits provisioned for the table: {table.write_capacity}. "
+                f"Requested WriteCapacityUnits: {write}. "
+                "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+            )
+    on_demand = body.get("OnDemandThroughput") or {}
+    if effective == "PROVISIONED":  # DDB-TABLE-059
+        for member in ("MaxReadRequestUnits", "MaxWriteRequestUnits"):
+            if on_demand.get(member) is not None:
+                raise ValidationException(
+                    f"{_PARAM}{member} for OnDemandThroughput cannot be specified when the table BillingMode is PROVISIONED"
+                )
 
+
+def _check_stream(table: Table, spec: dict[str, Any] | None) -> None:
+    """Enabling an enabled stream (same view type or not) or disabling none (DDB-TABLE-050, 018, 222)."""
+    if spec is None:
+        return
+    if spec["StreamEnabled"]:
+        if table.stream is not None:
+            raise ValidationException(f"Table already has an enabled stream: TableName: {table.name}")
+        return
+    if table.replicas:
+        raise ValidationException(_STREAM_OF_REPLICA)
+    if table.stream is None:
+        raise ValidationException(f"Table has no stream to disable: TableName: {table.name}")
+
+
+def _check_sse(spec: dict[str, Any] | None) -> None:
+    """Meridian's tables are all as DynamoDB's are by default (an AWS owned key):
+    asking for that again is refused (DDB-TABLE-047, 079, 437).  A KMS key is
+    accepted and not modelled (docs/compatibility.md)."""
+    if spec is not None and (spec.get("Enabled") is False or not spec):
+        raise ValidationException(f"{_PARAM}Table is already encrypted by default")
+
+
+def _iso_ms(at_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at_s)) + f".{int(at_s * 1000) % 1000:03d}Z"
+
+
+def _check_deletion_protection(table: Table, body: dict[str, Any], now_s: float) -> None:
+    """A pause after each change of the setting, re-sends included (DDB-TABLE-003, 054, 047)."""
+    changed_s = table.deletion_protection_changed_s
+    if body.get("DeletionProtectionEnabled") is None or changed_s is None:
+        return
+    until_s = changed_s + limits.DELETION_PROTECTION_COOLDOWN_S
+    if now_s < until_s:
+        raise ThrottlingException(
+            f"Deletion protection setting for table {table.name} modified within the previous "
+            f"{limits.DELETION_PROTECTION_COOLDOWN_S * 1000} milliseconds. Please try again after {_iso_ms(until_s)}"
+        )
+
+
+def _recent_class_changes(table: Table, now_s: float) -> list[float]:
+    window_s = datetime.timedelta(days=limits.TABLE_CLASS_CHANGE_WINDOW_DAYS).total_seconds()
+    return [at_s for at_s in table.table_class_changes_s if now_s - at_s < window_s]
+
+
+def _check_table_class(table: Table, body: dict[str, Any], now_s: float) -> None:
+    """A few changes a month; once spent, a re-send of the class is refused too (DDB-TABLE-283)."""
+    if body.get("TableClass") is not None and len(_recent_class_changes(table, now_s)) >= limits.TABLE_CLASS_CHANGES_MAX:
+        raise LimitExceededException(_TABLE_CLASS_QUOTA)
+
+
+# --- UpdateTable --------------------------------------------------------------------
 async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     replica_updates = [u for u in body.get("ReplicaUpdates") or () if u is not None]
     if replica_updates:
@@ -149,35 +258,12 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     billing = body.get("BillingMode")
     throughput = body.get("ProvisionedThroughput")
     effective_billing = billing or table.billing_mode
-    if throughput is not None and effective_billing == "PAY_PER_REQUEST":
-        raise ValidationException(
-            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
-            "specified when BillingMode is PAY_PER_REQUEST"
-        )
-    if billing == "PROVISIONED" and table.billing_mode == "PAY_PER_REQUEST" and throughput is None:
-        raise ValidationException(
-            "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED"
-        )
-    if throughput is not None and billing is None and table.billing_mode == "PROVISIONED":
-        read, write = throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
-        if read == table.read_capacity and write == table.write_capacity:
-            raise ValidationException(
-                "The provisioned throughput for the table will not change. The requested value equals the current value. "
-                f"Current ReadCapacityUnits provisioned for the table: {table.read_capacity}. "
-                f"Requested ReadCapacityUnits: {read}. "
-                f"Current WriteCapacityUnits provisioned for the table: {table.write_capacity}. "
-                f"Requested WriteCapacityUnits: {write}. "
-                "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
-            )
+    _check_billing(table, body)
     spec = body.get("StreamSpecification")
-    if spec is not None:
-        enabled = table.stream is not None
-        if spec.get("StreamEnabled") and enabled:
-            raise ValidationException(f"Table already has an enabled stream: {table.arn}/stream/{table.stream_label}")
-        if not spec.get("StreamEnabled") and table.replicas:
-            raise ValidationException(_STREAM_OF_REPLICA)
-        if not spec.get("StreamEnabled") and not enabled:
-            raise ValidationException(f"Table {table.name} does not have a stream to disable")
+    _check_stream(table, spec)
+    _check_sse(body.get("SSESpecification"))
+    _check_deletion_protection(table, body, now_s)
+    _check_table_class(table, body, now_s)
     if billing == "PROVISIONED" and table.billing_mode == "PAY_PER_REQUEST":
         updated = {u["Update"]["IndexName"] for u in index_updates
                    if u.get("Update") is not None and u["Update"].get("ProvisionedThroughput") is not None}
@@ -185,17 +271,30 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
             if index.name not in updated:
                 raise ValidationException(f"{_PARAM}ProvisionedThroughput must be specified for index: {index.name}")
     index_types = await check_index_updates(ctx, table, body, index_updates, effective_billing)
+    # Quotas last (their place after the checks above is a guess): the account's
+    # maxima, then the day's decreases, the table's before its indexes' (DDB-TABLE-157).
+    check_capacity_caps(ctx.region, throughput)
+    check_on_demand_caps(ctx.region, body.get("OnDemandThroughput"))
+    switching_to_provisioned = billing == "PROVISIONED" and table.billing_mode == "PAY_PER_REQUEST"
+    if throughput is not None and not switching_to_provisioned:
+        check_decrease_budget(table, throughput, now_s)
+    check_index_capacity(ctx.region, table, index_updates, now_s)
 
+    switched = billing is not None and billing != table.billing_mode
     if billing is not None:
-        if billing != table.billing_mode and billing == "PAY_PER_REQUEST":
+        if switched and billing == "PAY_PER_REQUEST":
             table.last_pay_per_request_s = now_s
             table.read_capacity = table.write_capacity = 0
             for index in table.global_indexes:
                 index.read_capacity = index.write_capacity = 0
         table.billing_mode = billing
         table.billing_mode_explicit = True
+    staged_decrease: bool | None = None
     if throughput is not None:
-        update_throughput(table, throughput, now_s)
+        if switching_to_provisioned:  # the answer shows the new units (DDB-TABLE-165)
+            update_throughput(table, throughput, now_s)
+        else:  # the old ones, with the new change's date (DDB-TABLE-060, 184)
+            staged_decrease = begin_throughput_update(table, throughput, now_s)
     if spec is not None:
         # Disabling keeps the stream readable for the retention period;
         # enabling makes a new stream (a new label, so a new ARN).
@@ -205,19 +304,35 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         else:
             table.stream_label = new_stream_label(table, now_s)
         table.stream = new_stream
-    if "DeletionProtectionEnabled" in body:
-        table.deletion_protection = bool(body["DeletionProtectionEnabled"])
-    if "TableClass" in body:
-        table.table_class = body["TableClass"]
+    protection = body.get("DeletionProtectionEnabled")
+    if protection is not None and bool(protection) != table.deletion_protection:
+        table.deletion_protection = bool(protection)
+        table.deletion_protection_changed_s = now_s  # a re-send of the setting changes nothing
 
-    staged = stage_index_updates(table, index_updates, index_types, effective_billing)
+    staged = stage_index_updates(table, index_updates, index_types, effective_billing, now_s,
+                                 new_throughput_shown=switching_to_provisioned)
     changing = (
-        billing or throughput or any(u.get("Create") or u.get("Delete") for u in index_updates)
+        billing or throughput or spec or body.get("TableClass")
+        or any(u.get("Create") or u.get("Delete") for u in index_updates)
     )
-    answer = await live_description(ctx, table, "UPDATING" if changing else "ACTIVE", staged.status)
+    answer = await live_description(ctx, table, "UPDATING" if changing else "ACTIVE", staged.status,
+                                    billing_date_shown=not switched)
     staged.finish(table, now_s)
+    if staged_decrease is not None:
+        finish_throughput_update(table, throughput, staged_decrease)
+    _apply_table_class(table, body.get("TableClass"), now_s)
     await ctx.catalog.save(table)
     return {"TableDescription": answer}
+
+
+def _apply_table_class(table: Table, requested: str | None, now_s: float) -> None:
+    """A new class (after the answer, which shows the old one: DDB-TABLE-284); the
+    class a table already has changes nothing, not even its summary (DDB-TABLE-365)."""
+    if requested is None or requested == (table.table_class or "STANDARD"):
+        return
+    table.table_class = requested
+    table.table_class_updated_s = now_s
+    table.table_class_changes_s = _recent_class_changes(table, now_s) + [now_s]
 
 
 ACTIONS = {

@@ -2,30 +2,60 @@
 
 Tags live in the table's catalog record, so every router of the region sees
 them.  ARNs name a table of this region and account:
-``arn:aws:dynamodb:<region>:<account>:table/<name>``.
+``arn:aws:dynamodb:<region>:<account>:table/<name>``; other ARNs are
+answered as live DynamoDB answered them in 2026 (parity catalog
+DDB-TABLE-071, DDB-TABLE-011, DDB-TABLE-136 and its message catalogue
+DDB-TABLE-442).  The request's own tag rules (lengths, characters, the
+``aws:`` prefix, duplicates) are ``router/validation_rules.py``'s; the
+limits that need the table's tags (50 tags, their total size) are checked
+here, on the tags the table would have after the request (DDB-TABLE-108).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from meridian.model import limits
-from meridian.model.errors import ResourceNotFoundException, ValidationException
+from meridian.model.errors import AccessDeniedException, ResourceNotFoundException, ValidationException
 
 from ..context import RouterContext
 from ..table_record import ACCOUNT_ID, Table
+from ..validation_rules import check_tag_count, check_tag_set_size
+
+_PARAM = "One or more parameter values were invalid: "
+
+
+def _not_found(arn: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: ResourceArn: {arn} not found")
 
 
 async def _table_for_arn(ctx: RouterContext, arn: str) -> Table:
-    prefix = f"arn:aws:dynamodb:{ctx.region}:{ACCOUNT_ID}:table/"
-    name = arn[len(prefix):] if arn.startswith(prefix) else ""
-    if not name or "/" in name:
-        if arn.startswith("arn:"):
-            raise ResourceNotFoundException(f"Requested resource not found: ResourcArn: {arn} not found")
+    """The table an ARN names, or the error DynamoDB answers for it.
+
+    The order of the checks (form, service, region, account, resource type)
+    is a guess; each message is a live reply's.
+    """
+    if not arn.startswith("arn:"):
+        raise ValidationException(f"{_PARAM}ARNs must start with 'arn:': {arn}")
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[2] != "dynamodb" or not parts[5].startswith("table/"):
+        raise ValidationException(f"{_PARAM}Provided Arn is not a DynamoDB resource arn: {arn}")
+    region, account, resource = parts[3], parts[4], parts[5]
+    if region != ctx.region:
         raise ValidationException(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
-    table = await ctx.catalog.get(name)
+    if account != ACCOUNT_ID:
+        raise AccessDeniedException("Access is denied")
+    path = resource.split("/")
+    if len(path) > 2 and path[2] == "index":
+        raise ValidationException(
+            f"{_PARAM}Invalid resource arn provided, only table or stream is accepted. Provided resource arn: {arn}"
+        )
+    if len(path) > 2 and path[2] == "backup":
+        raise ValidationException(f"{_PARAM}Provided Arn is not a DynamoDB resource arn: {arn}")
+    if len(path) != 2 or not path[1]:
+        raise _not_found(arn)  # a stream's ARN: streams hold no tags here
+    table = await ctx.catalog.get(path[1])
     if table is None:
-        raise ResourceNotFoundException(f"Requested resource not found: ResourcArn: {arn} not found")
+        raise _not_found(arn)
     return table
 
 
@@ -36,8 +66,8 @@ async def tag_resource(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     table = await _table_for_arn(ctx, body["ResourceArn"])
     merged = dict(table.tags)
     merged.update({t["Key"]: t["Value"] for t in tags})
-    if len(merged) > limits.TAGS_PER_RESOURCE_MAX:
-        raise ValidationException("One or more parameter values were invalid: The number of tags exceeds the limit of 50")
+    check_tag_count(len(merged))
+    check_tag_set_size(merged)
     table.tags = merged
     await ctx.catalog.save(table)
     return {}

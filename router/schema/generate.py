@@ -150,9 +150,10 @@ REQUIRED: dict[str, bool] = {
     # dynalite: CreateTable reports null AttributeDefinitions and KeySchema.
     "CreateTable.AttributeDefinitions": True,
     "CreateTable.KeySchema": True,
-    # dynalite: StreamSpecification.StreamEnabled may be omitted.
-    "CreateTable.StreamSpecification.StreamEnabled": False,
-    "UpdateTable.StreamSpecification.StreamEnabled": False,
+    # StreamSpecification.StreamEnabled is reported null like botocore's other
+    # required members ("Value null at 'streamSpecification.streamEnabled'"):
+    # live CreateTable and UpdateTable replies of 2026 (parity catalog
+    # DDB-TABLE-035, DDB-TABLE-437); dynalite let it be omitted.
     # Live DynamoDB answers {} with "Invalid TableArn" (dynalite tests), and
     # Tags=[{}] with "The Tag Key provided is invalid, Key: null" (2026 capture):
     # these members are checked by the actions' own code.

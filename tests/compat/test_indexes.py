@@ -474,7 +474,8 @@ def test_update_table_index_validation(ddb, indexed_table):
                  "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
                  TableName=name, AttributeDefinitions=_definitions(b="S"),
                  GlobalSecondaryIndexUpdates=[create_b, {"Delete": {"IndexName": "by_a"}}])
-    expect_error(update, "ValidationException", "You cannot create or delete index while updating table IOPS",
+    expect_error(update, "ValidationException",
+                 "One or more parameter values were invalid: You cannot create or delete index while updating table IOPS",
                  TableName=name, AttributeDefinitions=_definitions(b="S"), GlobalSecondaryIndexUpdates=[create_b],
                  ProvisionedThroughput={"ReadCapacityUnits": 9, "WriteCapacityUnits": 9})
     expect_error(update, "ValidationException", "Attempting to create an index which already exists",

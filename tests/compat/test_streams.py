@@ -374,7 +374,7 @@ def test_disable_and_reenable(ddb, streams):
                       RECORDS_TIMEOUT_S, what="the new stream's record")
     assert keys == [{"id": {"S": "after"}}]
     assert [r["dynamodb"]["Keys"] for r in read_stream(streams, first)] == [{"id": {"S": "before"}}]
-    expect_error(ddb.update_table, "ValidationException", f"Table already has an enabled stream: {second}",
+    expect_error(ddb.update_table, "ValidationException", f"Table already has an enabled stream: TableName: {name}",
                  TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
 
 
