@@ -9,4 +9,31 @@ The top-level folders of the repository are the subpackages of this namespace
 ``meridian.lab`` (lab/: the Docker lab, load, chaos, demo, report).
 """
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version; a checkout that was never
+    installed reads it from its ``pyproject.toml``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("meridian-db")
+    except metadata.PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+            return str(tomllib.loads(text)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "0+unknown"
+
+
+def __getattr__(name: str) -> str:
+    """``meridian.__version__``, looked up on first use: importing
+    ``importlib.metadata`` costs ~10 ms that ``meridian serve`` need not pay
+    before it has anything to say."""
+    if name == "__version__":
+        version = _version()
+        globals()["__version__"] = version
+        return version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,10 +51,11 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
         help="the region's storage nodes, this one included, each ID=HOST:PORT, comma-separated (as the routers' "
         "--nodes); global secondary index entries go to the node owning them. Default: this node alone",
     )
-    from meridian.cluster.node_options import add_stream_options, add_ttl_interval
+    from meridian.cluster.node_options import add_resolve_wait, add_stream_options, add_ttl_interval
 
     add_ttl_interval(p)
     add_stream_options(p)
+    add_resolve_wait(p)
     p.add_argument(
         "--no-replicator", action="store_true",
         help="no replicator will ever read this node (a one-region cluster): deletes leave no tombstone and the "
@@ -124,9 +125,10 @@ def _add_router(sub: argparse._SubParsersAction) -> None:
         help="the region's replicator, so that GET /meridian/replication can name every region's replicator "
         "(what the replication commands' --endpoint uses)",
     )  # fmt: skip
-    from meridian.cluster.node_options import add_stream_options
+    from meridian.cluster.node_options import add_resolve_wait, add_stream_options
 
     add_stream_options(p, shard_period=False)
+    add_resolve_wait(p)
     _add_front_options(p)
 
 
@@ -145,6 +147,9 @@ def _add_replicator(sub: argparse._SubParsersAction) -> None:
         help="per-peer starting conditions, overriding --latency-ms (and --jitter-ms, --loss when given)",
     )  # fmt: skip
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (default: none)")
+    from meridian.cluster.node_options import add_resolve_wait
+
+    add_resolve_wait(p)
 
 
 def parse_nodes(text: str) -> list[tuple[str, str]]:
@@ -178,8 +183,16 @@ def _command_word(argv: list[str]) -> str | None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser: every command's, or, for a server
     ``command``, the server commands' alone."""
-    parser = argparse.ArgumentParser(prog="meridian", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    from meridian.cluster.startup_errors import exit_codes_help
+
+    parser = argparse.ArgumentParser(
+        prog="meridian", description=__doc__, epilog=exit_codes_help(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING",
+        help="DEBUG (a start-up failure then shows its traceback), INFO, WARNING (default) or ERROR",
+    )  # fmt: skip
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_node(sub)
@@ -212,11 +225,62 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """``meridian --version``: the installed package's version (looked up only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print Meridian's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from meridian import __version__
+
+        print(f"meridian {__version__}")
+        parser.exit()
+
+
+# The commands whose start-up failures are one line and an exit code
+# (cluster/startup_errors.py); a new server front (``dax``) joins them here.
+_GUARDED_COMMANDS = frozenset({"serve", "node", "router", "replicator", "up"})
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     ns = build_parser(_command_word(argv)).parse_args(argv)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if ns.command in _GUARDED_COMMANDS:
+        return _guarded(ns)
+    return _run(ns)
+
+
+def _guarded(ns: argparse.Namespace) -> int:
+    """Run a server command; a start-up failure is one line on stderr and its
+    exit code (the traceback too with ``--log-level debug``)."""
+    from meridian.cluster import startup_errors
+
+    ctx = startup_errors.context_of(ns)
+    debug = ns.log_level.upper() == "DEBUG"
+    try:
+        startup_errors.preflight(ctx)
+        if ns.command in ("serve", "node"):
+            from meridian.cluster import migration_display
+
+            migration_display.install(ns.command)
+        if ns.command in ("node", "replicator"):  # serve and router print theirs once listening
+            import os
+
+            from meridian import __version__
+
+            print(f"meridian {ns.command} {__version__} (pid {os.getpid()}): starting on {ns.listen}", flush=True)
+        return _run(ns)
+    except Exception as exc:  # noqa: BLE001 - the entry point: recognised failures become one line
+        failure = startup_errors.diagnose(exc, ctx)
+        if failure is None:
+            raise
+        return startup_errors.report(failure, ns.command, exc=exc, debug=debug)
+
+
+def _run(ns: argparse.Namespace) -> int:
     if ns.command == "serve":
         from meridian.router.server import run_serve
 

@@ -25,6 +25,14 @@ LOG_TAIL_BYTES_MAX = 64 * 1024  # read back from the end of a log file by ``log_
 LOG_TAIL_LINES = 20  # lines of a child's log quoted when it died or did not come up
 SUPERVISE_INTERVAL_S = 0.5  # ``meridian up`` looks this often for children that died
 
+# --- start-up failures (cluster/startup_errors.py) ------------------------------
+# How long a server waits at start for the addresses of the processes it needs
+# (a node's peers, a router's or replicator's nodes) to resolve before giving up
+# (--resolve-wait-s): in Docker a name resolves only once its container runs.
+ADDRESS_RESOLVE_WAIT_S_DEFAULT = 60.0
+ADDRESS_RESOLVE_RETRY_INTERVAL_S = 1.0  # pause between two attempts to resolve them
+PROC_FDS_SCANNED_MAX = 100_000  # open files looked at to find who holds a port (/proc/*/fd)
+
 # --- ``meridian up``'s process-control API (cluster/up_control.py) --------------
 UP_CONTROL_QUEUE_MAX = 64  # requests waiting for the supervisor; more are refused with 503
 # A request may wait this long for the supervisor (a restart stops, then waits for readiness) ...

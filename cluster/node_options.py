@@ -46,3 +46,16 @@ def add_stream_options(parser: argparse.ArgumentParser, *, shard_period: bool = 
             help=f"how long one stream shard of a storage node takes records before the next one follows it "
             f"(default: {period:g}, about DynamoDB's; shorten it to watch shards roll over)",
         )  # fmt: skip
+
+
+def add_resolve_wait(parser: argparse.ArgumentParser) -> None:
+    """``--resolve-wait-s`` (``meridian node``, ``router``, ``replicator``): how
+    long start-up waits for the addresses of the processes it needs to resolve."""
+    from meridian.cluster.limits import ADDRESS_RESOLVE_WAIT_S_DEFAULT as default
+
+    parser.add_argument(
+        "--resolve-wait-s", type=float, default=default, metavar="SECONDS",
+        help=f"how long to wait at start for the host names of the storage nodes (or peers) this process needs "
+        f"to resolve, then give up with exit code 14 (default: {default:g}; in Docker a name resolves once its "
+        "container runs; 0: at once)",
+    )  # fmt: skip

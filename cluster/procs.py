@@ -55,7 +55,17 @@ _PRCTL = _load_prctl()
 
 
 class StartupError(RuntimeError):
-    """A process did not become ready: it exited, or it took too long."""
+    """A process did not become ready: it exited, or it took too long.
+
+    ``process``: the one that exited (None: a timeout), whose exit code and
+    log say why (``cluster/startup_errors.child_failure``); ``failure``: the
+    start-up failure it is, when known here (a router port taken).
+    """
+
+    def __init__(self, message: str, process: ManagedProcess | None = None, failure: Exception | None = None) -> None:
+        super().__init__(message)
+        self.process = process
+        self.failure = failure
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -80,7 +90,8 @@ def _check_running(process: ManagedProcess | None, waiting_for: str) -> None:
     if process is not None and not process.alive:
         raise StartupError(
             f"{process.name} exited with code {process.returncode} while waiting for {waiting_for}\n"
-            + process.log_tail()
+            + process.log_tail(),
+            process,
         )
 
 
@@ -443,7 +454,10 @@ class LocalCluster:
             if not 0 < port < 65536:
                 raise StartupError(f"router port {port} for {region} is out of range")
             if not port_is_free(self.host, port):
-                raise StartupError(f"port {port} for the {region} router is already in use")
+                from meridian.cluster.startup_errors import port_in_use  # one line naming the holder
+
+                failure = port_in_use("--port", port, what=f"for the {region} router")
+                raise StartupError(failure.message, failure=failure)
         return ports
 
     def _start_nodes(self) -> None:

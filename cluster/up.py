@@ -17,7 +17,7 @@ import argparse
 import signal
 import sys
 
-from meridian.cluster import limits
+from meridian.cluster import limits, startup_errors
 from meridian.cluster.node_options import add_stream_options, add_ttl_interval, positive_seconds
 from meridian.cluster.procs import LocalCluster, ManagedProcess, StartupError
 from meridian.cluster.up_control import ProcessControl, state_path
@@ -156,6 +156,12 @@ def run_up(ns: argparse.Namespace) -> int:
     except _StopRequested as stop:
         print(f"meridian up: {stop}, stopping", file=sys.stderr, flush=True)
     except StartupError as error:
+        process = error.process
+        failure = error.failure or (
+            process and startup_errors.child_failure(process.name, process.returncode, process.log_tail())
+        )
+        if failure:  # one line and its exit code (cli/main.py prints it): a child's, or a port taken
+            raise failure from error
         print(f"meridian up: could not start the cluster: {error}", file=sys.stderr, flush=True)
         return 1
     finally:

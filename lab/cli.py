@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from meridian.cluster import limits
+from meridian.cluster.startup_errors import FailureKind
 
 from . import compose
 from .dockerd import DockerUnavailable, ensure_docker, stop_started_dockerd
@@ -79,9 +80,9 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _fail(text: str) -> int:
+def _fail(text: str, code: int = 1) -> int:
     print(f"meridian lab: {text}", file=sys.stderr, flush=True)
-    return 1
+    return code
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -102,7 +103,9 @@ def run(ns: argparse.Namespace) -> int:
             return _status(ns)
         if ns.lab_command == "logs":
             return _logs(ns, source)
-    except (DockerUnavailable, BuildError, SourceNotFound, FileNotFoundError) as exc:
+    except DockerUnavailable as exc:  # one line, its own exit code (`meridian --help` lists them)
+        return _fail(str(exc), FailureKind.DOCKER_UNUSABLE.exit_code)
+    except (BuildError, SourceNotFound, FileNotFoundError) as exc:
         return _fail(str(exc))
     except subprocess.TimeoutExpired as exc:
         return _fail(f"`{' '.join(map(str, exc.cmd))}` took longer than {exc.timeout:g} s")

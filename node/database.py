@@ -28,6 +28,12 @@ One RocksDB database (rocksdict, raw bytes mode) with six column families:
   (``node/stream_retention.py``).  A data folder from before streams gains
   it, empty, when opened (RocksDB creates missing column families).
 
+The folder records its on-disk format (``meta`` key ``format``) and the pid
+of the process using it (``meridian.pid``): ``node/data_format.py`` checks,
+migrates and stamps it right after RocksDB opens it (docs/data-format.md).
+A layout change that an older build would misread (a new column family, a
+changed record) is a new format there, with its migration.
+
 Wave 2: a new kind of durable state (transaction locks and staged versions,
 TTL sweep positions) gets its keys here, as a ``meta``
 prefix or, if it is read in ranges on the hot path, its own column family;
@@ -50,9 +56,11 @@ from rocksdict import (
 )
 
 from meridian.model import limits
+from meridian.model.folders import FolderInUse
 from meridian.model.keycodec import partition_prefix
 from meridian.model.ops import Item
 from meridian.model.records import pack_u64
+from meridian.node import data_format
 
 # --- the meta column family's keys ---------------------------------------------
 
@@ -137,17 +145,59 @@ def _column_family_options(cache: Cache, write_buffer_bytes: int, bloom: bool) -
     return opts
 
 
-def open_database(path: str) -> Rdict:
-    """Open (or create) the database at ``path`` with its column families.
+def open_database(path: str, *, replicated: bool = True) -> Rdict:
+    """Open (or create) the database at ``path`` with its column families,
+    in the current on-disk format (an older folder is migrated first;
+    ``replicated``: whether a replicator will read this node, which a
+    migration may need to know).
 
-    Raises whatever RocksDB raises (``Exception``); the engine maps it.
+    Raises ``FolderInUse`` when another process has it open,
+    ``DataFormatError`` (``model/folders.py``) for a format this build
+    cannot use, and otherwise whatever RocksDB raises (``Exception``); the
+    engine maps them.
     """
+    on_disk = data_format.column_families_on_disk(path)
+    if on_disk is not None and not set(on_disk) <= set(COLUMN_FAMILIES) | {"default"}:
+        data_format.refuse_unknown_column_families(path, on_disk, set(COLUMN_FAMILIES))
     cache = Cache(limits.ROCKSDB_BLOCK_CACHE_BYTES)
     opts = _column_family_options(cache, limits.ROCKSDB_META_WRITE_BUFFER_BYTES, bloom=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
     opts.set_max_background_jobs(limits.ROCKSDB_BACKGROUND_JOBS_MAX)
     opts.set_wal_recovery_mode(DBRecoveryMode.point_in_time())
+    column_families = _column_families(cache)
+    try:
+        db = Rdict(path, opts, column_families=column_families)
+    except Exception as exc:  # RocksDB reports every failure as Exception
+        if _is_lock_refusal(str(exc)):
+            raise FolderInUse(path, data_format.read_pid_file(path), "its RocksDB lock is held") from exc
+        raise
+    try:
+        data_format.settle_format(db, path, on_disk is not None, replicated=replicated)
+    except BaseException:
+        db.close()
+        raise
+    data_format.write_pid_file(path)
+    return db
+
+
+def close_database(db: Rdict, path: str) -> None:
+    """Close what ``open_database`` opened (its pid file goes first)."""
+    data_format.remove_pid_file(path)
+    db.close()
+
+
+def _is_lock_refusal(message: str) -> bool:
+    """RocksDB's words for "another process (or this one) holds LOCK"."""
+    return "LOCK" in message and (
+        "Resource temporarily unavailable" in message or "lock hold by current process" in message
+    )
+
+
+COLUMN_FAMILIES = ("items", "log", "meta", "scan", "index", "stream")
+
+
+def _column_families(cache: Cache) -> dict[str, Options]:
     column_families = {
         # Point lookups dominate: bloom filters skip files without the key.
         "items": _column_family_options(cache, limits.ROCKSDB_ITEMS_WRITE_BUFFER_BYTES, bloom=True),
@@ -161,4 +211,5 @@ def open_database(path: str) -> Rdict:
         # Read in key ranges (a shard), deleted in ranges (trims): no filter.
         "stream": _column_family_options(cache, limits.ROCKSDB_STREAM_WRITE_BUFFER_BYTES, bloom=False),
     }
-    return Rdict(path, opts, column_families=column_families)
+    assert tuple(column_families) == COLUMN_FAMILIES
+    return column_families

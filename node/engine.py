@@ -67,7 +67,7 @@ from meridian.model.records import pack_u64, unpack_u64
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_ms
 from meridian.node.change_log import ChangeLogMixin
 from meridian.node.commit import INTERNAL, Batch, CommitMixin, resolve
-from meridian.node.database import COLLECTION_PREFIX, META_HLC, META_SEQUENCE, open_database, stats_key
+from meridian.node.database import COLLECTION_PREFIX, META_HLC, META_SEQUENCE, close_database, open_database, stats_key
 from meridian.node.index_state import IndexStateMixin
 from meridian.node.indexes import IndexRegistry
 from meridian.node.range_reads import RangeReadMixin
@@ -126,8 +126,11 @@ class Engine(
         self._region_tail = VersionStamp(0, region).pack()[8:]
         assert pack_u64(1) + self._region_tail == VersionStamp(1, region).pack()
         try:
-            self._db = open_database(path)
+            # An older on-disk format is migrated here (node/data_format.py).
+            self._db = open_database(path, replicated=replicated)
         except Exception as exc:  # RocksDB reports every failure as Exception
+            # The cause (FolderInUse, DataFormatError, an OSError's words) is
+            # what `meridian` explains in one line (cluster/startup_errors.py).
             raise InternalServerError(f"cannot open storage at {path}: {exc}") from exc
         db = self._db
         self._items = db.get_column_family("items")
@@ -249,7 +252,7 @@ class Engine(
         elif group is not None:
             resolve(group.done, None)
         self._failure = InternalServerError(INTERNAL)  # every later op fails cleanly
-        self._db.close()
+        close_database(self._db, self._path)
         # RocksDB releases its lock only once no column family object is left.
         self._items = self._log = self._meta = self._scan = self._index = self._stream = None
         self._items_cf = self._log_cf = self._meta_cf = self._scan_cf = self._index_cf = self._stream_cf = None

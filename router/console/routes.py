@@ -1,7 +1,7 @@
 """``/console``: the web console's page, its assets and its JSON API.
 
     GET  /console                    the page (index.html; app.js and app.css beside it)
-    GET  /console/api/overview       region, nodes, whether replication is configured
+    GET  /console/api/overview       region, nodes, whether replication is configured, Meridian's version
     GET  /console/api/tables         every table with its description's essentials
     GET  /console/api/items?table=T&limit=N&start=K
                                      one Scan page (K: the previous page's LastEvaluatedKey, JSON)
@@ -14,15 +14,19 @@
 application's extra routes do not get), every other request goes on to
 ``Application.handle`` untouched, without an extra coroutine frame.
 
-Assets are read once, when the router starts.  Every page answer carries a
-Content-Security-Policy allowing nothing but this router (no inline script,
-nothing from elsewhere), on top of the page itself never inserting data as
-HTML.  A POST must be ``application/json``, which a cross-site form cannot
+Assets are read once, when the router starts; the page's footer gets the
+running Meridian's version (``__MERIDIAN_VERSION__`` in index.html) when
+the page is first asked for, so that looking the version up (~10 ms of
+``importlib.metadata``) is not part of a server's start-up.
+Every page answer carries a Content-Security-Policy allowing nothing but
+this router (no inline script, nothing from elsewhere), on top of the page
+itself never inserting data as HTML.  A POST must be ``application/json``, which a cross-site form cannot
 send, so another site open in the same browser cannot cut links.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from importlib import resources
@@ -56,6 +60,15 @@ _COMMON = b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferr
 _JSON = b"Content-Type: application/json\r\n" + _COMMON
 
 
+_VERSION_MARK = b"__MERIDIAN_VERSION__"
+
+
+def _version() -> str:
+    from meridian import __version__
+
+    return __version__
+
+
 def _load_assets() -> dict[bytes, Response]:
     folder = resources.files(__package__)
     out = {}
@@ -80,6 +93,7 @@ class Console:
     def __init__(self, ctx: RouterContext, replicator: str | None) -> None:
         self._ctx = ctx
         self._assets = _load_assets()
+        self._versioned = False  # the page's footer names the version (``_version_page``)
         self._replication = ReplicationView(ctx.region, replicator, ctx.catalog) if replicator else None
         self._get: dict[bytes, Callable[[dict[str, str]], Awaitable[Response]]] = {
             b"/console/api/overview": self._overview,
@@ -100,6 +114,9 @@ class Console:
             if req.method == b"GET":
                 asset = self._assets.get(path)
                 if asset is not None:
+                    if not self._versioned:
+                        self._version_page()
+                        asset = self._assets[path]
                     return asset
                 route = self._get.get(path)
                 if route is None:
@@ -126,11 +143,21 @@ class Console:
             log.exception("console request %r failed", path)
             return _message(500, "internal error: see the router's log")
 
+    def _version_page(self) -> None:
+        """Put the running version in the page's footer, once."""
+        page = self._assets[CONSOLE_PATH]
+        body = page.body.replace(_VERSION_MARK, html.escape(_version()).encode())
+        versioned = Response(page.status, body, page.headers)
+        for path, asset in list(self._assets.items()):
+            if asset is page:
+                self._assets[path] = versioned
+        self._versioned = True
+
     # --- tables and items ----------------------------------------------------
     async def _overview(self, params: dict[str, str]) -> Response:
         ctx = self._ctx
         body: dict[str, Any] = {"region": ctx.region, "nodes": len(ctx.storage.node_ids),
-                                "replication": self._replication is not None}  # fmt: skip
+                                "replication": self._replication is not None, "version": _version()}  # fmt: skip
         if self._replication is not None:
             try:
                 body["regions"] = await self._replication.regions()
