@@ -16,4 +16,6 @@ lab``, the three-region Docker lab (``deploy/docker-compose.yml``), one job each
     lock.py     one owner of the lab at a time (tests, scenarios)
     cli.py      ``meridian lab up|down|status|logs|build``
     probe.py    the containers' health checks (stdlib and the limits only, run inside the image)
+    entrypoint.py  the image's entrypoint: a bare ``serve`` gets /data when a volume
+                is mounted there, a scratch folder otherwise (stdlib only)
 """

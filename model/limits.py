@@ -350,6 +350,51 @@ assert STREAM_TRIM_INTERVAL_S > 0 and 0 < STREAM_TRIM_INTERVAL_FRACTION <= 1
 assert STREAM_READ_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX // 4  # a page fits one gRPC message
 assert STREAM_SHARDS_LISTED_MAX >= STREAM_RETENTION_S_DEFAULT // STREAM_SHARD_PERIOD_S_DEFAULT + 1
 
+# --- checkpoints and point-in-time recovery (model/backups.py, node/checkpoints.py, node/pitr.py,
+#     node/restore.py) ------------------------------------------------------------------
+# DynamoDB's: a table's point-in-time recovery period is 1 to 35 days (35 by default).
+PITR_RECOVERY_DAYS_MIN = 1
+PITR_RECOVERY_DAYS_MAX = 35
+PITR_RECOVERY_DAYS_DEFAULT = 35
+# Meridian's: default of `--pitr-checkpoint-interval-s`, how often a node takes a
+# periodic checkpoint while a table has PITR: a point-in-time restore replays at
+# most this much change log after the checkpoint before the target time.
+PITR_CHECKPOINT_INTERVAL_S_DEFAULT = 3600.0
+# ... and how often, at most, the PITR task looks (a new table with PITR, checkpoints
+# past the retention), whatever the interval.
+PITR_PASS_INTERVAL_S_MAX = 60.0
+# Meridian's: with no table with PITR left, a node deletes its periodic checkpoints,
+# but none younger than this: the router takes the first one on enabling PITR just
+# before it stores the setting (node/pitr.py).
+PITR_ORPHAN_GRACE_S = 300.0
+# Meridian's: a checkpoint name is a folder name on each node (a backup id is 36 chars).
+CHECKPOINT_NAME_CHARS_MAX = 128
+# Meridian's: a write pause (hold_writes, for a consistent cut across nodes) ends on its
+# own after at most this long, so a router that dies holding it cannot stall a node.
+WRITE_HOLD_TIMEOUT_S_MAX = 10.0
+# Meridian's: a restore writes the items it copies in batches of at most this many
+# (one replicated-apply call each), yielding to the event loop between batches.
+RESTORE_BATCH_ITEMS = 512
+
+assert 1 <= PITR_RECOVERY_DAYS_MIN <= PITR_RECOVERY_DAYS_DEFAULT <= PITR_RECOVERY_DAYS_MAX
+assert PITR_CHECKPOINT_INTERVAL_S_DEFAULT > 0 and PITR_PASS_INTERVAL_S_MAX > 0
+assert WRITE_HOLD_TIMEOUT_S_MAX < STORAGE_CALL_TIMEOUT_S  # a held write is answered before the router gives up
+assert 1 <= RESTORE_BATCH_ITEMS <= GROUP_COMMIT_WRITES_MAX
+
+# --- on-demand backups and restores: the API (router/actions/backups.py, router/backup_*.py,
+#     router/restore*.py) --------------------------------------------------------------
+# DynamoDB's: ListBackups returns at most 100 backups a page (Limit 1..100), and that
+# many when Limit is not given (a guess: the API reference gives no default).
+LIST_BACKUPS_LIMIT_MAX = 100
+# DynamoDB's: at most 50 restores run at once per account (the 51st is
+# LimitExceededException, parity catalog DDB-TABLE-350).
+RESTORES_IN_PROGRESS_MAX = 50
+# DynamoDB's: the SYSTEM backup DeleteTable keeps of a table with PITR expires after
+# 35 days (DDB-BACKUP-015), whatever the table's recovery period was.
+SYSTEM_BACKUP_RETENTION_DAYS = 35
+
+assert 1 <= LIST_BACKUPS_LIMIT_MAX and 1 <= RESTORES_IN_PROGRESS_MAX and SYSTEM_BACKUP_RETENTION_DAYS >= 1
+
 # --- DynamoDB Streams' API (router/actions/streams.py, router/stream_*.py) --------
 # DynamoDB's: ListStreams and DescribeStream return at most 100 streams / shards
 # (and that many when Limit is not given); GetRecords at most 1000 records.

@@ -6,10 +6,10 @@ processes, well under a second):
 * **Never-arrows.**  Each top-level folder is a layer and may import only the
   layers below it (``docs/architecture.md`` draws the table)::
 
-      cli (the `meridian` command)
-       └─ lab (Docker lab, load, chaos, demo, report)
-           └─ cluster (process supervision, `meridian up`, control client)
-               └─ router ──────────────┐
+      cli (the `meridian` command)       testing (fixtures: imported by nothing)
+       └─ lab (Docker lab, load, ...)       │
+           └─ cluster (supervision, `up`)   │
+               └─ router ──────────────┐ <──┘
                    ├─ node             ├─ replication
                    └───────┬───────────┘
                           proto
@@ -17,7 +17,7 @@ processes, well under a second):
 
   node and replication never import each other: what they share (the change
   record, the ring, the wire codecs, the gRPC options) lives in model/ and proto/.
-* **Bounds live in limits modules.**  In node/, router/ and replication/ a
+* **Bounds live in limits modules.**  In node/, router/, replication/ and testing/ a
   numeric bound (a constant named in capitals with a number for its value, or
   a bare number given as a timeout, sleep, queue size or limit) belongs in
   ``model/limits.py``; the operator tools' bounds live in ``cluster/limits.py``.
@@ -48,6 +48,7 @@ LAYER_OF_FOLDER = {
     "cluster": "cluster",
     "lab": "lab",
     "cli": "cli",
+    "testing": "testing",
 }
 #: layer -> the layers it may import (itself included).
 MAY_IMPORT = {
@@ -59,12 +60,14 @@ MAY_IMPORT = {
     "cluster": {"cluster", "router", "node", "replication", "proto", "model"},
     "lab": {"lab", "cluster", "router", "node", "replication", "proto", "model"},
     "cli": {"cli", "lab", "cluster", "router", "node", "replication", "proto", "model"},
+    # Test fixtures over an embedded server; no layer imports them (they load in pytest only).
+    "testing": {"testing", "router", "node", "replication", "proto", "model"},
 }
 #: meridian.<first name> -> layer (``meridian.main`` is the entry point's own module).
 LAYER_OF_SUBPACKAGE = {name: name for name in LAYER_OF_FOLDER if name != "cli"} | {"main": "cli"}
 
 #: where a bare numeric bound fails the test (model/limits.py and cluster/limits.py are outside them)
-BOUNDED_FOLDERS = ("node", "router", "replication")
+BOUNDED_FOLDERS = ("node", "router", "replication", "testing")
 
 #: "path:NAME" -> why this capitalised number is not a bound.
 NOT_BOUNDS: dict[str, str] = {
@@ -79,7 +82,7 @@ NOT_BOUNDS: dict[str, str] = {
 }
 
 FILE_LINES_MAX = 600
-SOURCE_FOLDERS = ("model", "proto", "node", "router", "replication", "cluster", "lab", "cli", "bench")
+SOURCE_FOLDERS = ("model", "proto", "node", "router", "replication", "cluster", "lab", "cli", "testing", "bench")
 #: path -> why it is still one file past FILE_LINES_MAX lines.
 LONG_FILES: dict[str, str] = {}
 
@@ -292,6 +295,9 @@ def test_the_layers_cover_every_source_folder() -> None:
         ("router/actions/x.py", "from ...cluster import procs\n"),
         ("cluster/x.py", "import importlib\nimportlib.import_module('meridian.lab.load')\n"),
         ("lab/x.py", "from meridian import main\n"),
+        ("router/x.py", "from meridian.testing import serve\n"),
+        ("cli/main.py", "from meridian.testing.plugin import meridian_endpoint\n"),
+        ("testing/x.py", "from meridian.cluster import procs\n"),
     ],
 )
 def test_the_arrow_check_catches_a_never_arrow(rel: str, source: str) -> None:
@@ -305,6 +311,7 @@ def test_the_arrow_check_catches_a_never_arrow(rel: str, source: str) -> None:
         ("replication/x.py", "from meridian.model.changes import Change\nfrom meridian.proto import channels\n"),
         ("router/actions/x.py", "from ..catalog import Table\nfrom . import items\n"),
         ("cli/main.py", "from meridian.lab.chaos import cli\nfrom meridian.cluster import up\n"),
+        ("testing/server.py", "from meridian.router.server import start_router\nfrom meridian.node.engine import Engine\n"),
     ],
 )
 def test_the_arrow_check_allows_the_arrows(rel: str, source: str) -> None:
