@@ -89,8 +89,13 @@ class SimNodeStore:
         """Store a new item version stamped now; return the stamp."""
         return self._write_local(table_id, key, item_json)
 
-    def delete(self, table_id: int, key: bytes) -> VersionStamp:
-        """Leave a tombstone stamped now; return the stamp."""
+    def delete(self, table_id: int, key: bytes) -> VersionStamp | None:
+        """Leave a tombstone stamped now and return the stamp; None, writing
+        nothing (not even a clock tick), when there is no live item, as the
+        engine's DeleteItem does (DynamoDB writes nothing then)."""
+        stored = self._items.get(key)
+        if stored is None or is_tombstone(stored):
+            return None
         return self._write_local(table_id, key, None)
 
     def _write_local(self, table_id: int, key: bytes, item_json: bytes | None) -> VersionStamp:

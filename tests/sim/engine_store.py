@@ -71,8 +71,17 @@ class EngineNodeStore:
         key_item = {name: item[name] for name, _ in KEY_SCHEMA}
         return self._write(ItemOp(OpKind.PUT, table_id, key, key_item, item=item))
 
-    def delete(self, table_id: int, key: bytes) -> VersionStamp:
-        return self._write(ItemOp(OpKind.DELETE, table_id, key, self._key_item(key)))
+    def delete(self, table_id: int, key: bytes) -> VersionStamp | None:
+        """None when there was no live item: the engine then writes nothing."""
+        before = self.engine.log_position().last_sequence
+        result = self.engine.execute(ItemOp(OpKind.DELETE, table_id, key, self._key_item(key)))
+        assert result.error is None, result.error
+        last = self.engine.log_position().last_sequence
+        if last == before:
+            return None
+        (change,) = self.engine.read_change_batch(last - 1, 1, _PAGE)
+        assert change.key == key, (change, key)
+        return change.stamp
 
     def _key_item(self, key: bytes) -> dict:
         return decode_item_key(key, KEY_SCHEMA)

@@ -260,6 +260,9 @@ class World:
         if delete:
             item_json = None
             stamp = node.delete(table_id, key)
+            if stamp is None:  # no live item here: DynamoDB (and the engine) write nothing
+                self.log("write-nothing", region_name, node.node_id, key)
+                return
         else:
             item = {
                 "pk": {"S": f"k{key_index:03d}"},
