@@ -36,7 +36,7 @@ from meridian.model.errors import (
 )
 
 from ..context import RouterContext
-from ..stream_catalog import new_stream_label, retire_stream
+from ..stream_catalog import inherited_streams, new_stream_label, retire_stream
 from ..table_record import Table, new_table_id, new_table_uuid, stream_label
 from .descriptions import deleted_description, live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
@@ -113,6 +113,10 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         tags={t["Key"]: t["Value"] for t in body.get("Tags", [])},
         indexes=indexes,
     )
+    table.past_streams = inherited_streams(ctx.catalog.deleted(name), now_s, ctx.stream_retention_s)
+    if table.stream is not None and table.past_streams:
+        table.stream_label = None
+        table.stream_label = new_stream_label(table, now_s)  # never one of the inherited streams' labels
     await ctx.catalog.save(table)
     # The answer's BillingModeSummary names the mode only; DescribeTable adds its date (DDB-TABLE-033).
     return {"TableDescription": table_description(table, "CREATING", billing_date_shown=False)}
@@ -158,6 +162,9 @@ async def delete_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     if any(index.backfilling for index in stats.indexes.values()):
         raise ResourceInUseException(_INDEXES_BUSY)
     description = deleted_description(table, stats.item_count, stats.size_bytes)
+    # The table's streams outlive it for their retention (router/stream_catalog.py).
+    retire_stream(table, time.time(), ctx.stream_retention_s)
+    table.stream = None
     await ctx.catalog.remove(table)
     await ctx.storage.drop_table(table.table_id)
     return {"TableDescription": description}
