@@ -32,9 +32,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-memory", action="store_true", help="keep data in a RAM-backed scratch folder, removed on exit")
     p.add_argument("--sync", action="store_true", help="fsync every acknowledged write (group commit)")
     p.add_argument("--region", default=DEFAULT_REGION)
-    from meridian.cluster.node_options import add_stream_options, add_ttl_interval
+    from meridian.cluster.node_options import add_pitr_interval, add_stream_options, add_ttl_interval
 
     add_ttl_interval(p)
+    add_pitr_interval(p)
     add_stream_options(p)
     _add_front_options(p)
 
@@ -51,9 +52,10 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
         help="the region's storage nodes, this one included, each ID=HOST:PORT, comma-separated (as the routers' "
         "--nodes); global secondary index entries go to the node owning them. Default: this node alone",
     )
-    from meridian.cluster.node_options import add_resolve_wait, add_stream_options, add_ttl_interval
+    from meridian.cluster.node_options import add_pitr_interval, add_resolve_wait, add_stream_options, add_ttl_interval
 
     add_ttl_interval(p)
+    add_pitr_interval(p)
     add_stream_options(p)
     add_resolve_wait(p)
     p.add_argument(
@@ -286,7 +288,8 @@ def _run(ns: argparse.Namespace) -> int:
 
         return run_serve(host=ns.host, port=ns.port, data_dir=ns.data_dir, in_memory=ns.in_memory, sync=ns.sync,
                          region=ns.region, ttl_interval_s=ns.ttl_interval_s, options=_front_options(ns),
-                         stream_shard_period_s=ns.stream_shard_period_s)
+                         stream_shard_period_s=ns.stream_shard_period_s,
+                         pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s)
     if ns.command == "node":
         from meridian.node.server import run_node
 
@@ -304,7 +307,7 @@ def _run(ns: argparse.Namespace) -> int:
         run_node(listen=ns.listen, data_dir=ns.data_dir, sync=ns.sync, node_id=node_id, region=ns.region,
                  peers=peers, placement=placement, ttl_interval_s=ns.ttl_interval_s,
                  stream_retention_s=ns.stream_retention_s, stream_shard_period_s=ns.stream_shard_period_s,
-                 replicated=not ns.no_replicator)
+                 replicated=not ns.no_replicator, pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s)
         return 0
     if ns.command == "router":
         from meridian.router.server import run_router

@@ -30,6 +30,16 @@ def add_ttl_interval(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_pitr_interval(parser: argparse.ArgumentParser) -> None:
+    """``--pitr-checkpoint-interval-s``, shared by ``meridian serve``, ``node`` and ``up``."""
+    default = model_limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT
+    parser.add_argument(
+        "--pitr-checkpoint-interval-s", type=positive_seconds, default=default, metavar="SECONDS",
+        help=f"while a table has point-in-time recovery, how often a storage node takes a checkpoint of its "
+        f"database; a restore replays at most this much change log (default: {default:g}; shorten it for labs)",
+    )  # fmt: skip
+
+
 def add_stream_options(parser: argparse.ArgumentParser, *, shard_period: bool = True) -> None:
     """``--stream-retention-s`` (``meridian serve``, ``node``, ``router``, ``up``)
     and ``--stream-shard-period-s`` (the ones running storage nodes)."""

@@ -325,7 +325,8 @@ class LocalCluster:
     ``ttl_interval_s``: how often nodes sweep for expired items (None: the
     nodes' default); ``stream_retention_s`` (nodes and routers) and
     ``stream_shard_period_s`` (nodes): DynamoDB Streams' record retention and
-    shard period (None: the defaults).
+    shard period (None: the defaults); ``pitr_checkpoint_interval_s`` (nodes):
+    how often a node checkpoints while a table has PITR (None: the default).
     """
 
     def __init__(
@@ -343,6 +344,7 @@ class LocalCluster:
         ttl_interval_s: float | None = None,
         stream_retention_s: float | None = None,
         stream_shard_period_s: float | None = None,
+        pitr_checkpoint_interval_s: float | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -364,6 +366,7 @@ class LocalCluster:
         self.ttl_interval_s = ttl_interval_s
         self.stream_retention_s = stream_retention_s
         self.stream_shard_period_s = stream_shard_period_s
+        self.pitr_checkpoint_interval_s = pitr_checkpoint_interval_s
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         # A wildcard bind is reached through loopback.
@@ -491,6 +494,8 @@ class LocalCluster:
                     args.append("--no-replicator")  # no replicator is started: the node trims its own log
                 if self.ttl_interval_s is not None:
                     args += ["--ttl-interval-s", repr(self.ttl_interval_s)]
+                if self.pitr_checkpoint_interval_s is not None:
+                    args += ["--pitr-checkpoint-interval-s", repr(self.pitr_checkpoint_interval_s)]
                 args += self._stream_args(shard_period=True)
                 self.nodes[region].append(
                     ManagedProcess(args, log_path=self.log_dir / f"{node_id}.log", name=node_id)

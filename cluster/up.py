@@ -18,7 +18,7 @@ import signal
 import sys
 
 from meridian.cluster import limits, startup_errors
-from meridian.cluster.node_options import add_stream_options, add_ttl_interval, positive_seconds
+from meridian.cluster.node_options import add_pitr_interval, add_stream_options, add_ttl_interval, positive_seconds
 from meridian.cluster.procs import LocalCluster, ManagedProcess, StartupError
 from meridian.cluster.up_control import ProcessControl, state_path
 
@@ -69,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
     add_ttl_interval(parser)
+    add_pitr_interval(parser)
     add_stream_options(parser)
     parser.add_argument(
         "--link-latency-ms", type=float, default=0.0,
@@ -140,6 +141,7 @@ def run_up(ns: argparse.Namespace) -> int:
             link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
             ttl_interval_s=ns.ttl_interval_s, stream_retention_s=ns.stream_retention_s,
             stream_shard_period_s=ns.stream_shard_period_s,
+            pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s,
         )  # fmt: skip
     except ValueError as error:
         print(f"meridian up: {error}", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ them (``__type`` + ``message`` + status).
     ├── TransactionCanceledException
     ├── ReplicatedWriteConflictException
     ├── TableNotFoundException / TableAlreadyExistsException / ...
+    ├── BackupNotFoundException / PointInTimeRecoveryUnavailableException / ... (backups, PITR)
     ├── TrimmedDataAccessException / ExpiredIteratorException (DynamoDB Streams)
     ├── InternalServerError             (HTTP 500)
     └── ServiceUnavailable              (HTTP 503)
@@ -196,6 +197,37 @@ class TableNotFoundException(DynamoError):
 
 class TableAlreadyExistsException(DynamoError):
     type_name = "TableAlreadyExistsException"
+
+
+class TableInUseException(DynamoError):
+    """A restore's target table is being created or deleted."""
+
+    type_name = "TableInUseException"
+
+
+class BackupNotFoundException(DynamoError):
+    type_name = "BackupNotFoundException"
+
+
+class BackupInUseException(DynamoError):
+    """Another backup operation on the table (or backup) is in progress."""
+
+    type_name = "BackupInUseException"
+
+
+class ContinuousBackupsUnavailableException(DynamoError):
+    type_name = "ContinuousBackupsUnavailableException"
+
+
+class PointInTimeRecoveryUnavailableException(DynamoError):
+    """Point-in-time recovery is not enabled for the source table, or no
+    node checkpoint covers the requested time (``node/restore.py``)."""
+
+    type_name = "PointInTimeRecoveryUnavailableException"
+
+
+class InvalidRestoreTimeException(DynamoError):
+    type_name = "InvalidRestoreTimeException"
 
 
 class GlobalTableNotFoundException(DynamoError):

@@ -372,9 +372,14 @@ CHECKPOINT_NAME_CHARS_MAX = 128
 # Meridian's: a write pause (hold_writes, for a consistent cut across nodes) ends on its
 # own after at most this long, so a router that dies holding it cannot stall a node.
 WRITE_HOLD_TIMEOUT_S_MAX = 10.0
+# Meridian's: a router waits this long for one node's share of a restore (RestoreTable).
+RESTORE_CALL_TIMEOUT_S = 3600.0
 # Meridian's: a restore writes the items it copies in batches of at most this many
 # (one replicated-apply call each), yielding to the event loop between batches.
 RESTORE_BATCH_ITEMS = 512
+# ... and reads the change log it replays in chunks of this many batches' worth of
+# entries (most are skipped unread: another table's), the loop free between chunks.
+RESTORE_LOG_CHUNK_FACTOR = 8
 
 assert 1 <= PITR_RECOVERY_DAYS_MIN <= PITR_RECOVERY_DAYS_DEFAULT <= PITR_RECOVERY_DAYS_MAX
 assert PITR_CHECKPOINT_INTERVAL_S_DEFAULT > 0 and PITR_PASS_INTERVAL_S_MAX > 0

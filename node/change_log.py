@@ -17,10 +17,11 @@ advanced when a batch retires, ``node/commit.py``):
 DynamoDB Streams do not read this log: a table with a stream gets its own
 copy of each change (both images, the event) in the same write batch
 (``node/streams.py``), kept by time for the stream's retention, so the
-log's garbage collection never waits for a stream consumer.  Wave 2:
-point-in-time recovery replays the log from a checkpoint; retention stays
-the minimum over every consumer's cursor (``truncate_log`` already takes
-the GSI cursors into account; checkpoints' join them).
+log's garbage collection never waits for a stream consumer.
+Point-in-time recovery replays the log from a periodic checkpoint
+(``node/restore.py``): ``truncate_log`` keeps every entry after the oldest
+kept one (``pitr_log_floor``, ``node/pitr.py``), as it keeps what the GSI
+maintainers have not read.
 """
 
 from __future__ import annotations
@@ -111,9 +112,12 @@ class ChangeLogMixin:
 
     def truncate_log(self, through_sequence: int) -> int:
         """Delete change-log entries up to ``through_sequence``, but none a
-        global index maintainer still needs, and none not yet durable;
-        return the sequence truncated through."""
+        global index maintainer or a point-in-time restore still needs, and
+        none not yet durable; return the sequence truncated through."""
         through = min(through_sequence, self._durable_sequence)
+        pitr_floor = self.pitr_log_floor()
+        if pitr_floor is not None:
+            through = min(through, pitr_floor)
         for plan in self.indexes.global_indexes():
             through = min(through, self.gsi_position(plan.index_id)[0])
         base = self.log_base()

@@ -26,6 +26,12 @@ per job, each in its own module; the state they share is set up here, in
 ``node/ttl.py``                the Time to Live sweeper task (uses the engine;
                                its deletes are ``expire_many``, write path)
 ``node/stream_retention.py``   the task trimming expired stream periods
+``node/checkpoints.py``        RocksDB checkpoints (backups, PITR), the write
+                               pause that makes them one cut across nodes
+``node/restore.py``            a table's items from a checkpoint (and the log,
+                               to a point in time) into a new table id
+``node/pitr.py``               the task taking periodic checkpoints and
+                               deleting those past the recovery period
 =============================  ================================================
 
 Every call happens on the node's event-loop thread (blocking RocksDB work
@@ -43,9 +49,10 @@ Where wave 2 goes on a node (``docs/architecture.md``, "Where wave 2 goes"):
   mixin; its durable keys in ``node/database.py``, its lock check in
   ``_apply`` before the condition, a single-node transaction committed as
   one ``Batch`` (``node/commit.py``).
-* **Checkpoints for point-in-time recovery**: RocksDB checkpoints of the
-  database opened in ``node/database.py``, replayed forward with
-  ``node/change_log.py``; their oldest sequence joins log retention.
+* **Checkpoints for point-in-time recovery**: built (``node/checkpoints.py``,
+  ``node/restore.py``, ``node/pitr.py``): RocksDB checkpoints of the whole
+  database, replayed forward with the change log; the oldest periodic one's
+  sequence joins log retention (``truncate_log``).
 * **Capacity accounting**: a new ``node/capacity.py`` beside
   ``node/statistics.py``, charging the ``size_bytes`` / ``bytes_read`` each
   write and range read computes once.
@@ -55,7 +62,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rocksdict import WriteBatch, WriteOptions
@@ -63,15 +70,18 @@ from rocksdict import WriteBatch, WriteOptions
 from meridian.model import limits
 from meridian.model.errors import InternalServerError
 from meridian.model.keycodec import prefix_end, table_prefix
+from meridian.model.ops import ItemOp, ItemResult, OpKind
 from meridian.model.records import pack_u64, unpack_u64
 from meridian.model.stamps import HybridLogicalClock, VersionStamp, wall_clock_ms
 from meridian.node.change_log import ChangeLogMixin
+from meridian.node.checkpoints import CheckpointMixin
 from meridian.node.commit import INTERNAL, Batch, CommitMixin, resolve
 from meridian.node.database import COLLECTION_PREFIX, META_HLC, META_SEQUENCE, close_database, open_database, stats_key
 from meridian.node.index_state import IndexStateMixin
 from meridian.node.indexes import IndexRegistry
 from meridian.node.range_reads import RangeReadMixin
 from meridian.node.replica import ReplicaMixin
+from meridian.node.restore import RestoreMixin
 from meridian.node.statistics import EngineStatistics, StatisticsMixin, ttl_deleted_key
 from meridian.node.streams import StreamsMixin, check_stream_options
 from meridian.node.write_path import WritePathMixin
@@ -88,6 +98,8 @@ class Engine(
     StatisticsMixin,
     ReplicaMixin,
     StreamsMixin,
+    CheckpointMixin,
+    RestoreMixin,
 ):
     """Executes item operations atomically against one RocksDB database.
 
@@ -187,6 +199,7 @@ class Engine(
         #: waiting: a write to a table with a GSI became durable, or the
         #: set of indexes changed.  Set by the GSI maintainer.
         self.gsi_wakeup: Callable[[], None] | None = None
+        self._open_checkpoints()  # node/checkpoints.py
 
     def __repr__(self) -> str:
         return (
@@ -194,6 +207,14 @@ class Engine(
             f"seq={self._sequence} pending={len(self._pending)} inflight_groups={len(self._inflight)}"
             f"{' FAILED' if self._failure else ''}>"
         )
+
+    def execute_async(self, op: ItemOp) -> Awaitable[ItemResult]:
+        """``WritePathMixin.execute_async``, but a client write waits while
+        writes are held (``node/checkpoints.py``).  Returns the coroutine
+        itself: no extra frame per call."""
+        if self._hold_timers and op.kind is not OpKind.GET:
+            return self.execute_released(op)
+        return WritePathMixin.execute_async(self, op)
 
     def physical_now_ms(self) -> int:
         """The node's physical clock in epoch milliseconds, clock skew included

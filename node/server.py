@@ -8,7 +8,8 @@ durable, database closed).
 Its Time to Live sweeper (``node/ttl.py``) expires the items of its tables
 with TTL, one sweep every ``ttl_interval_s``; its stream trimmer
 (``node/stream_retention.py``) deletes DynamoDB Streams records older than
-``stream_retention_s``.
+``stream_retention_s``; while a table has point-in-time recovery it takes a
+periodic checkpoint every ``pitr_checkpoint_interval_s`` (``node/pitr.py``).
 
 A node also maintains the global secondary indexes of its items
 (``node/gsi.py``), which needs its peers (the region's nodes, itself
@@ -36,6 +37,7 @@ from meridian.node.peers import PeerLinks
 from meridian.node.replica_service import ReplicaNodeService
 from meridian.node.service import StorageService
 from meridian.node.log_compaction import LogCompactor
+from meridian.node.pitr import PitrCheckpointer
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
 from meridian.proto.channels import SERVER_OPTIONS
@@ -58,6 +60,7 @@ async def serve_node(
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
     replicated: bool = True,
+    pitr_checkpoint_interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT,
 ) -> None:
     """Serve until ``stop`` is set (default: until SIGTERM or SIGINT).
 
@@ -86,6 +89,7 @@ async def serve_node(
     sweeper = TtlSweeper(engine, interval_s=ttl_interval_s)
     trimmer = StreamTrimmer(engine)
     compactor = None if replicated else LogCompactor(engine)
+    pitr = PitrCheckpointer(engine, interval_s=pitr_checkpoint_interval_s)
     try:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
@@ -98,10 +102,12 @@ async def serve_node(
         trimmer.start()
         if compactor is not None:
             compactor.start()
+        pitr.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            await pitr.stop()
             if compactor is not None:
                 await compactor.stop()
             await trimmer.stop()
@@ -127,6 +133,7 @@ def run_node(
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT,
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
     replicated: bool = True,
+    pitr_checkpoint_interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT,
 ) -> None:
     """Blocking entry point of a storage node process."""
     uvloop.run(
@@ -134,5 +141,6 @@ def run_node(
             listen, data_dir, sync=sync, node_id=node_id, region=region, peers=peers, placement=placement,
             ttl_interval_s=ttl_interval_s, stream_retention_s=stream_retention_s,
             stream_shard_period_s=stream_shard_period_s, replicated=replicated,
+            pitr_checkpoint_interval_s=pitr_checkpoint_interval_s,
         )  # fmt: skip
     )

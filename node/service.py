@@ -15,6 +15,11 @@ waiting, the stream is not read until the writer catches up, and HTTP/2
 flow control slows the sender (a router never gets there: it keeps fewer
 operations in flight, ``STORAGE_INFLIGHT_OPS_MAX``).
 
+While the node's client writes are held (``hold_writes``, a backup's cut
+across nodes, ``node/checkpoints.py``), a batch's reads run at once and its
+writes are queued (``defer_writes``); their answers follow the release, in
+a result batch of their own (results are matched by op id).
+
 Errors: an operation's error is its result; a unary call that fails ends
 with the error's status (``proto/errors.py``), its type kept.
 """
@@ -27,7 +32,7 @@ import logging
 import grpc
 
 from meridian.model import limits
-from meridian.model.errors import DynamoError
+from meridian.model.errors import DynamoError, InternalServerError
 from meridian.model.ops import ItemResult
 from meridian.node.engine import Engine
 from meridian.proto import storage_pb2 as pb
@@ -35,6 +40,9 @@ from meridian.proto import storage_pb2_grpc
 from meridian.proto.errors import abort
 from meridian.proto.storage_codec import (
     catalog_from_pb,
+    checkpoint_info_to_pb,
+    restore_request_from_pb,
+    restore_result_to_pb,
     catalog_to_pb,
     index_entries_from_pb,
     op_from_pb,
@@ -73,11 +81,16 @@ class StorageService(storage_pb2_grpc.StorageServicer):
         engine = self._engine
         answers: asyncio.Queue = asyncio.Queue(maxsize=limits.NODE_STREAM_ANSWERS_MAX)
         writer = asyncio.create_task(self._answer(answers, context))
+        held: set[asyncio.Task] = set()
         try:
             async for batch in request_iterator:
                 ops = batch.ops
                 self.batches_received += 1
                 self.ops_received += len(ops)
+                if engine.writes_held:
+                    ops = self._hold(ops, answers, writer, held)
+                    if not ops:
+                        continue
                 results, durable = engine.execute_many([op_from_pb(m) for m in ops])
                 entry = (ops, results, durable)
                 if not answers.full():
@@ -87,11 +100,36 @@ class StorageService(storage_pb2_grpc.StorageServicer):
                 if writer.done():
                     break
         finally:
+            if held:
+                await asyncio.gather(*held, return_exceptions=True)
             if not answers.full():
                 answers.put_nowait(None)
             else:
                 await self._wait_for_room(answers, writer, None)
             await writer
+
+    def _hold(self, ops, answers: asyncio.Queue, writer: asyncio.Task, held: set[asyncio.Task]) -> list:
+        """Queue a batch's writes until the release; return its reads, to run now."""
+        reads = [m for m in ops if m.kind == pb.GET]
+        writes = [m for m in ops if m.kind != pb.GET]
+        if writes:
+            deferred = self._engine.defer_writes([op_from_pb(m) for m in writes])
+            task = asyncio.ensure_future(self._answer_later(writes, deferred, answers, writer))
+            held.add(task)
+            task.add_done_callback(held.discard)
+        return reads
+
+    async def _answer_later(self, writes, deferred: asyncio.Future, answers: asyncio.Queue, writer) -> None:
+        try:
+            results, durable = await deferred
+        except Exception:  # noqa: BLE001 - every write of the batch fails with it
+            log.exception("held writes failed")
+            results, durable = [ItemResult(error=InternalServerError("Internal server error"))] * len(writes), None
+        entry = (writes, results, durable)
+        if not answers.full():
+            answers.put_nowait(entry)
+        else:
+            await self._wait_for_room(answers, writer, entry)
 
     async def _wait_for_room(self, answers: asyncio.Queue, writer: asyncio.Task, entry) -> bool:
         """Queue ``entry`` once the writer made room (backpressure: the
@@ -167,6 +205,41 @@ class StorageService(storage_pb2_grpc.StorageServicer):
     async def ReadStream(self, request: pb.StreamRead, context) -> pb.StreamPage:
         page = await self._run(context, self._engine.read_stream, stream_read_from_pb(request))
         return stream_page_to_pb(page)
+
+    # --- backups and point-in-time recovery (node/checkpoints.py, node/restore.py) ---
+
+    async def _run_async(self, context: grpc.aio.ServicerContext, coro):
+        try:
+            return await coro
+        except DynamoError as err:
+            await abort(context, err)
+        except Exception as exc:
+            log.exception("storage call failed")
+            await abort(context, exc)
+
+    async def CreateCheckpoint(self, request: pb.CheckpointRef, context) -> pb.CheckpointInfo:
+        info = await self._run_async(context, self._engine.create_checkpoint(request.name))
+        return checkpoint_info_to_pb(info)
+
+    async def DeleteCheckpoint(self, request: pb.CheckpointRef, context) -> pb.Empty:
+        await self._run(context, self._engine.delete_checkpoint, request.name)
+        return _EMPTY
+
+    async def HoldWrites(self, request: pb.WriteHold, context) -> pb.Empty:
+        await self._run(context, self._engine.hold_writes, request.token, request.timeout_s)
+        return _EMPTY
+
+    async def ReleaseWrites(self, request: pb.WriteHold, context) -> pb.Empty:
+        await self._run(context, self._engine.release_writes, request.token)
+        return _EMPTY
+
+    async def RestoreTable(self, request: pb.RestoreRequest, context) -> pb.RestoreResult:
+        restore = await self._run(context, restore_request_from_pb, request)
+        result = await self._run_async(context, self._engine.restore_table(restore))
+        return restore_result_to_pb(result)
+
+    async def GetPitrWindow(self, request: pb.Empty, context) -> pb.PitrWindow:
+        return pb.PitrWindow(oldest_checkpoint_ms=self._engine.pitr_window())
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

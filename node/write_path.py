@@ -104,6 +104,8 @@ class WritePathMixin:
         """
         if self._group is not None:
             self._submit(self._group)  # keep batches in the order they were applied
+        if op.kind == _GET:  # a read stages nothing: no batch to build (about 1 µs per GetItem)
+            return self._apply(op, None)
         batch = Batch()
         result = self._apply(op, batch)
         if batch.writes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import orjson
 
+from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import (
     CatalogEntry,
     IndexEntry,
@@ -313,3 +314,42 @@ def stream_page_from_pb(m: pb.StreamPage) -> StreamPage:
         m.last_sequence,
         m.end_of_shard,
     )
+
+
+# --- backups and point-in-time recovery (model/backups.py) -----------------------------
+
+
+def checkpoint_info_to_pb(info: CheckpointInfo) -> pb.CheckpointInfo:
+    return pb.CheckpointInfo(
+        name=info.name, sequence=info.sequence, created_ms=info.created_ms, size_bytes=info.size_bytes
+    )
+
+
+def checkpoint_info_from_pb(m: pb.CheckpointInfo) -> CheckpointInfo:
+    return CheckpointInfo(m.name, m.sequence, m.created_ms, m.size_bytes)
+
+
+def restore_request_to_pb(request: RestoreRequest) -> pb.RestoreRequest:
+    return pb.RestoreRequest(
+        source_table_id=request.source_table_id,
+        target_table_id=request.target_table_id,
+        checkpoint=request.checkpoint,
+        at_ms=request.at_ms,
+    )
+
+
+def restore_request_from_pb(m: pb.RestoreRequest) -> RestoreRequest:
+    return RestoreRequest(
+        m.source_table_id,
+        m.target_table_id,
+        checkpoint=m.checkpoint if m.HasField("checkpoint") else None,
+        at_ms=m.at_ms if m.HasField("at_ms") else None,
+    )
+
+
+def restore_result_to_pb(result: RestoreResult) -> pb.RestoreResult:
+    return pb.RestoreResult(item_count=result.item_count, size_bytes=result.size_bytes)
+
+
+def restore_result_from_pb(m: pb.RestoreResult) -> RestoreResult:
+    return RestoreResult(m.item_count, m.size_bytes)

@@ -85,6 +85,36 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.StreamRead.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.StreamPage.FromString,
                 _registered_method=True)
+        self.CreateCheckpoint = channel.unary_unary(
+                '/meridian.v1.Storage/CreateCheckpoint',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.CheckpointRef.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.CheckpointInfo.FromString,
+                _registered_method=True)
+        self.DeleteCheckpoint = channel.unary_unary(
+                '/meridian.v1.Storage/DeleteCheckpoint',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.CheckpointRef.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
+        self.HoldWrites = channel.unary_unary(
+                '/meridian.v1.Storage/HoldWrites',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.WriteHold.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ReleaseWrites = channel.unary_unary(
+                '/meridian.v1.Storage/ReleaseWrites',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.WriteHold.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RestoreTable = channel.unary_unary(
+                '/meridian.v1.Storage/RestoreTable',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.RestoreRequest.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.RestoreResult.FromString,
+                _registered_method=True)
+        self.GetPitrWindow = channel.unary_unary(
+                '/meridian.v1.Storage/GetPitrWindow',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.PitrWindow.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -157,6 +187,45 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCheckpoint(self, request, context):
+        """Backups and point-in-time recovery: a checkpoint of the whole database;
+        a pause of client writes (queued, not refused) for a cut across nodes;
+        a table's items from a checkpoint (and the log) into a new table id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldWrites(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseWrites(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreTable(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPitrWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +278,36 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.ReadStream,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.StreamRead.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.StreamPage.SerializeToString,
+            ),
+            'CreateCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckpoint,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.CheckpointRef.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.CheckpointInfo.SerializeToString,
+            ),
+            'DeleteCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCheckpoint,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.CheckpointRef.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'HoldWrites': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldWrites,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.WriteHold.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'ReleaseWrites': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseWrites,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.WriteHold.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'RestoreTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreTable,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.RestoreRequest.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.RestoreResult.SerializeToString,
+            ),
+            'GetPitrWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPitrWindow,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.PitrWindow.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +580,168 @@ class Storage:
             '/meridian.v1.Storage/ReadStream',
             meridian_dot_proto_dot_storage__pb2.StreamRead.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.StreamPage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/CreateCheckpoint',
+            meridian_dot_proto_dot_storage__pb2.CheckpointRef.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.CheckpointInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/DeleteCheckpoint',
+            meridian_dot_proto_dot_storage__pb2.CheckpointRef.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldWrites(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/HoldWrites',
+            meridian_dot_proto_dot_storage__pb2.WriteHold.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseWrites(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/ReleaseWrites',
+            meridian_dot_proto_dot_storage__pb2.WriteHold.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/RestoreTable',
+            meridian_dot_proto_dot_storage__pb2.RestoreRequest.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.RestoreResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPitrWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/GetPitrWindow',
+            meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.PitrWindow.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,15 @@ _REQUEST_LIMIT_MESSAGE = (
 )
 
 
+# An answer's head, in one formatting step: status line, Server, request id,
+# CRC32 of the body, Date, Content-Length, the response's own headers, then
+# "Connection: close" or nothing, the blank line and the body.
+_HEAD = (b"%sServer: Server\r\nx-amzn-RequestId: %s%012d\r\nx-amz-crc32: %d\r\nDate: %s\r\n"
+         b"Content-Length: %d\r\n%s%s\r\n%s")
+_STATUS_LINES = {status: status_line(status) for status in (200, 400, 404, 413, 500)}
+_CONNECTION_CLOSE = b"Connection: close\r\n"
+
+
 class RequestIds:
     """52-character request ids, like DynamoDB's, without a syscall per request.
 
@@ -100,9 +109,10 @@ class RequestIds:
         self._prefix = raw[:40].encode()
         self._n = 0
 
-    def next(self) -> bytes:
+    def take(self) -> tuple[bytes, int]:
+        """The next id as its prefix and counter (``encode`` formats them in place: ``%s%012d``)."""
         self._n += 1
-        return self._prefix + b"%012d" % self._n
+        return self._prefix, self._n
 
 
 class HttpDate:
@@ -193,17 +203,12 @@ class Application:
                     headers += b"Content-Encoding: %s\r\n" % coding.encode()
             if request.origin is not None:
                 headers += self._cors_headers(request.origin)
-        head = b"".join((
-            status_line(response.status),
-            b"Server: Server\r\nx-amzn-RequestId: ", self._ids.next(),
-            b"\r\nx-amz-crc32: %d" % zlib.crc32(body),
-            b"\r\nDate: ", self._date.value(),
-            b"\r\nContent-Length: %d\r\n" % len(body),
-            headers,
-            b"" if keep_alive else b"Connection: close\r\n",
-            b"\r\n",
-        ))
-        return head + body if body else head
+        status = response.status
+        prefix, n = self._ids.take()
+        return _HEAD % (
+            _STATUS_LINES.get(status) or status_line(status), prefix, n, zlib.crc32(body), self._date.value(),
+            len(body), headers, b"" if keep_alive else _CONNECTION_CLOSE, body,
+        )
 
     def _cors_headers(self, origin: str) -> bytes:
         """The CORS headers of any answer to a request from ``origin``; none if it is not allowed."""
@@ -238,6 +243,14 @@ class Application:
         name = err.type_name
         self.errors_by_type[name] = self.errors_by_type.get(name, 0) + 1
         return Response(err.status, orjson.dumps(err.body()), content_type)
+
+    def failed(self, action: str, exc: Exception, content_type: bytes) -> Response:
+        """The answer to an action that raised ``exc``: its DynamoError, or a
+        500 for anything else (a bug: logged, never a crash)."""
+        if isinstance(exc, DynamoError):
+            return self._error(exc, content_type)
+        log.error("action %s failed", action, exc_info=exc)
+        return self._error(InternalServerError("Internal server error"), content_type)
 
     # --- dispatch -------------------------------------------------------------
     async def handle(self, req: Request) -> Response:
@@ -283,7 +296,7 @@ class Application:
             return self._error(UnknownOperationException(None), ctype)
         name, fn, validate = entry
 
-        auth_error = _check_authorization(req)
+        auth_error = check_authorization(req)
         if auth_error is None and self.credentials is not None:
             auth_error = self._verify_signature(req)
         if auth_error is not None:
@@ -297,11 +310,8 @@ class Application:
         try:
             validate(name, body)
             result = await fn(self.ctx, body)
-        except DynamoError as err:
-            return self._error(err, ctype)
-        except Exception:  # noqa: BLE001 - the boundary: a bug becomes a 500, never a crash
-            log.exception("action %s failed", name)
-            return self._error(InternalServerError("Internal server error"), ctype)
+        except Exception as exc:  # noqa: BLE001 - the boundary: a bug becomes a 500, never a crash
+            return self.failed(name, exc, ctype)
         finally:
             self.inflight -= 1
         if result.__class__ is bytes:
@@ -318,17 +328,26 @@ class Application:
         )  # fmt: skip
 
 
-def _check_authorization(req: Request) -> DynamoError | None:
+_SIGNATURE_PART = ", Signature="
+
+
+def check_authorization(req: Request) -> DynamoError | None:
     """DynamoDB's checks of the Authorization header, short of the signature.
 
     Without ``--credentials`` Meridian does not verify signatures (any
     credentials work, as with every local DynamoDB), but a request must look
     signed, as DynamoDB demands; with them ``sigv4.verify`` follows.
-    The last header that passed is remembered: a client that reuses one
-    (or the same load generator) skips the parsing.
+
+    The parse is skipped for a header seen to pass just before, and for one
+    that differs from the last passing one only in its signature: an SDK
+    signs every request differently, but ``AWS4-HMAC-SHA256 Credential=...,
+    SignedHeaders=...`` stays the same for a client.  Such a header is that
+    prefix, ``, Signature=`` and a signature of letters and digits only (no
+    space, comma or ``=``), so the parse would find the prefix's parameters
+    plus ``Signature``: the same verdict, for ~0.3 µs instead of ~1.4.
     """
     auth = req.authorization
-    if auth is not None and auth == _last_good_auth[0]:
+    if auth is not None and (auth == _last_good_auth[0] or _same_but_signature(auth)):
         return None if req.date else _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ", auth)
     if not auth or auth.strip()[:5] != "AWS4-":
         return MissingAuthenticationTokenException("Request is missing Authentication Token")
@@ -346,10 +365,20 @@ def _check_authorization(req: Request) -> DynamoError | None:
     if msg:
         return _incomplete(msg, auth)
     _last_good_auth[0] = auth
+    at = auth.rfind(_SIGNATURE_PART)
+    if at > 0 and auth[at + len(_SIGNATURE_PART):].isalnum():
+        _last_good_auth[1] = auth[:at]
     return None
 
 
-_last_good_auth: list[str | None] = [None]
+def _same_but_signature(auth: str) -> bool:
+    """``auth`` is the last passing header's prefix, ``, Signature=`` and letters and digits."""
+    at = auth.rfind(_SIGNATURE_PART)
+    return at > 0 and auth[:at] == _last_good_auth[1] and auth[at + len(_SIGNATURE_PART):].isalnum()
+
+
+#: The last Authorization header that passed, and its part before ``, Signature=``.
+_last_good_auth: list[str | None] = [None, None]
 
 
 def _incomplete(msg: str, auth: str) -> IncompleteSignatureException:

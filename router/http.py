@@ -9,10 +9,14 @@ Shape of a connection:
 * bytes arrive -> ``httptools.HttpRequestParser`` -> one ``_Request`` per
   message (method, path, the few headers we use, body bounded by
   ``limits.HTTP_REQUEST_BYTES_MAX``);
-* each request is handed to ``app.handle(request) -> coroutine``; the
-  coroutine is stepped inline (``_Drive``): in embedded mode most requests
-  finish without ever suspending, so they are answered inside the same
-  ``data_received`` call, with no Task created;
+* each request is first offered to the fast path, when there is one
+  (``router/fast_path.py``: embedded GetItem and PutItem answered by plain
+  calls, no coroutine at all), then handed to ``app.handle(request) ->
+  coroutine``; the coroutine is stepped inline (``_Drive``): in embedded
+  mode most requests finish without ever suspending, so they are answered
+  inside the same ``data_received`` call, with no Task created.  An answer
+  ready at once, with no earlier answer outstanding on the connection, is
+  written straight away, without a place in the answer queue;
 * responses leave in request order (pipelining); at most
   ``limits.HTTP_PIPELINED_REQUESTS_MAX`` requests are started and not yet
   answered per connection.  A request parsed past that bound is *parked*
@@ -51,6 +55,8 @@ from typing import Any, Callable, Coroutine
 import httptools
 
 from meridian.model import limits
+
+from .http_outbox import Outbox, outbox_of
 
 log = logging.getLogger("meridian.router.http")
 
@@ -135,6 +141,9 @@ class Response:
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+#: ``fast(request)``: the answer (a ``Response``), a coroutine that will
+#: produce it, or None when the request must take ``Handler``.
+FastHandler = Callable[[Request], "Response | Coroutine[Any, Any, Response] | None"]
 #: ``encode(response, request)``: the bytes of one answer; ``request`` is
 #: None for a protocol failure (the connection closes after it).
 Encoder = Callable[[Response, "Request | None"], bytes]
@@ -156,7 +165,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_handler", "_encode", "_parser", "_transport", "_request", "_body_parts", "_body_bytes",
         "_head_bytes", "_slots", "_parked", "_paused", "_draining", "_write_blocked", "_closing", "_stats",
-        "_pipelined_max", "_resume_below",
+        "_pipelined_max", "_resume_below", "_fast", "_out", "_out_bytes", "_outbox",
     )
 
     def __init__(
@@ -167,9 +176,11 @@ class HttpProtocol(asyncio.Protocol):
         *,
         pipelined_max: int = limits.HTTP_PIPELINED_REQUESTS_MAX,
         resume_below: int = limits.HTTP_PIPELINED_REQUESTS_RESUME_BELOW,
+        fast: FastHandler | None = None,
     ) -> None:
         assert 1 <= resume_below <= pipelined_max
         self._handler = handler
+        self._fast = fast
         self._encode = encode
         self._stats = stats
         self._pipelined_max = pipelined_max
@@ -186,10 +197,14 @@ class HttpProtocol(asyncio.Protocol):
         self._draining = False
         self._write_blocked = False  # between pause_writing and resume_writing
         self._closing = False
+        self._out: list[bytes] = []  # encoded answers waiting for the end of the loop's round (http_outbox.py)
+        self._out_bytes = 0
+        self._outbox: Outbox | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._outbox = outbox_of(asyncio.get_running_loop())
         self._stats.connections_open += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -197,6 +212,7 @@ class HttpProtocol(asyncio.Protocol):
         self._transport = None
         self._closing = True
         self._parked.clear()
+        self._out.clear()
 
     def pause_writing(self) -> None:
         self._write_blocked = True
@@ -291,9 +307,27 @@ class HttpProtocol(asyncio.Protocol):
         if self._parked or self._write_blocked or len(self._slots) >= self._pipelined_max:
             self._park(req)
             return
+        self._start(req)
+
+    def _start(self, req: Request) -> None:
+        """Answer ``req`` now if it can be (the fast path, or a handler that does
+        not suspend); otherwise give it its place in the answer queue."""
+        fast = self._fast
+        answer = fast(req) if fast is not None else None
+        if answer is None:
+            answer = self._handler(req)
+        if answer.__class__ is Response:
+            transport = self._transport
+            if not self._slots and req.keep_alive and not self._paused and transport is not None:
+                self._send(self._encode(answer, req))  # type: ignore[arg-type]
+                return
+            slot = _Slot(req)
+            self._slots.append(slot)
+            self._answer(slot, answer)  # type: ignore[arg-type]
+            return
         slot = _Slot(req)
         self._slots.append(slot)
-        _Drive(self, slot, self._handler(req))
+        _Drive(self, slot, answer)  # type: ignore[arg-type]
 
     # --- the per-connection bound -----------------------------------------------
     def _park(self, item: Request | Response) -> None:
@@ -324,9 +358,7 @@ class HttpProtocol(asyncio.Protocol):
                     slots.append(slot)
                     self._answer(slot, item)  # type: ignore[arg-type]
                 else:
-                    slot = _Slot(item)  # type: ignore[arg-type]
-                    slots.append(slot)
-                    _Drive(self, slot, self._handler(item))  # type: ignore[arg-type]
+                    self._start(item)  # type: ignore[arg-type]
         finally:
             self._draining = False
         transport = self._transport
@@ -355,8 +387,9 @@ class HttpProtocol(asyncio.Protocol):
                 slots.clear()
                 break
         if out:
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self._send(out[0] if len(out) == 1 else b"".join(out))
         if close:
+            self._flush()
             self._closing = True
             self._parked.clear()
             if request is None and transport.can_write_eof():
@@ -365,6 +398,28 @@ class HttpProtocol(asyncio.Protocol):
                 transport.close()
         elif self._paused and not self._draining:
             self._drain()
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` at the end of this loop round, with the other connections' answers."""
+        out = self._out
+        if not out:
+            self._outbox.register(self)  # type: ignore[union-attr]
+        out.append(data)
+        self._out_bytes += len(data)
+        if self._out_bytes >= limits.HTTP_WRITE_COALESCE_BYTES_MAX:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what ``_send`` holds now (the outbox's call, or before closing or a large answer)."""
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_bytes = 0
+        transport = self._transport
+        if transport is not None:
+            transport.write(data)
 
     def _linger_close(self, transport: asyncio.Transport) -> None:
         """Close after a protocol failure without losing the answer.

@@ -25,6 +25,7 @@ from .app import Application
 from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
 from .console.routes import console_handler
+from .fast_path import fast_path_for
 from .http import HttpProtocol, HttpProtocolAllHeaders, HttpStats, Request, Response
 from .sigv4 import Credential
 from meridian.model import limits
@@ -252,11 +253,12 @@ async def start_router(
         credentials=options.credentials, stream_actions=STREAM_ACTIONS,
     )
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
+    fast = fast_path_for(app, storage)  # embedded GetItem/PutItem without coroutines (router/fast_path.py)
     # A signature covers headers the plain protocol skips: keep them all only when they are checked.
     protocol = HttpProtocolAllHeaders if options.credentials else HttpProtocol
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: protocol(handle, app.encode, stats, pipelined_max=pipelined_max, resume_below=resume_below),
+        lambda: protocol(handle, app.encode, stats, pipelined_max=pipelined_max, resume_below=resume_below, fast=fast),
         host,
         port,
         reuse_address=True,
@@ -279,6 +281,7 @@ async def serve_embedded(
     *, host: str, port: int, data_dir: str, sync: bool, region: str,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
+    pitr_checkpoint_interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT,
 ) -> None:  # fmt: skip
     """The engine keeps stream records as long as the router shows disabled
     streams (``options.stream_retention_s``)."""
@@ -288,7 +291,7 @@ async def serve_embedded(
     os.makedirs(data_dir, exist_ok=True)
     engine = Engine(data_dir, node_id="embedded", region=region, sync=sync, replicated=False,
                     stream_retention_s=options.stream_retention_s, stream_shard_period_s=stream_shard_period_s)
-    storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s)
+    storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s, pitr_checkpoint_interval_s=pitr_checkpoint_interval_s)
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
     print(f"meridian serve: listening on http://{host}:{router.port} (data in {data_dir}{', fsync on' if sync else ''})", flush=True)
     try:
@@ -318,6 +321,7 @@ def run_serve(
     *, host: str, port: int, data_dir: str | None, in_memory: bool, sync: bool, region: str,
     ttl_interval_s: float = limits.TTL_SWEEP_INTERVAL_S_DEFAULT, options: RouterOptions = RouterOptions(),
     stream_shard_period_s: float = limits.STREAM_SHARD_PERIOD_S_DEFAULT,
+    pitr_checkpoint_interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT,
 ) -> int:  # fmt: skip
     scratch = None
     if in_memory:
@@ -331,6 +335,7 @@ def run_serve(
             serve_embedded(
                 host=host, port=port, data_dir=data_dir, sync=sync, region=region, ttl_interval_s=ttl_interval_s,
                 options=options, stream_shard_period_s=stream_shard_period_s,
+                pitr_checkpoint_interval_s=pitr_checkpoint_interval_s,
             )
         )
     finally:

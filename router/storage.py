@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
 
@@ -78,6 +79,39 @@ class Storage(ABC):
         Raises ``TrimmedDataAccessException`` for a trimmed period, and
         ``DynamoError`` for failures of the storage layer, as ``call``.
         """
+
+    # --- backups and point-in-time recovery (node/checkpoints.py, node/restore.py) ---
+
+    @abstractmethod
+    async def create_checkpoint(self, node_id: str, name: str) -> CheckpointInfo:
+        """Checkpoint one node's whole database as ``name``: every write it
+        applied before the call, none after.  Raises ``ResourceInUseException``
+        if the name is taken, ``DynamoError`` for failures of the storage layer."""
+
+    @abstractmethod
+    async def delete_checkpoint(self, node_id: str, name: str) -> None:
+        """Delete one node's checkpoint ``name`` (nothing if there is none);
+        ``BackupInUseException`` while a restore reads it."""
+
+    @abstractmethod
+    async def hold_writes(self, node_id: str, token: str, timeout_s: float) -> None:
+        """Queue one node's client writes (reads go on) until ``release_writes``
+        with the same token, or ``timeout_s`` (at most ``WRITE_HOLD_TIMEOUT_S_MAX``)."""
+
+    @abstractmethod
+    async def release_writes(self, node_id: str, token: str) -> None:
+        """End a hold; the queued writes then run in arrival order."""
+
+    @abstractmethod
+    async def restore_table(self, node_id: str, request: RestoreRequest) -> RestoreResult:
+        """Copy one node's share of a table, at a checkpoint or a point in
+        time, into a new table id already in the catalog.  Raises
+        ``BackupNotFoundException``, ``PointInTimeRecoveryUnavailableException``."""
+
+    @abstractmethod
+    async def pitr_window(self, node_id: str) -> int:
+        """The creation time (epoch ms) of the node's oldest periodic checkpoint
+        a restore can start from; 0 if none."""
 
     @abstractmethod
     async def close(self) -> None:

@@ -35,6 +35,7 @@ import grpc
 
 from meridian.model import limits
 from meridian.model.errors import DynamoError, InternalServerError, ServiceUnavailable
+from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
 from meridian.proto.channels import channel_options
@@ -44,6 +45,9 @@ from meridian.proto.errors import INTERNAL_MESSAGE, error_from_rpc
 from meridian.proto.storage_codec import (
     catalog_from_pb,
     catalog_to_pb,
+    checkpoint_info_from_pb,
+    restore_request_to_pb,
+    restore_result_from_pb,
     op_to_pb,
     range_read_to_pb,
     range_result_from_pb,
@@ -315,10 +319,10 @@ class _NodeLink:
 
     # --- unary calls -------------------------------------------------------
 
-    async def unary(self, method: str, request):
+    async def unary(self, method: str, request, timeout_s: float = limits.STORAGE_CALL_TIMEOUT_S):
         rpc = getattr(self.stub(), method)
         try:
-            return await rpc(request, timeout=limits.STORAGE_CALL_TIMEOUT_S)
+            return await rpc(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise _error_from_rpc(self.address, exc) from exc
 
@@ -407,6 +411,32 @@ class GrpcStorage(Storage):
                 summed.size_bytes += index.size_bytes
                 summed.backfilling = summed.backfilling or index.backfilling
         return total
+
+    # --- backups and point-in-time recovery -----------------------------------------
+
+    async def create_checkpoint(self, node_id: str, name: str) -> CheckpointInfo:
+        reply = await self._links[node_id].unary("CreateCheckpoint", pb.CheckpointRef(name=name))
+        return checkpoint_info_from_pb(reply)
+
+    async def delete_checkpoint(self, node_id: str, name: str) -> None:
+        await self._links[node_id].unary("DeleteCheckpoint", pb.CheckpointRef(name=name))
+
+    async def hold_writes(self, node_id: str, token: str, timeout_s: float) -> None:
+        await self._links[node_id].unary("HoldWrites", pb.WriteHold(token=token, timeout_s=timeout_s))
+
+    async def release_writes(self, node_id: str, token: str) -> None:
+        await self._links[node_id].unary("ReleaseWrites", pb.WriteHold(token=token))
+
+    async def restore_table(self, node_id: str, request: RestoreRequest) -> RestoreResult:
+        """A restore copies a node's share of a table: it may take minutes."""
+        reply = await self._links[node_id].unary(
+            "RestoreTable", restore_request_to_pb(request), timeout_s=limits.RESTORE_CALL_TIMEOUT_S
+        )
+        return restore_result_from_pb(reply)
+
+    async def pitr_window(self, node_id: str) -> int:
+        reply = await self._links[node_id].unary("GetPitrWindow", pb.Empty())
+        return reply.oldest_checkpoint_ms
 
     async def close(self) -> None:
         await asyncio.gather(*(link.close() for link in self._links.values()))

@@ -28,7 +28,7 @@ from meridian.model.expressions.legacy import (
     translate_expected,
 )
 from meridian.model.keycodec import encode_item_key, partition_hash
-from meridian.model.ops import PROJECTION_ALL, ItemOp, OpKind, ReturnValues
+from meridian.model.ops import PROJECTION_ALL, ItemOp, ItemResult, OpKind, ReturnValues
 from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
 
 from ..context import RouterContext
@@ -217,32 +217,49 @@ async def _old_item(ctx: RouterContext, table: Table, key: dict[str, Any], node:
     return orjson.loads(result.item_json) if result.error is None and result.item_json is not None else None
 
 
+def prepare_write(body: dict[str, Any], table: Table, op: ItemOp) -> tuple[bool, ReturnValues]:
+    """Whether the write's capacity is charged to indexes, and the ReturnValues asked for.
+
+    When capacity is asked of a table with indexes, the old item is needed to
+    charge each index (``index_write_units``): a write that asked for NONE or
+    ALL_OLD is then asked for ALL_OLD (and the answer keeps it only if the
+    request asked for it); any other ReturnValues needs a separate read
+    (``_old_item``).
+    """
+    indexed = _counts_indexes(body, table)
+    requested = op.return_values
+    if indexed and requested in (ReturnValues.NONE, ReturnValues.ALL_OLD):
+        op.return_values = ReturnValues.ALL_OLD
+    return indexed, requested
+
+
 async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: dict[str, Any], node: str, op: ItemOp,
                  new_item: Any = None) -> bytes:
     """Send one write to its node and shape DynamoDB's answer from the result.
 
-    When capacity is asked of a table with indexes, the old item is needed to
-    charge each index (``index_write_units``): the write is asked for ALL_OLD
-    (and the answer keeps it only if the request asked for it).  ``new_item``
-    is the new item (PutItem), None (DeleteItem) or a function of the old item
-    (UpdateItem).
+    ``new_item`` is the new item (PutItem), None (DeleteItem) or a function
+    of the old item (UpdateItem).
     """
-    indexed = _counts_indexes(body, table)
+    indexed, requested = prepare_write(body, table, op)
     old: dict[str, Any] | None = None
-    requested = op.return_values
-    asked_old = requested in (ReturnValues.NONE, ReturnValues.ALL_OLD)
-    if indexed and not asked_old:
+    if indexed and requested not in (ReturnValues.NONE, ReturnValues.ALL_OLD):
         old = await _old_item(ctx, table, key, node, op)
-    elif indexed:
-        op.return_values = ReturnValues.ALL_OLD
     result = await ctx.storage.call(node, op)
+    return write_answer(body, table, key, result, new_item, indexed, requested, old)
+
+
+def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result: ItemResult, new_item: Any,
+                 indexed: bool, requested: ReturnValues, old: dict[str, Any] | None) -> bytes:
+    """DynamoDB's answer to a write from the node's result (``prepare_write``
+    said ``indexed`` and ``requested``; ``old`` is the separately read old
+    item, if one was needed); raises the write's error."""
     if result.error is not None:
         raise result.error
     consumed = None
     if "ReturnConsumedCapacity" in body:
         index_units: dict[str, float] = {}
         if indexed:
-            if asked_old:
+            if requested in (ReturnValues.NONE, ReturnValues.ALL_OLD):
                 old = orjson.loads(result.item_json) if result.item_json is not None else None
                 if requested == ReturnValues.NONE:
                     result.item_json = None
@@ -266,10 +283,20 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if projection is not None or names:
         compile_expressions(projection=projection, names=names, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
+    node, op = get_op(ctx, table, key_in, projection, names, legacy)
+    return get_answer(body, table, await ctx.storage.call(node, op))
+
+
+def get_op(ctx: RouterContext, table: Table, key_in: dict[str, Any], projection: str | None,
+           names: dict[str, str] | None, legacy: bool) -> tuple[str, ItemOp]:
+    """GetItem's checks against the table, then its node and op."""
     key = validate_key(key_in, table.key_schema)
     key_bytes, node = _route(ctx, table, key)
-    op = ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names, legacy=legacy)
-    result = await ctx.storage.call(node, op)
+    return node, ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names, legacy=legacy)
+
+
+def get_answer(body: dict[str, Any], table: Table, result: ItemResult) -> bytes:
+    """DynamoDB's answer to a GetItem from the node's result; raises the read's error."""
     if result.error is not None:
         raise result.error
     consumed = None
@@ -292,16 +319,25 @@ async def put_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     if condition is not None or names or values:
         compile_expressions(condition=condition, names=names, values=values, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
+    key, node, op = put_op(ctx, body, table, item, size, (condition, names, values), legacy)
+    return await _write(ctx, body, table, key, node, op, item)
+
+
+def put_op(ctx: RouterContext, body: dict[str, Any], table: Table, item: dict[str, Any], size: int,
+           condition: Expr, legacy: bool) -> tuple[dict[str, Any], str, ItemOp]:
+    """PutItem's checks against the table, then its key, node and op
+    (``condition``: the condition's text, names and values)."""
     key = extract_key(item, table.key_schema)
     if table.indexes:
         check_index_keys(item, table.index_key_schemas, updating=False)
     key_bytes, node = _route(ctx, table, key)
+    text, names, values = condition
     op = ItemOp(
-        OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=condition, names=names, values=values,
+        OpKind.PUT, table.table_id, key_bytes, key, item=item, condition=text, names=names, values=values,
         item_size_bytes=size,
         **_write_options(body, legacy),
     )
-    return await _write(ctx, body, table, key, node, op, item)
+    return key, node, op
 
 
 async def delete_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:

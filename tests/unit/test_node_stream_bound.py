@@ -21,6 +21,7 @@ class _GatedEngine:
     """Answers every op at once; durability waits for ``durable`` (an fsync that hangs)."""
 
     node_id = "n1"
+    writes_held = False  # no backup's write pause (node/checkpoints.py) in these tests
 
     def __init__(self) -> None:
         self.durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
