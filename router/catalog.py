@@ -23,6 +23,9 @@ Global Tables: the region's replicator writes a table's ``replicas`` too
 (statuses, progress, other regions' changes).  A router saving any other
 change keeps the replicas it finds stored, so it never undoes the
 replicator's work with a stale view.
+
+Backups are catalog entries too (``router/backup_catalog.py``), under names
+no table can have; this view skips them, so ListTables never shows them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from meridian.model import limits
 from meridian.model.errors import ResourceNotFoundException
 from meridian.model.ops import CatalogEntry
 
+from .backup_catalog import is_backup_entry
 from .regions import RegionDirectory
 from .storage import Storage
 from .table_record import Index, Table
@@ -110,6 +114,8 @@ class Catalog:
         deleted: dict[str, Table] = {}
         revisions: dict[str, int] = {}
         for entry in entries:
+            if is_backup_entry(entry.name):
+                continue  # a backup's record (router/backup_catalog.py), not a table
             revisions[entry.name] = entry.revision
             if not entry.deleted:
                 tables[entry.name] = Table.from_record(entry.description, entry.revision)

@@ -22,6 +22,11 @@ DynamoDB Streams: ``stream`` and ``stream_label`` are the enabled stream
 (the nodes read them: they record changes of tables whose stream is
 enabled); ``past_streams`` the disabled ones still readable
 (``router/stream_catalog.py``).
+
+Point-in-time recovery: ``pitr_enabled_s`` and ``pitr_recovery_days`` (set
+while PITR is enabled) are what the storage nodes' PITR task reads (periodic
+checkpoints, change-log retention); ``restore`` is the RestoreSummary of a
+table being restored (``router/restore.py``), None once it is ACTIVE.
 """
 
 from __future__ import annotations
@@ -149,6 +154,16 @@ class Table:
     #: stays the last stream's label once it is disabled (DescribeTable's
     #: LatestStreamLabel).
     past_streams: list[dict[str, Any]] = field(default_factory=list)
+    #: Point-in-time recovery (``router/actions/backups.py``): when it was
+    #: last enabled (epoch s) and its recovery period, both None while
+    #: disabled; the storage nodes read them (``node/pitr.py``).
+    pitr_enabled_s: float | None = None
+    pitr_recovery_days: int | None = None
+    #: A restore in progress into this table: its RestoreSummary
+    #: (SourceBackupArn or SourceTableArn, RestoreDateTime,
+    #: RestoreInProgress) plus Meridian's own keys (``router/restore.py``);
+    #: None for a table not being restored.  The table is CREATING meanwhile.
+    restore: dict[str, Any] | None = None
     revision: int = 0
 
     @property
@@ -199,6 +214,8 @@ class Table:
             "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
             "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
             "ttl_changed_s": self.ttl_changed_s, "past_streams": self.past_streams,
+            "pitr_enabled_s": self.pitr_enabled_s, "pitr_recovery_days": self.pitr_recovery_days,
+            "restore": self.restore,
         }
 
     @classmethod
@@ -229,12 +246,19 @@ class Table:
         return any(replica["ReplicaStatus"] != "ACTIVE" for replica in self.replicas)
 
     @property
+    def restoring(self) -> bool:
+        """A restore still writes this table's items (it is CREATING)."""
+        return self.restore is not None and bool(self.restore.get("RestoreInProgress"))
+
+    @property
     def table_status(self) -> str:
-        """DescribeTable's TableStatus: UPDATING while a replica changes.
+        """DescribeTable's TableStatus: CREATING while restored, UPDATING while a replica changes.
 
         A legacy (2017.11.29) global table's tables stay ACTIVE: only the
         global table (DescribeGlobalTable) goes through CREATING / UPDATING.
         """
+        if self.restoring:
+            return "CREATING"
         return "UPDATING" if self.replicas_changing and self.legacy_created_s is None else "ACTIVE"
 
 

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 from meridian.model import limits
 from meridian.model.errors import ValidationException
 
+from .backup_rules import BACKUP_RULES
 from .validation_constraints import java_length, render
 
 _PARAM = "One or more parameter values were invalid: "
@@ -528,4 +529,5 @@ RULES: dict[str, Rule] = {
     "TagResource": _tag_resource,
     "UntagResource": _untag_resource,
     "ListTagsOfResource": _require_resource_arn,
+    **BACKUP_RULES,  # the backup and PITR actions' (router/backup_rules.py)
 }

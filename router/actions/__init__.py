@@ -1,10 +1,10 @@
 """DynamoDB actions, one module per group; ``ACTIONS`` maps each action name to its function,
 ``STREAM_ACTIONS`` each DynamoDB Streams action's."""
 
-from . import account, batch, global_tables, items, streams, tables, tags, ttl
+from . import account, backups, batch, global_tables, items, streams, tables, tags, ttl
 
 ACTIONS = {**tables.ACTIONS, **items.ACTIONS, **batch.ACTIONS, **tags.ACTIONS, **account.ACTIONS, **global_tables.ACTIONS,
-           **ttl.ACTIONS}
+           **ttl.ACTIONS, **backups.ACTIONS}
 
 from . import query_scan  # noqa: E402
 

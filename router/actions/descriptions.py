@@ -5,7 +5,8 @@ CreateTable, DescribeTable, UpdateTable and DeleteTable all answer a
 (``router/table_record.py``) and, except for CreateTable's, the live
 statistics the nodes keep (item count and size, per table and per index,
 and whether a new global index is still being built).  Meridian's own
-bookkeeping in the record (``REPLICA_INTERNAL_KEYS``) never reaches a client.
+bookkeeping in the record (``REPLICA_INTERNAL_KEYS``, a restore's own keys)
+never reaches a client.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from meridian.model.ops import PROJECTION_INCLUDE, IndexStats
 
 from ..context import RouterContext
 from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table, decreases_today
+
+#: The members of a table's ``restore`` record shown as its RestoreSummary
+#: (the others are Meridian's own, ``router/restore.py``).
+RESTORE_SUMMARY_KEYS = ("SourceBackupArn", "SourceTableArn", "RestoreDateTime", "RestoreInProgress")
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
 
@@ -150,6 +155,9 @@ def table_description(
         out["Replicas"] = [
             shown_replica(replica) for replica in table.replicas if replica["RegionName"] != table.region
         ]
+    if table.restore is not None:
+        # Only while the restore runs: live DynamoDB drops it at ACTIVE (DDB-TABLE-216).
+        out["RestoreSummary"] = {k: table.restore[k] for k in RESTORE_SUMMARY_KEYS if k in table.restore}
     return out
 
 

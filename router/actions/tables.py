@@ -12,7 +12,8 @@ DynamoDB records it (entries "DDB-TABLE-nnn"); its
 ``GlobalSecondaryIndexUpdates`` are ``table_indexes.py``'s, and its
 ``ReplicaUpdates`` (Global Tables 2019.11.21, the only change of their
 request) ``replica_updates.py``'s.  DeleteTable deletes this region's
-replica only.
+replica only; of a table with point-in-time recovery it first keeps a
+SYSTEM backup (``router/backup_take.py``).
 
 Meridian's table changes take no time, yet an UpdateTable answer shows what
 DynamoDB's shows while the change runs: UPDATING for throughput, billing,
@@ -35,6 +36,7 @@ from meridian.model.errors import (
     ValidationException,
 )
 
+from ..backup_take import keep_system_backup
 from ..context import RouterContext
 from ..stream_catalog import inherited_streams, new_stream_label, retire_stream
 from ..table_record import Table, new_table_id, new_table_uuid, stream_label
@@ -143,8 +145,12 @@ async def delete_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     """Delete the table in this region only: a global table's other replicas
     stay, and this region's replicator tells their regions to forget this one."""
     table = await require_table(ctx, body["TableName"])
-    if table.replicas:
+    if table.replicas or table.restoring:
         table = await ctx.catalog.fresh(table.name) or table
+    if table.restoring:  # until its restore ends (DDB-TABLE-277; the wording is a guess)
+        raise ResourceInUseException(
+            f"Attempt to change a resource which is still in use: Table is being created: {table.name}"
+        )
     if table.deletion_protection:
         raise ValidationException(
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
@@ -162,6 +168,8 @@ async def delete_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     if any(index.backfilling for index in stats.indexes.values()):
         raise ResourceInUseException(_INDEXES_BUSY)
     description = deleted_description(table, stats.item_count, stats.size_bytes)
+    if table.pitr_enabled_s is not None:
+        await keep_system_backup(ctx, table)  # restorable for 35 days (DDB-BACKUP-015)
     # The table's streams outlive it for their retention (router/stream_catalog.py).
     retire_stream(table, time.time(), ctx.stream_retention_s)
     table.stream = None
