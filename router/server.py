@@ -105,19 +105,31 @@ async def ttl_metrics_text(ctx: RouterContext) -> str:
     return _TTL_HELP + "".join(lines)
 
 
+def _build_info_text() -> str:
+    """``meridian_build_info{version=...} 1``: which Meridian serves this router
+    (the version is looked up on the first scrape, not at start-up)."""
+    from meridian import __version__
+
+    return (
+        "# HELP meridian_build_info The Meridian build serving this router.\n"
+        "# TYPE meridian_build_info gauge\n"
+        f'meridian_build_info{{version="{_label_value(__version__)}"}} 1\n'
+    )
+
+
 def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
     """``GET /metrics``: the replicator's metrics (when the router has one), then this router's TTL counts."""
 
     async def metrics() -> Response:
         if relay is None:
-            return Response(200, (await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+            return Response(200, (_build_info_text() + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
         relayed = await relay()
         if relayed.status != 200:
             return relayed
         text = relayed.body.decode()
         if text and not text.endswith("\n"):
             text += "\n"
-        return Response(200, (text + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+        return Response(200, (text + _build_info_text() + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
 
     return metrics
 
@@ -293,7 +305,10 @@ async def serve_embedded(
                     stream_retention_s=options.stream_retention_s, stream_shard_period_s=stream_shard_period_s)
     storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s, pitr_checkpoint_interval_s=pitr_checkpoint_interval_s)
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
-    print(f"meridian serve: listening on http://{host}:{router.port} (data in {data_dir}{', fsync on' if sync else ''})", flush=True)
+    from meridian import __version__  # after listening: the lookup costs ~10 ms
+
+    print(f"meridian serve {__version__}: listening on http://{host}:{router.port} "
+          f"(data in {data_dir}{', fsync on' if sync else ''})", flush=True)  # fmt: skip
     try:
         await _wait_for_signal()
     finally:
@@ -310,7 +325,9 @@ async def serve_router(
     router = await start_router(
         storage, host=host, port=port, region=region, shared_catalog=True, replicator=replicator, options=options
     )
-    print(f"meridian router: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
+    from meridian import __version__
+
+    print(f"meridian router {__version__}: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
     try:
         await _wait_for_signal()
     finally:

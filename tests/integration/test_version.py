@@ -57,3 +57,17 @@ def test_the_console_footer_and_overview_name_the_version(tmp_path):
             assert json.loads(answer.read())["version"] == meridian.__version__
     finally:
         serve.terminate()
+
+
+def test_metrics_and_the_first_line_name_the_version(tmp_path):
+    port = free_port()
+    serve = ManagedProcess(["serve", "--port", str(port), "--in-memory"], log_path=tmp_path / "serve.log")
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for_http_ok(endpoint + "/health", READY_TIMEOUT_S, process=serve)
+        with _DIRECT.open(endpoint + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        assert f'meridian_build_info{{version="{meridian.__version__}"}} 1' in text.splitlines()
+        assert f"meridian serve {meridian.__version__}: listening on {endpoint}" in serve.log_tail(20)
+    finally:
+        serve.terminate()
