@@ -156,10 +156,13 @@ class GsiMaintainer:
             wait_s = limits.GSI_POLL_INTERVAL_S
             if self._retry_at:
                 wait_s = max(0.0, min(wait_s, min(self._retry_at.values()) - loop.time()))
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation
+            # that arrives as the wake-up completes, and stop() then waits forever.
+            waiter = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait_for(self._wake.wait(), wait_s)
-            except TimeoutError:
-                pass
+                await asyncio.wait((waiter,), timeout=wait_s)
+            finally:
+                waiter.cancel()
 
     def _failed(self, plan: IndexPlan, exc: Exception, now: float) -> None:
         self._failures += 1
