@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import meridian
+
 from meridian.model.errors import ServiceUnavailable
 from meridian.model.ops import IndexStats, TableStats
 from meridian.proto import storage_pb2 as pb
@@ -113,7 +115,10 @@ def test_without_a_replicator_the_route_serves_the_ttl_lines():
     route = _metrics_route(_ctx({"T": 1}, {1: 4}), None)
     answer = asyncio.run(route())
     assert answer.status == 200 and answer.headers == _PROMETHEUS_HEADER
-    assert _samples(answer.body.decode()) == ['meridian_ttl_deleted_item_count{TableName="T"} 4']
+    assert _samples(answer.body.decode()) == [
+        f'meridian_build_info{{version="{meridian.__version__}"}} 1',  # every router names its build first
+        'meridian_ttl_deleted_item_count{TableName="T"} 4',
+    ]
 
 
 def test_with_a_replicator_the_ttl_lines_follow_its_metrics():
