@@ -19,26 +19,28 @@ import logging
 
 from meridian.model import limits
 from meridian.model.errors import DynamoError
+from meridian.node.background import BackgroundTask
 from meridian.node.engine import Engine
 
 log = logging.getLogger(__name__)
 
 
-class LogCompactor:
+class LogCompactor(BackgroundTask):
     """Trims one node's change log periodically (no replicator needs it)."""
+
+    task_prefix = "log-trim"
 
     def __init__(self, engine: Engine, *, interval_s: float = limits.LOCAL_LOG_TRIM_INTERVAL_S) -> None:
         if interval_s <= 0:
             raise ValueError(f"the log trim interval must be positive, got {interval_s}")
         self._engine = engine
         self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
         self.passes = 0
         self.failures = 0
         self.trimmed_through = 0
 
     def __repr__(self) -> str:
-        state = "running" if self._task is not None and not self._task.done() else "stopped"
+        state = self._state()
         return f"<LogCompactor {self._engine.node_id} {state} through {self.trimmed_through}>"
 
     def trim(self) -> int:
@@ -47,20 +49,6 @@ class LogCompactor:
         self.trimmed_through = self._engine.truncate_log(self._engine.last_sequence())
         self.passes += 1
         return self.trimmed_through
-
-    def start(self) -> None:
-        """Start on the running loop, which must be the engine's."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"log-trim-{self._engine.node_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
 
     async def _run(self) -> None:
         while True:

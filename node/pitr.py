@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from meridian.model import limits
 from meridian.model.backups import CheckpointInfo, pitr_checkpoint_name
 from meridian.model.errors import DynamoError
+from meridian.node.background import BackgroundTask
 from meridian.node.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -62,22 +63,23 @@ def pass_interval_s(interval_s: float) -> float:
     return min(interval_s, limits.PITR_PASS_INTERVAL_S_MAX)
 
 
-class PitrCheckpointer:
+class PitrCheckpointer(BackgroundTask):
     """Takes one node's periodic checkpoints and deletes the expired ones."""
+
+    task_prefix = "pitr"
 
     def __init__(self, engine: Engine, *, interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT) -> None:
         if not interval_s > 0:
             raise ValueError(f"the PITR checkpoint interval must be positive, got {interval_s}")
         self._engine = engine
         self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
         self.passes = 0
         self.checkpoints_taken = 0
         self.checkpoints_deleted = 0
         self.failures = 0
 
     def __repr__(self) -> str:
-        state = "running" if self._task is not None and not self._task.done() else "stopped"
+        state = self._state()
         return (
             f"<PitrCheckpointer {self._engine.node_id} {state} every {self._interval_s}s "
             f"taken={self.checkpoints_taken} deleted={self.checkpoints_deleted}>"
@@ -101,20 +103,6 @@ class PitrCheckpointer:
             if engine.delete_checkpoint(name):
                 self.checkpoints_deleted += 1
         self.passes += 1
-
-    def start(self) -> None:
-        """Start on the running loop, which must be the engine's."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"pitr-{self._engine.node_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
 
     async def _run(self) -> None:
         while True:

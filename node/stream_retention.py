@@ -16,6 +16,7 @@ import logging
 
 from meridian.model import limits
 from meridian.model.errors import DynamoError
+from meridian.node.background import BackgroundTask
 from meridian.node.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ def trim_interval_s(retention_s: float) -> float:
     return min(limits.STREAM_TRIM_INTERVAL_S, retention_s * limits.STREAM_TRIM_INTERVAL_FRACTION)
 
 
-class StreamTrimmer:
+class StreamTrimmer(BackgroundTask):
     """Trims one node's expired stream periods, periodically."""
+
+    task_prefix = "stream-trim"
 
     def __init__(self, engine: Engine, *, interval_s: float | None = None) -> None:
         """``interval_s``: between trims (default: ``trim_interval_s`` of the
@@ -39,28 +42,13 @@ class StreamTrimmer:
             raise ValueError(f"the stream trim interval must be positive, got {interval_s}")
         self._engine = engine
         self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
         self.passes = 0
         self.streams_trimmed = 0
         self.failures = 0
 
     def __repr__(self) -> str:
-        state = "running" if self._task is not None and not self._task.done() else "stopped"
+        state = self._state()
         return f"<StreamTrimmer {self._engine.node_id} {state} every {self._interval_s}s passes={self.passes}>"
-
-    def start(self) -> None:
-        """Start on the running loop, which must be the engine's."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"stream-trim-{self._engine.node_id}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
 
     async def _run(self) -> None:
         while True:

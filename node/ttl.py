@@ -57,6 +57,7 @@ from meridian.model import limits
 from meridian.model.errors import DynamoError
 from meridian.model.records import record_item_json, record_stamp
 from meridian.model.stamps import VersionStamp
+from meridian.node.background import BackgroundTask
 from meridian.node.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,10 @@ class SweeperStatistics:
     failures: int  # sweeps cut short by an error (the next one starts over)
 
 
-class TtlSweeper:
+class TtlSweeper(BackgroundTask):
     """Expires the items of one node (see the module docstring)."""
+
+    task_prefix = "ttl"
 
     def __init__(
         self,
@@ -124,7 +127,6 @@ class TtlSweeper:
         self._monotonic_s = monotonic_s
         self._sleep = sleep
         self._allowed_at = 0.0  # token bucket: when the deletes granted so far are paid for
-        self._task: asyncio.Task[None] | None = None
         self._passes = 0
         self._examined = 0
         self._deleted = 0
@@ -132,7 +134,7 @@ class TtlSweeper:
         self._failures = 0
 
     def __repr__(self) -> str:
-        state = "running" if self._task is not None and not self._task.done() else "stopped"
+        state = self._state()
         return (
             f"<TtlSweeper {self._engine.node_id} {state} every {self._interval_s}s passes={self._passes} "
             f"deleted={self._deleted} skipped={self._skipped}>"
@@ -142,21 +144,6 @@ class TtlSweeper:
         return SweeperStatistics(self._passes, self._examined, self._deleted, self._skipped, self._failures)
 
     # --- lifecycle -----------------------------------------------------------
-
-    def start(self) -> None:
-        """Start on the running loop, which must be the engine's."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ttl-{self._engine.node_id}")
-
-    async def stop(self) -> None:
-        """Stop; a sweep cut short starts over at the next start."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
 
     async def _run(self) -> None:
         while True:
