@@ -418,6 +418,28 @@ assert STREAM_GET_RECORDS_LIMIT_MAX <= STREAM_READ_RECORDS_MAX
 assert STREAM_GET_RECORDS_BYTES_MAX <= STREAM_READ_BYTES_MAX
 assert 1 <= STREAM_SEEK_RECORDS_PER_READ <= STREAM_READ_RECORDS_MAX
 
+# --- transactions (router/transactions.py, node/transactions.py, node/txn_recovery.py) ---
+
+#: A prepared transaction whose decision has not reached a participant this
+#: long after it prepared is resolved by the participant from the coordinator
+#: node (an undecided one is then aborted): how long a dead router's locks live.
+TXN_RESOLVE_AFTER_S = 5.0
+#: How often a node looks for prepared transactions to resolve.
+TXN_RECOVERY_INTERVAL_S = 1.0
+#: A coordinator keeps a decision no router forgot (its router died after
+#: deciding) this long, for participants that were down meanwhile.
+TXN_DECISION_RETENTION_S = 24 * 3600.0
+#: Timeout of one node call of a transaction (prepare, decide, finish, read).
+TXN_CALL_TIMEOUT_S = 10.0
+#: TransactGetItems across nodes reads twice and compares versions; it tries
+#: this many times before it reports a conflict.
+TXN_READ_ATTEMPTS_MAX = 3
+#: DynamoDB's ClientRequestToken window, and the router-side store's bound.
+TXN_IDEMPOTENCY_WINDOW_S = 600.0
+TXN_IDEMPOTENCY_TOKENS_MAX = 100_000
+#: DynamoDB's aggregate size bound of one TransactWriteItems.
+TRANSACT_AGGREGATE_BYTES_MAX = 4 * 1024 * 1024
+
 # --- meridian.testing (testing/): an embedded server inside a test process -------
 # Meridian's: how long a test's embedded server may take to open its engine
 # and listen (seconds; a cold start is ~0.1 s, a loaded CI machine far slower).

@@ -32,6 +32,9 @@ class OpKind(enum.IntEnum):
     PUT = 1
     DELETE = 2
     UPDATE = 3
+    #: TransactWriteItems' ConditionCheck: the condition is evaluated (and the
+    #: item locked while a transaction prepares), nothing is written.
+    CHECK = 4
 
 
 class ReturnValues(enum.IntEnum):
@@ -97,6 +100,10 @@ class ItemResult:
     #: collection (its partition's items and their LSI entries) after the
     #: write, for ``ReturnItemCollectionMetrics``; -1 otherwise.
     collection_size_bytes: int = -1
+    #: transactional reads (``Storage.txn_read``): the packed version stamp
+    #: of the record read (b"" when there is none), so a read spanning nodes
+    #: can check that nothing changed between two rounds.
+    version: bytes = b""
 
 
 @dataclass(slots=True)

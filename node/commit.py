@@ -21,8 +21,9 @@ the groups already handed over.
 A failed RocksDB write leaves memory ahead of disk, so the engine stops
 (every later op gets InternalServerError); a restart recovers from disk.
 
-Wave 2: a single-node transaction commits as one ``Batch`` (its locks and
-staged versions released in the same write); a partition's replica set
+A transaction alone on a node commits as one ``Batch``; a prepared one's
+record, its decision and its release travel in batches too
+(``node/transactions.py``).  Wave 2: a partition's replica set
 acknowledges a batch once a majority holds it, which is where
 ``_retire`` (durable: acknowledge, wake log readers) will then wait.
 """
@@ -47,7 +48,7 @@ INTERNAL = "Internal server error"  # the message of every InternalServerError t
 class Batch:
     """Mutations that become durable together (one RocksDB write batch)."""
 
-    __slots__ = ("wb", "writes", "meta_writes", "tables", "indexes", "last_sequence", "last_hlc", "done")
+    __slots__ = ("wb", "writes", "meta_writes", "tables", "indexes", "last_sequence", "last_hlc", "done", "other_writes")
 
     def __init__(self, done: asyncio.Future[None] | None = None) -> None:
         self.wb = WriteBatch(raw_mode=True)
@@ -58,6 +59,9 @@ class Batch:
         self.last_sequence = 0
         self.last_hlc = 0  # the clock's last reading when the batch was sealed
         self.done = done  # resolves once the batch is durable (group commit only)
+        #: writes of neither items nor collections (a transaction's prepared
+        #: record or decision), which a group must not drop as empty
+        self.other_writes = 0
 
 
 def resolve(fut: asyncio.Future[None], error: DynamoError | None) -> None:
@@ -160,7 +164,7 @@ class CommitMixin:
     def _submit(self, group: Batch) -> None:
         """Hand the open group to the commit thread."""
         self._group = None
-        if not group.writes:
+        if not group.writes and not group.other_writes:
             resolve(group.done, None)
             return
         self._seal(group)

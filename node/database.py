@@ -88,6 +88,10 @@ GSI_REVERSE_PREFIX = b"gsi/r/"
 # closed), each with the shard period (ms) it was counted in; per stream
 # (+ table id, stream id), the period it ended in on this node (disabled,
 # replaced, or its table gone) and the period its records were trimmed through.
+# Transactions (node/transactions.py): a prepared transaction's staged
+# versions and locked keys, and a coordinator's decisions.
+TXN_PREPARED_PREFIX = b"txn/p/"  # + transaction id -> JSON: coordinator, prepared at (ms), staged writes
+TXN_DECISION_PREFIX = b"txn/d/"  # + transaction id -> outcome byte, u64 decided at (ms)
 META_STREAM_PERIOD = b"stream/p"  # -> u64 period, u64 shard period ms
 META_STREAM_FLOOR = b"stream/f"  # -> u64 period, u64 shard period ms: the lowest period still open
 STREAM_END_PREFIX = b"stream/e/"  # + table id, stream id -> u64 period

@@ -32,6 +32,11 @@ per job, each in its own module; the state they share is set up here, in
                                to a point in time) into a new table id
 ``node/pitr.py``               the task taking periodic checkpoints and
                                deleting those past the recovery period
+``node/transactions.py``       transactions: judged and applied at once, or
+                               prepared (locks, staged versions), decided,
+                               finished; TransactGetItems' reads
+``node/txn_recovery.py``       the task resolving prepared transactions
+                               whose router went away
 =============================  ================================================
 
 Every call happens on the node's event-loop thread (blocking RocksDB work
@@ -45,10 +50,8 @@ Where wave 2 goes on a node (``docs/architecture.md``, "Where wave 2 goes"):
 * **Stream shards**: built (``node/streams.py``): a copy of each change of
   a table with a stream, in the item's batch, so the change log's retention
   does not depend on stream readers.
-* **Transaction locks and staged versions**: a new ``node/transactions.py``
-  mixin; its durable keys in ``node/database.py``, its lock check in
-  ``_apply`` before the condition, a single-node transaction committed as
-  one ``Batch`` (``node/commit.py``).
+* **Transaction locks and staged versions**: built (``node/transactions.py``;
+  durable keys in ``node/database.py``, the lock check in ``_apply``).
 * **Checkpoints for point-in-time recovery**: built (``node/checkpoints.py``,
   ``node/restore.py``, ``node/pitr.py``): RocksDB checkpoints of the whole
   database, replayed forward with the change log; the oldest periodic one's
@@ -84,6 +87,7 @@ from meridian.node.replica import ReplicaMixin
 from meridian.node.restore import RestoreMixin
 from meridian.node.statistics import EngineStatistics, StatisticsMixin, ttl_deleted_key
 from meridian.node.streams import StreamsMixin, check_stream_options
+from meridian.node.transactions import TransactionMixin
 from meridian.node.write_path import WritePathMixin
 
 __all__ = ["Engine", "EngineStatistics"]
@@ -100,6 +104,7 @@ class Engine(
     StreamsMixin,
     CheckpointMixin,
     RestoreMixin,
+    TransactionMixin,
 ):
     """Executes item operations atomically against one RocksDB database.
 
@@ -200,6 +205,7 @@ class Engine(
         #: set of indexes changed.  Set by the GSI maintainer.
         self.gsi_wakeup: Callable[[], None] | None = None
         self._open_checkpoints()  # node/checkpoints.py
+        self._open_transactions()  # node/transactions.py
 
     def __repr__(self) -> str:
         return (

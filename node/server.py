@@ -40,6 +40,7 @@ from meridian.node.log_compaction import LogCompactor
 from meridian.node.pitr import PitrCheckpointer
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
+from meridian.node.txn_recovery import TxnResolver
 from meridian.proto.channels import SERVER_OPTIONS
 from meridian.proto import replication_pb2_grpc, storage_pb2_grpc
 
@@ -90,6 +91,7 @@ async def serve_node(
     trimmer = StreamTrimmer(engine)
     compactor = None if replicated else LogCompactor(engine)
     pitr = PitrCheckpointer(engine, interval_s=pitr_checkpoint_interval_s)
+    resolver = TxnResolver(engine, links.decide_transaction)
     try:
         server = grpc.aio.server(options=SERVER_OPTIONS)
         storage_pb2_grpc.add_StorageServicer_to_server(StorageService(engine), server)
@@ -103,10 +105,12 @@ async def serve_node(
         if compactor is not None:
             compactor.start()
         pitr.start()
+        resolver.start()
         log.info("storage node %s listening on %s (data %s, sync=%s)", engine.node_id, listen, data_dir, sync)
         try:
             await stop.wait()
         finally:
+            await resolver.stop()
             await pitr.stop()
             if compactor is not None:
                 await compactor.stop()

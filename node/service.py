@@ -1,9 +1,10 @@
 """The ``meridian.v1.Storage`` gRPC service over one ``Engine``.
 
 Routers call it (items, ranges, catalog, statistics, stream shards and
-records); so do the other nodes
-of the region, whose GSI maintainers send ``ApplyIndex`` batches of global
-index entries owned here.
+records, transactions); so do the other nodes of the region, whose GSI
+maintainers send ``ApplyIndex`` batches of global index entries owned here
+and whose transaction resolvers ask this node for the decisions it
+coordinates (``TxnDecide``).
 
 ``Execute`` is the hot path: a router keeps one bidirectional stream open and
 sends one ``OpBatch`` per event-loop tick.  Each batch runs through
@@ -53,7 +54,11 @@ from meridian.proto.storage_codec import (
     stream_page_to_pb,
     stream_read_from_pb,
     stream_shards_to_pb,
+    txn_read_from_pb,
+    txn_reply_to_pb,
+    txn_request_from_pb,
 )
+from meridian.model.transactions import TxnOutcome
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +245,30 @@ class StorageService(storage_pb2_grpc.StorageServicer):
 
     async def GetPitrWindow(self, request: pb.Empty, context) -> pb.PitrWindow:
         return pb.PitrWindow(oldest_checkpoint_ms=self._engine.pitr_window())
+
+    # --- transactions (node/transactions.py) ---------------------------------------------
+
+    async def Transact(self, request: pb.TxnRequest, context) -> pb.TxnReply:
+        results = await self._run_async(context, self._engine.transact_async(txn_request_from_pb(request)))
+        return txn_reply_to_pb(results)
+
+    async def TxnDecide(self, request: pb.TxnDecision, context) -> pb.TxnDecision:
+        outcome = await self._run_async(
+            context, self._engine.txn_decide_async(request.txn_id, TxnOutcome(request.outcome))
+        )
+        return pb.TxnDecision(txn_id=request.txn_id, outcome=outcome)
+
+    async def TxnFinish(self, request: pb.TxnEnd, context) -> pb.Empty:
+        await self._run_async(context, self._engine.txn_finish_async(request.txn_id, request.commit))
+        return _EMPTY
+
+    async def TxnForget(self, request: pb.TxnIds, context) -> pb.Empty:
+        await self._run_async(context, self._engine.txn_forget_async(list(request.txn_ids)))
+        return _EMPTY
+
+    async def TxnReadItems(self, request: pb.TxnRead, context) -> pb.TxnReply:
+        results = await self._run_async(context, self._engine.txn_read_async(txn_read_from_pb(request)))
+        return txn_reply_to_pb(results)
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

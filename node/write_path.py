@@ -31,9 +31,12 @@ the stamp they were written with.  So do Time to Live expiries
 stamped by the hybrid clock like a client's, its tombstone marked as the
 service's, staged only if the item still holds the version the sweep judged.
 
-Wave 2: transaction locks and staged versions are checked in ``_apply``
-before the condition (a locked key refuses the write); capacity is charged
-from the ``size_bytes`` each result carries, computed here once.
+A key locked by a prepared transaction (``node/transactions.py``) refuses
+client writes with ``TransactionConflictException`` before anything is
+judged, and Time to Live leaves it for a later sweep.  ``_evaluate`` judges
+a write without staging it, so a transaction judges every action first and
+stages all of them or none.  Capacity is charged from the ``size_bytes``
+each result carries, computed here once.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from meridian.model.errors import (
     DynamoError,
     InternalServerError,
     ItemCollectionSizeLimitExceededException,
+    TransactionConflictException,
 )
 from meridian.model.expressions import compile_expressions, updated_attributes
 from meridian.model.keycodec import decode_item_key, partition_hash
@@ -65,6 +69,7 @@ from meridian.model.records import (
     unpack_u64,
 )
 from meridian.model.stamps import VersionStamp
+from meridian.model.transactions import TRANSACTION_ONGOING
 from meridian.model.values import check_item_size, item_size
 from meridian.node.commit import INTERNAL, Batch
 from meridian.node.database import collection_meta_key
@@ -79,6 +84,7 @@ _loads = orjson.loads
 _GET = OpKind.GET
 _PUT = OpKind.PUT
 _DELETE = OpKind.DELETE
+_CHECK = OpKind.CHECK
 
 
 def _non_empty(attrs: dict) -> bytes | None:
@@ -189,6 +195,8 @@ class WritePathMixin:
                 projected = _dumps(compiled.project(_loads(record_item_json(record))))
                 return ItemResult(projected, size_bytes=record_size(record))
             assert batch is not None
+            if self._txn_locks and key in self._txn_locks:  # an in-flight transaction holds it
+                return ItemResult(error=TransactionConflictException(TRANSACTION_ONGOING))
             return self._mutate(op, record, batch)
         except DynamoError as err:
             return ItemResult(error=err)
@@ -197,6 +205,25 @@ class WritePathMixin:
             return ItemResult(error=InternalServerError(INTERNAL))
 
     def _mutate(self, op: ItemOp, record: bytes | None, batch: Batch) -> ItemResult:
+        indexes = self.indexes.tables.get(op.table_id) if self.indexes.tables else None
+        result, plan = self._evaluate(op, record, indexes)
+        if plan is not None:
+            item, item_json, size = plan
+            result.collection_size_bytes = self._stage(batch, op, item, item_json, size, record, indexes)
+        return result
+
+    def _evaluate(
+        self, op: ItemOp, record: bytes | None, indexes: TableIndexes | None
+    ) -> tuple[ItemResult, tuple[Item | None, bytes | None, int] | None]:
+        """Judge one write against the item's live ``record`` without staging it.
+
+        Returns the answer and what to stage: ``(item, item_json, size)``
+        (``item`` None: a delete), or None when nothing is to be written (a
+        failed condition, whose error the answer carries; a delete or a
+        removal on a missing item; a transaction's ConditionCheck).  Raises
+        the ``DynamoError`` of an update that cannot apply to this item.
+        The collection size is the staging's to report.
+        """
         kind = op.kind
         rv = op.return_values
         compiled = None
@@ -209,7 +236,6 @@ class WritePathMixin:
                 key_attributes=tuple(op.key_item),
                 legacy=op.legacy,
             )
-        indexes = self.indexes.tables.get(op.table_id) if self.indexes.tables else None
         if indexes is not None and kind == _PUT:
             indexes.check_item(op.item, updating=False)
         old_item = None
@@ -220,30 +246,25 @@ class WritePathMixin:
                 error=ConditionalCheckFailedException(
                     item=old_item if op.return_old_on_condition_failure else None
                 )
-            )
+            ), None
         old_json = record_item_json(record) if record is not None else None
         old_size = record_size(record) if record is not None else 0
         if kind == _PUT:
             item = op.item
             size = op.item_size_bytes if op.item_size_bytes >= 0 else item_size(item)
-            collection = self._stage(batch, op, item, _dumps(item), size, record, indexes)
-            return ItemResult(
-                old_json if rv == ReturnValues.ALL_OLD else None,
-                size_bytes=max(size, old_size),
-                collection_size_bytes=collection,
-            )
+            answer = ItemResult(old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=max(size, old_size))
+            return answer, (item, _dumps(item), size)
         if kind == _DELETE:
             if record is None:
-                return self._nothing_created(op, indexes)  # DynamoDB writes nothing
-            collection = self._stage(batch, op, None, None, 0, record, indexes)
-            return ItemResult(
-                old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=old_size, collection_size_bytes=collection
-            )
+                return self._nothing_created(op, indexes), None  # DynamoDB writes nothing
+            return ItemResult(old_json if rv == ReturnValues.ALL_OLD else None, size_bytes=old_size), (None, None, 0)
+        if kind == _CHECK:
+            return ItemResult(size_bytes=old_size), None
         # UPDATE
         if compiled is not None and op.update is not None:
             new_item, touched = compiled.apply_update(old_item, op.key_item)
             if old_item is None and len(new_item) == len(op.key_item):
-                return self._nothing_created(op, indexes)
+                return self._nothing_created(op, indexes), None
         else:  # UpdateItem without an update: makes sure the item exists
             new_item, touched = (old_item if old_item is not None else dict(op.key_item)), frozenset()
         if indexes is not None and touched:
@@ -252,7 +273,6 @@ class WritePathMixin:
             indexes.check_item({name: new_item[name] for name in touched if name in new_item}, updating=True)
         size = check_item_size(new_item, updating=True)
         new_json = _dumps(new_item)
-        collection = self._stage(batch, op, new_item, new_json, size, record, indexes)
         if rv == ReturnValues.NONE:
             answer = None
         elif rv == ReturnValues.ALL_NEW:
@@ -265,7 +285,7 @@ class WritePathMixin:
             answer = None
         else:
             answer = _non_empty(updated_attributes(old_item, touched))
-        return ItemResult(answer, size_bytes=max(size, old_size), collection_size_bytes=collection)
+        return ItemResult(answer, size_bytes=max(size, old_size)), (new_item, new_json, size)
 
     def _nothing_created(self, op: ItemOp, indexes: TableIndexes | None) -> ItemResult:
         """An update of a missing item that only removes, or a delete of a
@@ -294,6 +314,7 @@ class WritePathMixin:
         indexes: TableIndexes | None,
         stamp: bytes | None = None,
         by_service: bool = False,
+        enforce_limit: bool = True,
     ) -> int:
         """Stamp, log, index and count one mutation into ``batch``.
 
@@ -307,6 +328,8 @@ class WritePathMixin:
         stamp it was written with, the clock observes it, and no limit
         applies (the write was accepted in its own region already).
         ``by_service`` marks a delete's tombstone as the service's (TTL).
+        ``enforce_limit`` False: a committing transaction, whose collection
+        sizes were judged when it prepared.
         """
         table_id = op.table_id
         key = op.key
@@ -314,7 +337,7 @@ class WritePathMixin:
         collection = -1
         if indexes is not None and indexes.local:
             local, collection_key, collection = self._plan_local_indexes(
-                indexes.local, op, item, item_json, size_bytes, old_record, stamp is None
+                indexes.local, op, item, item_json, size_bytes, old_record, enforce_limit and stamp is None
             )
         if stamp is None:
             hlc = self._clock.tick()
@@ -382,6 +405,8 @@ class WritePathMixin:
                 record = self._items.get(key)
             if record is None or is_tombstone(record) or record_stamp(record) != seen:
                 continue
+            if self._txn_locks and key in self._txn_locks:
+                continue  # a transaction holds it: judged again at the next sweep
             key_schema = self._replica_key_schema(table_id)
             if key_schema is None:
                 continue  # the table went meanwhile

@@ -25,6 +25,7 @@ from meridian.model.ops import (
     ReturnValues,
     TableStats,
 )
+from meridian.model.transactions import TxnRequest
 from meridian.model.streams import ShardState, StreamEvent, StreamPage, StreamRead, StreamRecord, StreamShards
 from meridian.proto import storage_pb2 as pb
 from meridian.proto.errors import error_from_fields, error_to_fields
@@ -95,11 +96,12 @@ def result_to_pb(op_id: int, result: ItemResult) -> pb.OpResult:
         item_json = result.item_json
         if item_json is None:
             return pb.OpResult(
-                id=op_id, size_bytes=result.size_bytes, collection_size_bytes=result.collection_size_bytes
+                id=op_id, size_bytes=result.size_bytes, collection_size_bytes=result.collection_size_bytes,
+                version=result.version,
             )
         return pb.OpResult(
             id=op_id, has_item=True, item=item_json, size_bytes=result.size_bytes,
-            collection_size_bytes=result.collection_size_bytes,
+            collection_size_bytes=result.collection_size_bytes, version=result.version,
         )
     error_type, error_message, error_item = error_to_fields(err)
     return pb.OpResult(id=op_id, error_type=error_type, error_message=error_message, error_item=error_item)
@@ -109,7 +111,8 @@ def result_from_pb(m: pb.OpResult) -> ItemResult:
     error_type = m.error_type
     if not error_type:
         return ItemResult(
-            m.item if m.has_item else None, size_bytes=m.size_bytes, collection_size_bytes=m.collection_size_bytes
+            m.item if m.has_item else None, size_bytes=m.size_bytes, collection_size_bytes=m.collection_size_bytes,
+            version=m.version,
         )
     return ItemResult(None, error_from_fields(error_type, m.error_message, m.error_item))
 
@@ -353,3 +356,35 @@ def restore_result_to_pb(result: RestoreResult) -> pb.RestoreResult:
 
 def restore_result_from_pb(m: pb.RestoreResult) -> RestoreResult:
     return RestoreResult(m.item_count, m.size_bytes)
+
+
+# --- transactions (model/transactions.py) ---------------------------------------------
+
+
+def txn_request_to_pb(request: TxnRequest) -> pb.TxnRequest:
+    return pb.TxnRequest(
+        txn_id=request.txn_id,
+        ops=[op_to_pb(i, op)[0] for i, op in enumerate(request.ops)],
+        prepare=request.prepare,
+        coordinator=request.coordinator,
+    )
+
+
+def txn_request_from_pb(m: pb.TxnRequest) -> TxnRequest:
+    return TxnRequest(m.txn_id, [op_from_pb(op) for op in m.ops], m.prepare, m.coordinator)
+
+
+def txn_reply_to_pb(results: list[ItemResult]) -> pb.TxnReply:
+    return pb.TxnReply(results=[result_to_pb(i, r) for i, r in enumerate(results)])
+
+
+def txn_reply_from_pb(m: pb.TxnReply) -> list[ItemResult]:
+    return [result_from_pb(r) for r in m.results]
+
+
+def txn_read_to_pb(ops: list[ItemOp]) -> pb.TxnRead:
+    return pb.TxnRead(ops=[op_to_pb(i, op)[0] for i, op in enumerate(ops)])
+
+
+def txn_read_from_pb(m: pb.TxnRead) -> list[ItemOp]:
+    return [op_from_pb(op) for op in m.ops]

@@ -115,6 +115,31 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.PitrWindow.FromString,
                 _registered_method=True)
+        self.Transact = channel.unary_unary(
+                '/meridian.v1.Storage/Transact',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.TxnRequest.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
+                _registered_method=True)
+        self.TxnDecide = channel.unary_unary(
+                '/meridian.v1.Storage/TxnDecide',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.TxnDecision.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.TxnDecision.FromString,
+                _registered_method=True)
+        self.TxnFinish = channel.unary_unary(
+                '/meridian.v1.Storage/TxnFinish',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.TxnEnd.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
+        self.TxnForget = channel.unary_unary(
+                '/meridian.v1.Storage/TxnForget',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.TxnIds.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+                _registered_method=True)
+        self.TxnReadItems = channel.unary_unary(
+                '/meridian.v1.Storage/TxnReadItems',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.TxnRead.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -226,6 +251,40 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Transact(self, request, context):
+        """Transactions: a node's share (at once, or prepared); the coordinator's
+        decision (routers, and participants resolving a dead router's
+        transaction); a participant's commit or abort; dropping decisions;
+        TransactGetItems' reads.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TxnDecide(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TxnFinish(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TxnForget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TxnReadItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +367,31 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.GetPitrWindow,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.Empty.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.PitrWindow.SerializeToString,
+            ),
+            'Transact': grpc.unary_unary_rpc_method_handler(
+                    servicer.Transact,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnRequest.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.TxnReply.SerializeToString,
+            ),
+            'TxnDecide': grpc.unary_unary_rpc_method_handler(
+                    servicer.TxnDecide,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnDecision.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.TxnDecision.SerializeToString,
+            ),
+            'TxnFinish': grpc.unary_unary_rpc_method_handler(
+                    servicer.TxnFinish,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnEnd.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'TxnForget': grpc.unary_unary_rpc_method_handler(
+                    servicer.TxnForget,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnIds.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
+            ),
+            'TxnReadItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.TxnReadItems,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnRead.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.TxnReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -742,6 +826,141 @@ class Storage:
             '/meridian.v1.Storage/GetPitrWindow',
             meridian_dot_proto_dot_storage__pb2.Empty.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.PitrWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Transact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/Transact',
+            meridian_dot_proto_dot_storage__pb2.TxnRequest.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TxnDecide(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/TxnDecide',
+            meridian_dot_proto_dot_storage__pb2.TxnDecision.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.TxnDecision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TxnFinish(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/TxnFinish',
+            meridian_dot_proto_dot_storage__pb2.TxnEnd.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TxnForget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/TxnForget',
+            meridian_dot_proto_dot_storage__pb2.TxnIds.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TxnReadItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/TxnReadItems',
+            meridian_dot_proto_dot_storage__pb2.TxnRead.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
             options,
             channel_credentials,
             insecure,

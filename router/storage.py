@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
+from meridian.model.transactions import TxnOutcome, TxnRequest
 
 
 class Storage(ABC):
@@ -112,6 +113,33 @@ class Storage(ABC):
     async def pitr_window(self, node_id: str) -> int:
         """The creation time (epoch ms) of the node's oldest periodic checkpoint
         a restore can start from; 0 if none."""
+
+    # --- transactions (model/transactions.py, node/transactions.py) ---
+
+    @abstractmethod
+    async def transact(self, node_id: str, request: TxnRequest) -> list[ItemResult]:
+        """One node's share of a write transaction, applied at once or prepared
+        (``request.prepare``); one result per op, and nothing written or
+        locked if any carries an error.  Raises ``DynamoError`` for failures
+        of the storage layer, as ``call``."""
+
+    @abstractmethod
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+        """Record ``outcome`` on the coordinator ``node_id`` unless a decision
+        is recorded already; returns the recorded decision (durable)."""
+
+    @abstractmethod
+    async def txn_finish(self, node_id: str, txn_id: bytes, commit: bool) -> None:
+        """Commit or abort a participant's prepared share (harmless twice)."""
+
+    @abstractmethod
+    async def txn_forget(self, node_id: str, txn_ids: list[bytes]) -> None:
+        """Drop the coordinator's decisions of finished transactions."""
+
+    @abstractmethod
+    async def txn_read(self, node_id: str, ops: list[ItemOp]) -> list[ItemResult]:
+        """TransactGetItems' reads on one node: committed items with their
+        versions, ``TransactionConflictException`` for locked keys."""
 
     @abstractmethod
     async def close(self) -> None:

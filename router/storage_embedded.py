@@ -28,6 +28,8 @@ from meridian.node.log_compaction import LogCompactor
 from meridian.node.pitr import PitrCheckpointer
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
+from meridian.node.txn_recovery import TxnResolver
+from meridian.model.transactions import TxnOutcome, TxnRequest
 from meridian.router.storage import Storage
 
 
@@ -65,6 +67,10 @@ class EmbeddedStorage(Storage):
             self.compactor.start()
         self.pitr = PitrCheckpointer(engine, interval_s=pitr_checkpoint_interval_s)
         self.pitr.start()
+        # Only a prepared transaction needs resolving; one node never prepares
+        # one, but a data folder from a cluster node may hold some.
+        self.resolver = TxnResolver(engine)
+        self.resolver.start()
 
     def __repr__(self) -> str:
         return f"<EmbeddedStorage {self.engine!r} {self.indexer!r} {self.sweeper!r} {self.trimmer!r}>"
@@ -155,7 +161,25 @@ class EmbeddedStorage(Storage):
     async def pitr_window(self, node_id: str) -> int:
         return self.engine.pitr_window()
 
+    # --- transactions: every action is this one node's, so a transaction is applied at once
+
+    async def transact(self, node_id: str, request: TxnRequest) -> list[ItemResult]:
+        return await self.engine.transact_async(request)
+
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+        return await self.engine.txn_decide_async(txn_id, outcome)
+
+    async def txn_finish(self, node_id: str, txn_id: bytes, commit: bool) -> None:
+        await self.engine.txn_finish_async(txn_id, commit)
+
+    async def txn_forget(self, node_id: str, txn_ids: list[bytes]) -> None:
+        await self.engine.txn_forget_async(txn_ids)
+
+    async def txn_read(self, node_id: str, ops: list[ItemOp]) -> list[ItemResult]:
+        return await self.engine.txn_read_async(ops)
+
     async def close(self) -> None:
+        await self.resolver.stop()
         await self.pitr.stop()
         if self.compactor is not None:
             await self.compactor.stop()

@@ -38,6 +38,7 @@ from meridian.model.errors import DynamoError, InternalServerError, ServiceUnava
 from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
+from meridian.model.transactions import TxnOutcome, TxnRequest
 from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
@@ -56,6 +57,9 @@ from meridian.proto.storage_codec import (
     stream_page_from_pb,
     stream_read_to_pb,
     stream_shards_from_pb,
+    txn_read_to_pb,
+    txn_reply_from_pb,
+    txn_request_to_pb,
 )
 from meridian.router.storage import Storage
 
@@ -437,6 +441,34 @@ class GrpcStorage(Storage):
     async def pitr_window(self, node_id: str) -> int:
         reply = await self._links[node_id].unary("GetPitrWindow", pb.Empty())
         return reply.oldest_checkpoint_ms
+
+    # --- transactions: unary calls, one per node and phase ---------------------------
+
+    async def transact(self, node_id: str, request: TxnRequest) -> list[ItemResult]:
+        reply = await self._links[node_id].unary(
+            "Transact", txn_request_to_pb(request), timeout_s=limits.TXN_CALL_TIMEOUT_S
+        )
+        return txn_reply_from_pb(reply)
+
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+        reply = await self._links[node_id].unary(
+            "TxnDecide", pb.TxnDecision(txn_id=txn_id, outcome=outcome), timeout_s=limits.TXN_CALL_TIMEOUT_S
+        )
+        return TxnOutcome(reply.outcome)
+
+    async def txn_finish(self, node_id: str, txn_id: bytes, commit: bool) -> None:
+        await self._links[node_id].unary(
+            "TxnFinish", pb.TxnEnd(txn_id=txn_id, commit=commit), timeout_s=limits.TXN_CALL_TIMEOUT_S
+        )
+
+    async def txn_forget(self, node_id: str, txn_ids: list[bytes]) -> None:
+        await self._links[node_id].unary("TxnForget", pb.TxnIds(txn_ids=txn_ids), timeout_s=limits.TXN_CALL_TIMEOUT_S)
+
+    async def txn_read(self, node_id: str, ops: list[ItemOp]) -> list[ItemResult]:
+        reply = await self._links[node_id].unary(
+            "TxnReadItems", txn_read_to_pb(ops), timeout_s=limits.TXN_CALL_TIMEOUT_S
+        )
+        return txn_reply_from_pb(reply)
 
     async def close(self) -> None:
         await asyncio.gather(*(link.close() for link in self._links.values()))

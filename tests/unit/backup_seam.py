@@ -4,7 +4,7 @@
 interface, item operations placed by the ring and GSI entries sent between
 them as a cluster's maintainers do, so a backup's cut and a restore span
 several nodes without gRPC.  It counts write holds and can fail one node's
-checkpoint.
+checkpoint, or one node's transaction calls (tests/unit/test_txn_coordinator.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
-from meridian.model.errors import InternalServerError
+from meridian.model.errors import InternalServerError, ServiceUnavailable
 from meridian.model.ops import CatalogEntry, IndexStats, TableStats
 from meridian.model.ring import Ring
 from meridian.node.engine import Engine
@@ -100,6 +100,29 @@ class ThreeNodes(Storage):
 
     async def pitr_window(self, node_id: str) -> int:
         return self._by_id[node_id].pitr_window()
+
+    # --- transactions (a test may fail a node's calls: ``fail_txn_on``) --------------------
+    fail_txn_on: str | None = None
+
+    def _txn_engine(self, node_id: str) -> Engine:
+        if node_id == self.fail_txn_on:
+            raise ServiceUnavailable(f"storage node {node_id} is unreachable")
+        return self._by_id[node_id]
+
+    async def transact(self, node_id, request):
+        return await self._txn_engine(node_id).transact_async(request)
+
+    async def txn_decide(self, node_id, txn_id, outcome):
+        return await self._txn_engine(node_id).txn_decide_async(txn_id, outcome)
+
+    async def txn_finish(self, node_id, txn_id, commit):
+        await self._txn_engine(node_id).txn_finish_async(txn_id, commit)
+
+    async def txn_forget(self, node_id, txn_ids):
+        await self._txn_engine(node_id).txn_forget_async(txn_ids)
+
+    async def txn_read(self, node_id, ops):
+        return await self._txn_engine(node_id).txn_read_async(ops)
 
     async def close(self) -> None:
         await asyncio.gather(*(maintainer.stop() for maintainer in self.maintainers))
