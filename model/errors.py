@@ -17,13 +17,15 @@ them (``__type`` + ``message`` + status).
     ├── ResourceNotFoundException
     ├── ResourceInUseException
     ├── ConditionalCheckFailedException (optionally carries the old item)
+    ├── DuplicateItemException          (PartiQL INSERT of an existing key)
     ├── ItemCollectionSizeLimitExceededException
     ├── ProvisionedThroughputExceededException
     ├── RequestLimitExceeded
     ├── ThrottlingException
     ├── LimitExceededException
     ├── TransactionConflictException
-    ├── TransactionCanceledException
+    ├── TransactionCanceledException    (carries CancellationReasons)
+    ├── TransactionInProgressException / IdempotentParameterMismatchException (ClientRequestToken)
     ├── ReplicatedWriteConflictException
     ├── TableNotFoundException / TableAlreadyExistsException / ...
     ├── BackupNotFoundException / PointInTimeRecoveryUnavailableException / ... (backups, PITR)
@@ -158,12 +160,34 @@ class ConditionalCheckFailedException(DynamoError):
         return out
 
 
+class DuplicateItemException(DynamoError):
+    """A PartiQL INSERT of a key that exists (INSERT is not an upsert)."""
+
+    type_name = "DuplicateItemException"
+
+    def __init__(self, message: str | None = "Duplicate primary key exists in table") -> None:
+        super().__init__(message)
+
+
 class ItemCollectionSizeLimitExceededException(DynamoError):
     type_name = "ItemCollectionSizeLimitExceededException"
 
 
 class ProvisionedThroughputExceededException(DynamoError):
+    """A throttled request; ``reasons`` is DynamoDB's ``ThrottlingReasons``
+    (``{"reason": ..., "resource": <ARN>}`` each), sent when known."""
+
     type_name = "ProvisionedThroughputExceededException"
+
+    def __init__(self, message: str | None = None, reasons: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.reasons:
+            out["ThrottlingReasons"] = self.reasons
+        return out
 
 
 class RequestLimitExceeded(DynamoError):
@@ -171,8 +195,22 @@ class RequestLimitExceeded(DynamoError):
 
 
 class ThrottlingException(DynamoError):
+    """Throttled (an on-demand maximum, a control-plane rate); ``reasons`` as
+    ``ProvisionedThroughputExceededException``'s, which botocore spells
+    ``throttlingReasons`` here."""
+
     type_name = "ThrottlingException"
     namespace = _CORAL_SERVICE_NS
+
+    def __init__(self, message: str | None = None, reasons: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.reasons:
+            out["throttlingReasons"] = self.reasons
+        return out
 
 
 class LimitExceededException(DynamoError):
@@ -184,7 +222,58 @@ class TransactionConflictException(DynamoError):
 
 
 class TransactionCanceledException(DynamoError):
+    """A transaction that applied nothing, with one reason per action in request order.
+
+    Each reason is DynamoDB's ``CancellationReason``: ``{"Code": "None"}`` for
+    an action with no problem, else ``Code`` and ``Message`` (and ``Item``, the
+    old item, for a ``ConditionalCheckFailed`` asked with ALL_OLD).  The body
+    spells ``Message`` with a capital M (botocore's shape, as DynamoDB sends it).
+    """
+
     type_name = "TransactionCanceledException"
+    reasons: list[dict[str, Any]] | None = None  # None: rebuilt by error_from_type, reasons unknown
+
+    def __init__(self, reasons: list[dict[str, Any]]) -> None:
+        codes = ", ".join(reason["Code"] for reason in reasons)
+        super().__init__(f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]")
+        self.reasons = reasons
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"__type": self.full_type}
+        if self.reasons is not None:
+            out["CancellationReasons"] = self.reasons
+        if self.message is not None:
+            out["Message"] = self.message
+        return out
+
+
+class TransactionInProgressException(DynamoError):
+    """A TransactWriteItems whose ClientRequestToken belongs to one still running
+    (the SDKs retry it).  ``Message`` with a capital M, as botocore's shape has it."""
+
+    type_name = "TransactionInProgressException"
+
+    def __init__(self, message: str | None = "Transaction from previous request is still in progress") -> None:
+        super().__init__(message)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"__type": self.full_type}
+        if self.message is not None:
+            out["Message"] = self.message
+        return out
+
+
+class IdempotentParameterMismatchException(DynamoError):
+    """A ClientRequestToken used again, within its window, with another request.
+    ``Message`` with a capital M, as botocore's shape has it."""
+
+    type_name = "IdempotentParameterMismatchException"
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"__type": self.full_type}
+        if self.message is not None:
+            out["Message"] = self.message
+        return out
 
 
 class ReplicatedWriteConflictException(DynamoError):

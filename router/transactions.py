@@ -13,7 +13,8 @@
   why.  Otherwise the decision COMMIT is recorded on the coordinator, the
   node of the first action (``txn_decide``, which also commits that node's
   share); only then do the other participants commit (``txn_finish``), and
-  the coordinator forgets the decision once all of them did.  Whatever
+  the coordinator forgets the decision once all of them did (told with its
+  next decision, so forgetting costs no call of its own).  Whatever
   happens to this router after the decision, the participants apply it
   (``node/txn_recovery.py``); whatever happens before it, they abort.
 
@@ -69,6 +70,8 @@ _PAUSE = _pause_point()
 
 #: forget calls in flight (kept so the loop does not drop them)
 _forgetting: set[asyncio.Task[None]] = set()
+#: ctx.txn_forgets of contexts built without a server (tests): none kept
+_NO_FORGETS: dict[str, list[bytes]] = {}
 
 
 async def _pause(point: str, txn_id: bytes) -> None:
@@ -102,12 +105,25 @@ async def _finish(storage: Storage, nodes: list[str], txn_id: bytes, commit: boo
     return missed
 
 
-def _forget_later(storage: Storage, coordinator: str, txn_id: bytes) -> None:
+def _forget_later(ctx: RouterContext, coordinator: str, txn_id: bytes) -> None:
+    """Drop a finished transaction's decision: with the coordinator's next
+    decision (no call of its own), or in one call once
+    ``TXN_FORGET_BATCH_MAX`` are waiting."""
+    forgets = getattr(ctx, "txn_forgets", None)
+    if forgets is None:
+        forgets = _NO_FORGETS
+    waiting = forgets.setdefault(coordinator, [])
+    waiting.append(txn_id)
+    if len(waiting) < limits.TXN_FORGET_BATCH_MAX:
+        return
+    del forgets[coordinator]
+    storage = ctx.storage
+
     async def forget() -> None:
         try:
-            await storage.txn_forget(coordinator, [txn_id])
+            await storage.txn_forget(coordinator, waiting)
         except DynamoError as err:  # kept until TXN_DECISION_RETENTION_S: harmless
-            log.info("transaction %s: decision not forgotten on %s: %s", txn_id.hex(), coordinator, err)
+            log.info("%d decisions not forgotten on %s: %s", len(waiting), coordinator, err)
 
     task = asyncio.get_running_loop().create_task(forget())
     _forgetting.add(task)
@@ -164,7 +180,9 @@ async def execute_write(ctx: RouterContext, actions: list[tuple[str, ItemOp]]) -
     await _pause("after-prepare", txn_id)
     # If this call fails the decision may or may not be recorded: the
     # participants learn it from the coordinator (node/txn_recovery.py).
-    outcome = await storage.txn_decide(coordinator, txn_id, TxnOutcome.COMMIT)
+    forgets = getattr(ctx, "txn_forgets", None)
+    forget = forgets.pop(coordinator, None) if forgets else None
+    outcome = await storage.txn_decide(coordinator, txn_id, TxnOutcome.COMMIT, forget)
     if outcome is not TxnOutcome.COMMIT:
         # A participant's resolver found it prepared too long and aborted it first.
         await _finish(storage, [n for n in prepared if n != coordinator], txn_id, commit=False)
@@ -172,7 +190,7 @@ async def execute_write(ctx: RouterContext, actions: list[tuple[str, ItemOp]]) -
     await _pause("after-decide", txn_id)
     missed = await _finish(storage, [n for n in prepared if n != coordinator], txn_id, commit=True)
     if not missed:
-        _forget_later(storage, coordinator, txn_id)
+        _forget_later(ctx, coordinator, txn_id)
     return results
 
 

@@ -4,8 +4,9 @@ Rules DynamoDB runs with its shape checks and before anything that needs
 the attribute values, expressions or a table: CreateTable's key schema,
 index, stream, encryption and throughput rules, UpdateTable's "At least one
 of ..." and its one-change-per-request rules, the tag actions' ARN and tag
-checks, BatchWriteItem's empty requests.  The item actions' rules start
-with expression and attribute-value checks, so they live with those actions.
+checks, BatchWriteItem's empty requests, TransactWriteItems' one action per
+entry.  The item actions' rules start with expression and attribute-value
+checks, so they live with those actions.
 ``check_key_schema`` and ``check_projection`` are also run by UpdateTable
 against the table (``router/actions/table_indexes.py``), with the same
 messages; ``check_tag_count`` and ``check_tag_set_size`` by TagResource
@@ -498,6 +499,49 @@ def _batch_write_item(body: dict[str, Any]) -> None:
                 )
 
 
+_TRANSACT_WRITE_MEMBERS = ("ConditionCheck", "Put", "Delete", "Update")
+#: A TransactItems entry naming none of the four (the older regions' sentence;
+#: eu-west-2 words it as a constraint since 2026-10), or several.
+TRANSACT_WRITE_NONE = "Invalid Request: TransactWriteRequest should contain Delete or Put or Update request"
+TRANSACT_WRITE_MANY = "TransactItems can only contain one of Check, Put, Update or Delete"
+
+
+def _transact_write_items(body: dict[str, Any]) -> None:
+    """Each TransactItems entry holds exactly one action, checked entry by
+    entry before any attribute value or expression (router/actions/transact.py)."""
+    for entry in body["TransactItems"]:
+        present = 0 if entry is None else sum(entry.get(member) is not None for member in _TRANSACT_WRITE_MEMBERS)
+        if present == 0:
+            raise ValidationException(TRANSACT_WRITE_NONE)
+        if present > 1:
+            raise ValidationException(TRANSACT_WRITE_MANY)
+
+
+def _transact_get_items(body: dict[str, Any]) -> None:
+    """A JSON null entry: the constraint its ``Get`` member fails (a guess at DynamoDB's answer)."""
+    for position, entry in enumerate(body["TransactItems"], 1):
+        if entry is None:
+            raise ValidationException(
+                f"1 validation error detected: Value null at 'transactItems.{position}.member.get' "
+                "failed to satisfy constraint: Member must not be null"
+            )
+
+
+def _null_statements(member: str, path: str):
+    """A JSON null among PartiQL statements: the constraint its required
+    ``Statement`` fails (a guess at DynamoDB's answer, as for TransactGetItems)."""
+
+    def check(body: dict[str, Any]) -> None:
+        for position, entry in enumerate(body[member], 1):
+            if entry is None:
+                raise ValidationException(
+                    f"1 validation error detected: Value null at '{path}.{position}.member.statement' "
+                    "failed to satisfy constraint: Member must not be null"
+                )
+
+    return check
+
+
 def _require_resource_arn(body: dict[str, Any]) -> None:
     if body.get("ResourceArn") is None:
         raise ValidationException("Invalid TableArn")
@@ -526,6 +570,10 @@ RULES: dict[str, Rule] = {
     "CreateTable": _create_table,
     "UpdateTable": _update_table,
     "BatchWriteItem": _batch_write_item,
+    "TransactWriteItems": _transact_write_items,
+    "TransactGetItems": _transact_get_items,
+    "BatchExecuteStatement": _null_statements("Statements", "statements"),
+    "ExecuteTransaction": _null_statements("TransactStatements", "transactStatements"),
     "TagResource": _tag_resource,
     "UntagResource": _untag_resource,
     "ListTagsOfResource": _require_resource_arn,

@@ -266,7 +266,10 @@ def valid_bodies(world: World) -> dict[str, st.SearchStrategy[dict[str, Any]]]:
 
 # Actions whose table-level effects would take the item tables away from the test.
 TABLE_ACTIONS = frozenset({"CreateTable", "UpdateTable", "DeleteTable", "CreateGlobalTable", "UpdateGlobalTable"})
-ITEM_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+#: Actions that may change items.  A PartiQL call is counted whatever its
+#: statement (a SELECT that succeeds only makes the check skip a run).
+ITEM_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+                         "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 
 
 def _retarget(action: str, body: Any, world: World) -> Any:

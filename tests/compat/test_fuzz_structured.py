@@ -8,7 +8,8 @@ real HTTP with SigV4-shaped headers.  Checked for every answer:
 * never a 5xx;
 * every 4xx is JSON with a ``__type`` DynamoDB uses (botocore's error shapes
   plus the service front's) in one of DynamoDB's namespaces, and a message
-  (``Message`` for SerializationException, as DynamoDB spells it);
+  (``Message`` for SerializationException and the transaction errors, as
+  DynamoDB spells it: ``_CAPITAL_MESSAGE``);
 * a rejected write changes nothing: the tables' items are compared before
   and after every run of requests in which no item write succeeded.
 
@@ -81,6 +82,10 @@ def _deliberate_500(action: str, body, raw: bytes) -> bool:
     return (action == "ListGlobalTables" and isinstance(body, dict) and isinstance(body.get("RegionName"), str)
             and json.loads(raw).get("message") == "Internal server error")
 
+
+#: errors whose body spells ``Message`` with a capital M (botocore's shapes)
+_CAPITAL_MESSAGE = frozenset({"SerializationException", "TransactionCanceledException",
+                              "TransactionInProgressException", "IdempotentParameterMismatchException"})
 
 class Fuzzer:
     """One keep-alive connection, the checks, and what was found."""
@@ -172,7 +177,7 @@ class Fuzzer:
         problems = []
         if namespace not in ERROR_NAMESPACES or name not in ERROR_TYPES:
             problems.append("unknown __type")
-        key = "Message" if name == "SerializationException" else "message"
+        key = "Message" if name in _CAPITAL_MESSAGE else "message"
         if name not in MESSAGELESS and not isinstance(error.get(key), str):
             problems.append(f"no {key}")
         if problems:
