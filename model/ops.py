@@ -262,6 +262,12 @@ class RangeResult:
     than at ``upper``: the page then has a LastEvaluatedKey.  With
     ``detail``: ``positions`` and ``sizes`` of every item read, and
     ``hits``, one byte per item read, 1 if it passed the filter.
+
+    A read that fetches (``RangeRead.fetch``) reads index entries and their
+    items: ``bytes_read`` and ``sizes`` are the entries', and
+    ``fetched_sizes`` holds the size of every item fetched, one per entry
+    read, in read order (empty for other reads).  Read capacity is charged
+    from these (``router/capacity.py``).
     """
 
     items: list[bytes] = field(default_factory=list)
@@ -273,6 +279,23 @@ class RangeResult:
     positions: list[bytes] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     hits: bytes = b""
+    fetched_sizes: list[int] = field(default_factory=list)
+
+
+def fetched_page_bytes(size_bytes: int) -> int:
+    """How much an item fetched by an index read counts towards its page's
+    ``bytes_max``: its size rounded up to whole 4 KB read units."""
+    unit = limits.READ_CAPACITY_UNIT_BYTES
+    return -(-size_bytes // unit) * unit
+
+
+def fetching_page_bytes(entry_bytes: int, fetched_bytes: int) -> int:
+    """The size of a page that fetches, as DynamoDB bounds it by 1 MB (the
+    Developer Guide's local secondary index chapter): the entries read,
+    rounded up to whole 4 KB read units, plus every item fetched, each
+    rounded up on its own (``fetched_bytes``: the sum of their
+    ``fetched_page_bytes``)."""
+    return fetched_page_bytes(entry_bytes) + fetched_bytes
 
 
 # --- secondary indexes ------------------------------------------------------------

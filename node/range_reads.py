@@ -14,7 +14,8 @@ acknowledged write is in RocksDB.
 
 Wave 2: a TTL sweep (``node/ttl.py``) walks a partition's items with the
 same iterators; a consistent cut for a backup reads from a RocksDB snapshot
-taken at one stamp; read capacity is charged from ``RangeResult.bytes_read``.
+taken at one stamp; read capacity is charged from ``RangeResult.bytes_read``
+(and ``fetched_sizes``: ``router/capacity.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from rocksdict import ReadOptions
 
 from meridian.model.errors import ResourceNotFoundException
 from meridian.model.expressions import compile_expressions
-from meridian.model.ops import Item, RangeKind, RangeRead, RangeResult, index_entry_table_key, scan_position_item_key
+from meridian.model.ops import (
+    Item,
+    RangeKind,
+    RangeRead,
+    RangeResult,
+    fetched_page_bytes,
+    fetching_page_bytes,
+    index_entry_table_key,
+    scan_position_item_key,
+)
 from meridian.model.records import is_tombstone, record_item_json, record_size
 
 _dumps = orjson.dumps
@@ -45,7 +55,10 @@ class RangeReadMixin:
         each item by key).  Tombstones are skipped without counting.  Every
         item read counts towards ``items_max`` and ``bytes_max``; the filter
         then decides whether it is returned.  With ``fetch`` each index entry
-        is replaced by its base item, which is what counts and is filtered.
+        is replaced by its base item, which is filtered; the entry's size is
+        then ``bytes_read``'s and the item's goes to ``fetched_sizes``, and
+        the page ends once the two reach ``bytes_max`` as DynamoDB adds them
+        (``fetching_page_bytes``).
         Raises ``DynamoError`` (an expression the router should have
         rejected, an index this node does not know, or a failed engine).
         """
@@ -91,8 +104,9 @@ class RangeReadMixin:
         items = result.items
         positions = result.positions
         sizes = result.sizes
+        fetched_sizes = result.fetched_sizes
         hits = bytearray()
-        scanned = count = bytes_read = 0
+        scanned = count = bytes_read = fetched_bytes = 0
         last = None
         while it.valid():
             position = it.key()
@@ -101,6 +115,7 @@ class RangeReadMixin:
             if scan:
                 record = items_get(scan_position_item_key(position))
             elif fetch is not None:
+                entry_size = record_size(it.value())
                 record = fetch(position)
             else:
                 record = it.value()
@@ -110,7 +125,15 @@ class RangeReadMixin:
                 continue
             size = record_size(record)
             scanned += 1
-            bytes_read += size
+            if fetch is None:
+                bytes_read += size
+                page_bytes = bytes_read
+            else:
+                fetched_sizes.append(size)
+                fetched_bytes += fetched_page_bytes(size)
+                size = entry_size
+                bytes_read += size
+                page_bytes = fetching_page_bytes(bytes_read, fetched_bytes)
             last = position
             item_json = record_item_json(record)
             hit = True
@@ -129,7 +152,7 @@ class RangeReadMixin:
                 positions.append(position)
                 sizes.append(size)
                 hits.append(hit)
-            if scanned == items_max or bytes_read >= bytes_max:
+            if scanned == items_max or page_bytes >= bytes_max:
                 result.more = True
                 break
             step()

@@ -23,6 +23,13 @@ DynamoDB Streams: ``stream`` and ``stream_label`` are the enabled stream
 enabled); ``past_streams`` the disabled ones still readable
 (``router/stream_catalog.py``).
 
+Capacity settings: the provisioned units (``read_capacity``,
+``write_capacity``, with their increase and decrease history), an on-demand
+table's or GSI's ``OnDemandThroughput`` maxima (``on_demand_max_*_units``,
+None for no maximum) and the ``WarmThroughput`` DynamoDB reports
+(``warm_*_units_per_s``: never lower than the mode's floor, see
+``settle_warm``); ``router/throttle.py`` reads them.
+
 Point-in-time recovery: ``pitr_enabled_s`` and ``pitr_recovery_days`` (set
 while PITR is enabled) are what the storage nodes' PITR task reads (periodic
 checkpoints, change-log retention); ``restore`` is the RestoreSummary of a
@@ -38,6 +45,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from meridian.model import limits
 from meridian.model.ops import IndexSpec
 
 ACCOUNT_ID = "000000000000"
@@ -61,6 +69,13 @@ class Index:
     last_increase_s: float | None = None
     last_decrease_s: float | None = None
     decreases_today: int = 0
+    #: A GSI of an on-demand table: its OnDemandThroughput maxima (None: no maximum).
+    on_demand_max_read_units: int | None = None
+    on_demand_max_write_units: int | None = None
+    #: A GSI's WarmThroughput (units a second); None: not recorded (a record
+    #: from before warm throughput), the mode's floor (``warm_throughput``).
+    warm_read_units_per_s: int | None = None
+    warm_write_units_per_s: int | None = None
 
     @property
     def name(self) -> str:
@@ -84,6 +99,9 @@ class Index:
             read_capacity=self.read_capacity, write_capacity=self.write_capacity,
             last_increase_s=self.last_increase_s, last_decrease_s=self.last_decrease_s,
             decreases_today=self.decreases_today,
+            on_demand_max_read_units=self.on_demand_max_read_units,
+            on_demand_max_write_units=self.on_demand_max_write_units,
+            warm_read_units_per_s=self.warm_read_units_per_s, warm_write_units_per_s=self.warm_write_units_per_s,
         )
         return record
 
@@ -94,6 +112,10 @@ class Index:
             read_capacity=record.get("read_capacity", 0), write_capacity=record.get("write_capacity", 0),
             last_increase_s=record.get("last_increase_s"), last_decrease_s=record.get("last_decrease_s"),
             decreases_today=record.get("decreases_today", 0),
+            on_demand_max_read_units=record.get("on_demand_max_read_units"),
+            on_demand_max_write_units=record.get("on_demand_max_write_units"),
+            warm_read_units_per_s=record.get("warm_read_units_per_s"),
+            warm_write_units_per_s=record.get("warm_write_units_per_s"),
         )
 
 
@@ -116,6 +138,15 @@ class Table:
     last_decrease_s: float | None = None
     decreases_today: int = 0
     last_pay_per_request_s: float | None = None
+    #: When UpdateTable switched the table to PAY_PER_REQUEST within the
+    #: quota's window (``limits.PAY_PER_REQUEST_SWITCH_WINDOW_DAYS``), oldest first.
+    pay_per_request_switches_s: list[float] = field(default_factory=list)
+    #: OnDemandThroughput of an on-demand table (None: no maximum).
+    on_demand_max_read_units: int | None = None
+    on_demand_max_write_units: int | None = None
+    #: WarmThroughput (units a second); None: not recorded, the mode's floor (``warm_throughput``).
+    warm_read_units_per_s: int | None = None
+    warm_write_units_per_s: int | None = None
     stream: dict[str, Any] | None = None  # {"StreamEnabled": True, "StreamViewType": ...}
     stream_label: str | None = None
     deletion_protection: bool = False
@@ -206,6 +237,10 @@ class Table:
             "read_capacity": self.read_capacity, "write_capacity": self.write_capacity,
             "last_increase_s": self.last_increase_s, "last_decrease_s": self.last_decrease_s,
             "decreases_today": self.decreases_today, "last_pay_per_request_s": self.last_pay_per_request_s,
+            "pay_per_request_switches_s": self.pay_per_request_switches_s,
+            "on_demand_max_read_units": self.on_demand_max_read_units,
+            "on_demand_max_write_units": self.on_demand_max_write_units,
+            "warm_read_units_per_s": self.warm_read_units_per_s, "warm_write_units_per_s": self.warm_write_units_per_s,
             "stream": self.stream, "stream_label": self.stream_label,
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
             "deletion_protection_changed_s": self.deletion_protection_changed_s,
@@ -267,6 +302,33 @@ def decreases_today(holder: Table | Index, now_s: float) -> int:
     if holder.last_decrease_s is None or utc_day(holder.last_decrease_s) != utc_day(now_s):
         return 0
     return holder.decreases_today
+
+
+def warm_throughput(holder: Table | Index, billing_mode: str) -> tuple[int, int]:
+    """WarmThroughput (ReadUnitsPerSecond, WriteUnitsPerSecond) of a table or a GSI: what
+    was recorded, else its mode's floor (``warm_floor``)."""
+    floor_read, floor_write = warm_floor(holder, billing_mode)
+    read, write = holder.warm_read_units_per_s, holder.warm_write_units_per_s
+    return (floor_read if read is None else read), (floor_write if write is None else write)
+
+
+def warm_floor(holder: Table | Index, billing_mode: str) -> tuple[int, int]:
+    """What DynamoDB's warm throughput never goes below: an on-demand table's or
+    GSI's initial throughput, or the provisioned units (DDB-TABLE-032, 061)."""
+    if billing_mode == "PAY_PER_REQUEST":
+        return limits.ON_DEMAND_INITIAL_READ_UNITS_PER_S, limits.ON_DEMAND_INITIAL_WRITE_UNITS_PER_S
+    return holder.read_capacity, holder.write_capacity
+
+
+def settle_warm(holder: Table | Index, billing_mode: str, read: int | None = None, write: int | None = None) -> None:
+    """Raise a table's or GSI's warm throughput to ``read`` / ``write`` (a request's) and
+    to its mode's floor; it never goes down: it keeps the highest provisioned units a
+    table ever had, and an on-demand table's initial throughput after switching back to
+    PROVISIONED (DDB-TABLE-061)."""
+    current_read, current_write = warm_throughput(holder, billing_mode)
+    floor_read, floor_write = warm_floor(holder, billing_mode)
+    holder.warm_read_units_per_s = max(current_read, floor_read, read or 0)
+    holder.warm_write_units_per_s = max(current_write, floor_write, write or 0)
 
 
 def utc_day(at_s: float) -> datetime.date:

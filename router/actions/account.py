@@ -14,6 +14,10 @@ async def describe_endpoints(ctx: RouterContext, body: dict[str, Any]) -> dict[s
 
 
 async def describe_limits(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+    """The quotas Meridian enforces, DynamoDB's defaults: the total of provisioned
+    units over every table and GSI of the region (CreateTable / UpdateTable,
+    ``tables.py``), the most one table or GSI may provision, ask as an on-demand
+    maximum or warm to (``table_indexes.py``)."""
     return {
         "AccountMaxReadCapacityUnits": limits.ACCOUNT_MAX_READ_CAPACITY_UNITS,
         "AccountMaxWriteCapacityUnits": limits.ACCOUNT_MAX_WRITE_CAPACITY_UNITS,

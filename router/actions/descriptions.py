@@ -7,18 +7,24 @@ statistics the nodes keep (item count and size, per table and per index,
 and whether a new global index is still being built).  Meridian's own
 bookkeeping in the record (``REPLICA_INTERNAL_KEYS``, a restore's own keys)
 never reaches a client.
+
+Capacity settings as DynamoDB shows them: ``OnDemandThroughput`` only while
+a maximum is set, on an on-demand table or GSI (DDB-TABLE-028, 182);
+``WarmThroughput`` always, on the table and each GSI (DDB-TABLE-032), ACTIVE
+unless the answer is to a change of it (UPDATING, with the old values).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from meridian.model.errors import ResourceNotFoundException
 from meridian.model.ops import PROJECTION_INCLUDE, IndexStats
 
 from ..context import RouterContext
-from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table, decreases_today
+from ..table_record import REPLICA_INTERNAL_KEYS, Index, Table, decreases_today, warm_throughput
 
 #: The members of a table's ``restore`` record shown as its RestoreSummary
 #: (the others are Meridian's own, ``router/restore.py``).
@@ -41,17 +47,19 @@ async def require_table(ctx: RouterContext, name: str) -> Table:
 
 async def live_description(
     ctx: RouterContext, table: Table, status: str, index_status: dict[str, str] | None = None,
-    *, billing_date_shown: bool = True,
+    *, billing_date_shown: bool = True, warm_updating: Collection[str | None] = (),
+    on_demand_shown: Mapping[str | None, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The table's description with the nodes' live statistics."""
     stats = await ctx.storage.table_stats(table.table_id)
     return table_description(table, status, stats.item_count, stats.size_bytes, stats.indexes, index_status,
-                             billing_date_shown=billing_date_shown)
+                             billing_date_shown=billing_date_shown, warm_updating=warm_updating,
+                             on_demand_shown=on_demand_shown)
 
 
 #: What DeleteTable's answer leaves out of a description (DDB-TABLE-363).
 _NOT_IN_DELETED = ("AttributeDefinitions", "KeySchema", "CreationDateTime", "LocalSecondaryIndexes",
-                   "GlobalSecondaryIndexes")
+                   "GlobalSecondaryIndexes", "WarmThroughput")
 
 
 def deleted_description(table: Table, item_count: int, size_bytes: int) -> dict[str, Any]:
@@ -75,6 +83,8 @@ def table_description(
     index_status: dict[str, str] | None = None,
     *,
     billing_date_shown: bool = True,
+    warm_updating: Collection[str | None] = (),
+    on_demand_shown: Mapping[str | None, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The ``TableDescription`` DynamoDB returns for ``table``.
 
@@ -83,8 +93,13 @@ def table_description(
     table's state implies (CREATING while the table is, or while nodes
     backfill it; otherwise ACTIVE); ``billing_date_shown``: False in the
     answers of CreateTable and of a billing mode switch, whose
-    BillingModeSummary names the mode only (DDB-TABLE-033, DDB-TABLE-060).
+    BillingModeSummary names the mode only (DDB-TABLE-033, DDB-TABLE-060);
+    ``warm_updating``: the table (None) and GSIs (names) whose WarmThroughput
+    the answer shows UPDATING; ``on_demand_shown``: the OnDemandThroughput an
+    UpdateTable answer shows for the table (None) or a GSI it changed (-1 for
+    a maximum it removed, DDB-TABLE-182).
     """
+    on_demand_shown = on_demand_shown or {}
     now_s = time.time()
     key_schema = [{"AttributeName": table.key_schema[0][0], "KeyType": "HASH"}]
     if len(table.key_schema) > 1:
@@ -139,7 +154,9 @@ def table_description(
         if index_state is None:
             creating = status == "CREATING" or (stats is not None and stats.backfilling)
             index_state = "CREATING" if creating else "ACTIVE"
-        global_.append(index_description(index, table.arn, index_state, stats))
+        global_.append(index_description(index, table.arn, index_state, stats, table.billing_mode,
+                                         warm_updating=index.name in warm_updating,
+                                         on_demand_shown=on_demand_shown.get(index.name)))
     if global_:
         out["GlobalSecondaryIndexes"] = global_
     if own.get("ReplicaTableClassSummary") is not None:
@@ -150,6 +167,7 @@ def table_description(
         if table.table_class_updated_s is not None:
             out["TableClassSummary"]["LastUpdateDateTime"] = table.table_class_updated_s
     out["DeletionProtectionEnabled"] = table.deletion_protection
+    out.update(capacity_settings(table, table.billing_mode, None in warm_updating, on_demand_shown.get(None)))
     if table.replicas and table.legacy_created_s is None:
         out["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
         out["Replicas"] = [
@@ -161,11 +179,31 @@ def table_description(
     return out
 
 
-def index_description(index: Index, table_arn: str, status: str, stats: IndexStats | None) -> dict[str, Any]:
+def capacity_settings(holder: Table | Index, billing_mode: str, warm_updating: bool = False,
+                      on_demand_shown: dict[str, int] | None = None) -> dict[str, Any]:
+    """A table's or GSI's ``OnDemandThroughput`` (while a maximum is set, or as an
+    UpdateTable answer shows it) and ``WarmThroughput``."""
+    out: dict[str, Any] = {}
+    if on_demand_shown is None and billing_mode == "PAY_PER_REQUEST":
+        maxima = (("MaxReadRequestUnits", holder.on_demand_max_read_units),
+                  ("MaxWriteRequestUnits", holder.on_demand_max_write_units))
+        on_demand_shown = {member: units for member, units in maxima if units is not None}
+    if on_demand_shown:
+        out["OnDemandThroughput"] = on_demand_shown
+    read, write = warm_throughput(holder, billing_mode)
+    out["WarmThroughput"] = {"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write,
+                             "Status": "UPDATING" if warm_updating else "ACTIVE"}
+    return out
+
+
+def index_description(index: Index, table_arn: str, status: str, stats: IndexStats | None,
+                      billing_mode: str = "PROVISIONED", *, warm_updating: bool = False,
+                      on_demand_shown: dict[str, int] | None = None) -> dict[str, Any]:
     """An index's ``LocalSecondaryIndexDescription`` / ``GlobalSecondaryIndexDescription``.
 
     ``status`` is a GSI's IndexStatus; a GSI added by UpdateTable shows
-    ``Backfilling`` while it is CREATING, true once nodes build it.
+    ``Backfilling`` while it is CREATING, true once nodes build it.  A GSI's
+    capacity settings are ``capacity_settings``'s, in its table's ``billing_mode``.
     """
     key_schema = [{"AttributeName": index.spec.key_schema[0][0], "KeyType": "HASH"}]
     if len(index.spec.key_schema) > 1:
@@ -189,6 +227,8 @@ def index_description(index: Index, table_arn: str, status: str, stats: IndexSta
     out["IndexSizeBytes"] = stats.size_bytes if stats is not None else 0
     out["ItemCount"] = stats.item_count if stats is not None else 0
     out["IndexArn"] = f"{table_arn}/index/{index.name}"
+    if index.is_global:
+        out.update(capacity_settings(index, billing_mode, warm_updating, on_demand_shown))
     return out
 
 

@@ -19,7 +19,13 @@ import heapq
 from meridian.model import limits
 from meridian.model.expressions import KeyCondition
 from meridian.model.keycodec import encode_sort_prefix, encode_sort_value, partition_prefix, prefix_end
-from meridian.model.ops import RangeRead, RangeResult, index_partition_prefix
+from meridian.model.ops import (
+    RangeRead,
+    RangeResult,
+    fetched_page_bytes,
+    fetching_page_bytes,
+    index_partition_prefix,
+)
 from meridian.model.values import KeySchema
 
 from ..storage import Storage
@@ -107,8 +113,9 @@ async def read_merged(storage: Storage, read: RangeRead) -> RangeResult:
     heapq.heapify(heap)
     page = RangeResult()
     items = page.items
+    fetched_sizes = page.fetched_sizes
     count_only = read.count_only
-    scanned = count = bytes_read = 0
+    scanned = count = bytes_read = fetched_bytes = 0
     while heap:
         position, k = heap[0]
         stream = streams[k]
@@ -116,6 +123,11 @@ async def read_merged(storage: Storage, read: RangeRead) -> RangeResult:
         entry = stream.entry
         scanned += 1
         bytes_read += current.sizes[entry]
+        page_size = bytes_read
+        if read.fetch:  # each fetched item counts too, as DynamoDB bounds such a page
+            fetched_sizes.append(current.fetched_sizes[entry])
+            fetched_bytes += fetched_page_bytes(current.fetched_sizes[entry])
+            page_size = fetching_page_bytes(bytes_read, fetched_bytes)
         if current.hits[entry]:
             count += 1
             if not count_only:
@@ -124,7 +136,7 @@ async def read_merged(storage: Storage, read: RangeRead) -> RangeResult:
         entry += 1
         stream.entry = entry
         page.last_position = position
-        if scanned == limit or bytes_read >= page_bytes:
+        if scanned == limit or page_size >= page_bytes:
             page.more = True
             break
         if entry < len(current.positions):
@@ -135,7 +147,7 @@ async def read_merged(storage: Storage, read: RangeRead) -> RangeResult:
             continue
         # This stream ran dry before the page is full: read on from where it stopped.
         items_max = min(limit - scanned, max(2 * stream.items_max, limits.SCAN_CHUNK_ITEMS_MIN)) if limit else 0
-        bytes_max = min(page_bytes - bytes_read, 2 * stream.bytes_max)
+        bytes_max = min(page_bytes - page_size, 2 * stream.bytes_max)
         refill = await storage.read_range(stream.node, chunk(position + b"\x00", items_max, bytes_max))
         streams[k] = _Stream(stream.node, refill, items_max, bytes_max)
         if refill.positions:

@@ -14,6 +14,12 @@ then ``stage_index_updates`` (new indexes added, the answer's index
 statuses), answers, then ``StagedIndexUpdates.finish`` (throughput changed,
 deleted indexes and their unused attribute definitions dropped): the answer
 shows an updated index's old throughput and a deleted one, as DynamoDB's does.
+
+An index's capacity settings are kept here too: its provisioned units (and
+their decrease budget), an on-demand GSI's ``OnDemandThroughput`` maxima
+(changed at once: the answer already shows them, -1 for a maximum removed)
+and its ``WarmThroughput`` (never lowered; the answer shows the old value
+UPDATING, DescribeTable the new one ACTIVE: Meridian takes no time to warm).
 """
 
 from __future__ import annotations
@@ -27,13 +33,20 @@ from meridian.model.errors import LimitExceededException, ResourceNotFoundExcept
 from meridian.model.ops import IndexSpec, IndexStats
 
 from ..context import RouterContext
-from ..table_record import Index, Table, decreases_today, new_table_id, utc_day
+from ..table_record import Index, Table, decreases_today, new_table_id, settle_warm, utc_day, warm_throughput
 from ..validation_rules import check_key_schema, check_projection
 
 _PARAM = "One or more parameter values were invalid: "
 _ONE_ONLINE_INDEX = "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
-_GUIDE = "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+GUIDE = "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
 _NO_STATS = IndexStats()
+_ON_DEMAND_MEMBERS = (("MaxReadRequestUnits", "on_demand_max_read_units"),
+                      ("MaxWriteRequestUnits", "on_demand_max_write_units"))
+_WARM_MEMBERS = ("ReadUnitsPerSecond", "WriteUnitsPerSecond")
+_WARM_GUIDE = (
+    "See: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html"
+    "#on-demand-capacity-mode-initial"
+)
 
 
 def new_index(spec: dict[str, Any], types: dict[str, str], *, is_global: bool, backfill: bool, billing: str) -> Index:
@@ -42,7 +55,7 @@ def new_index(spec: dict[str, Any], types: dict[str, str], *, is_global: bool, b
     projection = spec["Projection"]
     throughput = spec.get("ProvisionedThroughput") or {}
     provisioned = is_global and billing == "PROVISIONED"
-    return Index(
+    index = Index(
         IndexSpec(
             name=spec["IndexName"],
             index_id=new_table_id(),
@@ -55,6 +68,95 @@ def new_index(spec: dict[str, Any], types: dict[str, str], *, is_global: bool, b
         read_capacity=int(throughput.get("ReadCapacityUnits", 0)) if provisioned else 0,
         write_capacity=int(throughput.get("WriteCapacityUnits", 0)) if provisioned else 0,
     )
+    if is_global:
+        if billing == "PAY_PER_REQUEST":
+            merge_on_demand(index, spec.get("OnDemandThroughput"))
+        warm = spec.get("WarmThroughput") or {}
+        settle_warm(index, billing, warm.get("ReadUnitsPerSecond"), warm.get("WriteUnitsPerSecond"))
+    return index
+
+
+def merge_on_demand(holder: Table | Index, on_demand: dict[str, Any] | None) -> dict[str, int]:
+    """Apply an OnDemandThroughput member by member (-1 removes a maximum, an absent
+    member keeps its value: DDB-TABLE-051, 178); returns what an UpdateTable answer
+    shows: the maxima now set, and -1 for each one this request removed (DDB-TABLE-182)."""
+    for member, attribute in _ON_DEMAND_MEMBERS:
+        units = (on_demand or {}).get(member)
+        if units is not None:
+            setattr(holder, attribute, None if units == limits.ON_DEMAND_NO_MAXIMUM else int(units))
+    shown = {}
+    for member, attribute in _ON_DEMAND_MEMBERS:
+        units = getattr(holder, attribute)
+        if units is not None or (on_demand or {}).get(member) == limits.ON_DEMAND_NO_MAXIMUM:
+            shown[member] = limits.ON_DEMAND_NO_MAXIMUM if units is None else units
+    return shown
+
+
+def drop_on_demand(holder: Table | Index) -> None:
+    """A switch to PROVISIONED forgets the on-demand maxima of the table and its GSIs (DDB-TABLE-153)."""
+    holder.on_demand_max_read_units = holder.on_demand_max_write_units = None
+
+
+def check_on_demand_settings(on_demand: dict[str, Any] | None, billing: str, of: str, *, update: bool,
+                             create_wording: bool = False) -> None:
+    """OnDemandThroughput only on demand, each maximum at least 1 (-1, no maximum, on
+    UpdateTable only): DDB-TABLE-038, 051, 128, 153.  ``of`` names the resource as the
+    messages do ("table", "index : <name>")."""
+    for member, _ in _ON_DEMAND_MEMBERS:
+        units = (on_demand or {}).get(member)
+        if units is None:
+            continue
+        if billing == "PROVISIONED":
+            table = "table BillingMode is PROVISIONED." if create_wording else "the table BillingMode is PROVISIONED"
+            raise ValidationException(
+                f"{_PARAM}{member} for OnDemandThroughput for {of} cannot be specified when {table}"
+            )
+        if units < 1 and not (update and units == limits.ON_DEMAND_NO_MAXIMUM):
+            raise ValidationException(
+                f"{_PARAM}Requested {member} for OnDemandThroughput for {of} is outside of valid range"
+            )
+
+
+def check_warm_settings(holder: Table | Index | None, warm: dict[str, Any] | None, billing: str, of: str,
+                        throughput: dict[str, Any] | None = None) -> None:
+    """A new table's or index's WarmThroughput no lower than its mode's floor, an
+    existing one's no lower than its current value (DDB-TABLE-039, 059, 061, 155).
+    ``holder``: the existing table or index, None for a new one.  The write member's
+    messages, and the index variant of the provisioned floor, are guesses."""
+    for position, member in enumerate(_WARM_MEMBERS):
+        units = (warm or {}).get(member)
+        if units is None:
+            continue
+        if holder is not None:
+            if units < warm_throughput(holder, billing)[position]:
+                raise ValidationException(f"{_PARAM}Requested {member} for WarmThroughput for {of} is lower than "
+                                          "current WarmThroughput, decreasing WarmThroughput is not supported")
+        elif billing == "PAY_PER_REQUEST":
+            floor = (limits.ON_DEMAND_INITIAL_READ_UNITS_PER_S, limits.ON_DEMAND_INITIAL_WRITE_UNITS_PER_S)[position]
+            if units < floor:
+                raise ValidationException(f"{_PARAM}Requested {member} for WarmThroughput for {of} is lower than "
+                                          f"initial throughput for OnDemand. {_WARM_GUIDE}")
+        else:
+            capacity = ("ReadCapacityUnits", "WriteCapacityUnits")[position]
+            if units < (throughput or {}).get(capacity, 0):
+                raise ValidationException(f"{_PARAM}Requested {member} for WarmThroughput for {of} is lower than "
+                                          f"{capacity} of ProvisionedThroughput")
+
+
+def check_warm_caps(region: str, warm: dict[str, Any] | None, index_name: str | None = None) -> None:
+    """WarmThroughput above the per-table maximum of the account (DDB-TABLE-154, 171: the
+    index variant; the table's wording is a guess after it)."""
+    for member, quota, cap in (
+        ("ReadUnitsPerSecond", "TableMaxReadCapacityUnits", limits.TABLE_MAX_READ_CAPACITY_UNITS),
+        ("WriteUnitsPerSecond", "TableMaxWriteCapacityUnits", limits.TABLE_MAX_WRITE_CAPACITY_UNITS),
+    ):
+        units = (warm or {}).get(member)
+        if units is not None and units > cap:
+            of = "table" if index_name is None else f"index {index_name}"
+            raise LimitExceededException(
+                f"Subscriber limit exceeded: Requested {member} for WarmThroughput for {of} exceeds {quota} of the "
+                f"account in region {region}"
+            )
 
 
 
@@ -100,6 +202,10 @@ def _check_create_index(table: Table, body: dict[str, Any], create: dict[str, An
         raise ValidationException(
             f"{_PARAM}Both ReadCapacityUnits and WriteCapacityUnits must be specified for index: {name}"
         )
+    # As a new index of CreateTable (validation_rules.py); their place here is a guess.
+    check_on_demand_settings(create.get("OnDemandThroughput"), billing, f"index : {name}", update=False)
+    check_warm_settings(None, create.get("WarmThroughput"), billing, f"index {name}",
+                        create.get("ProvisionedThroughput"))
     if len(table.global_indexes) + 1 > limits.GLOBAL_SECONDARY_INDEXES_MAX:
         raise LimitExceededException(
             "Subscriber limit exceeded: Number of global secondary indexes exceeds per-table limit of "
@@ -130,6 +236,8 @@ def _check_update_index(table: Table, update: dict[str, Any], billing: str) -> I
             f"{_PARAM}The only Updates for index: {name} when TableThroughputMode is PAY_PER_REQUEST can be to "
             "OnDemandThroughput, WarmThroughput"
         )
+    check_on_demand_settings(update.get("OnDemandThroughput"), billing, f"index : {name}", update=True)
+    check_warm_settings(index, update.get("WarmThroughput"), billing, f"index {name}")
     if throughput is None:
         return index
     read, write = throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]
@@ -138,7 +246,7 @@ def _check_update_index(table: Table, update: dict[str, Any], billing: str) -> I
             f"The provisioned throughput for the index {name} will not change. The requested value equals the "
             f"current value. Current ReadCapacityUnits provisioned for index {name}: {index.read_capacity}. "
             f"Requested ReadCapacityUnits: {read}. Current WriteCapacityUnits provisioned for index {name}: "
-            f"{index.write_capacity}. Requested WriteCapacityUnits: {write}. {_GUIDE}"
+            f"{index.write_capacity}. Requested WriteCapacityUnits: {write}. {GUIDE}"
         )
     return index
 
@@ -178,11 +286,22 @@ class StagedIndexUpdates:
     status: dict[str, str] = field(default_factory=dict)
     deleted: list[Index] = field(default_factory=list)
     throughputs: list[tuple[Index, dict[str, Any]]] = field(default_factory=list)
+    #: new warm throughputs (the answer shows the old one UPDATING)
+    warms: list[tuple[Index, dict[str, Any]]] = field(default_factory=list)
+    #: index name -> the OnDemandThroughput the answer shows (-1 for a maximum removed)
+    on_demand_shown: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def finish(self, table: Table, now_s: float) -> None:
-        """Apply what the answer still showed as it was: new throughputs, deleted indexes."""
+    @property
+    def warm_updating(self) -> set[str]:
+        return {index.name for index, _ in self.warms}
+
+    def finish(self, table: Table, billing: str, now_s: float) -> None:
+        """Apply what the answer still showed as it was: new throughputs, warm
+        throughputs, deleted indexes."""
         for index, throughput in self.throughputs:
             update_throughput(index, throughput, now_s)
+        for index, warm in self.warms:
+            settle_warm(index, billing, warm.get("ReadUnitsPerSecond"), warm.get("WriteUnitsPerSecond"))
         if self.deleted:
             table.indexes = [index for index in table.indexes if index not in self.deleted]
             _prune_attribute_definitions(table)
@@ -196,6 +315,7 @@ def check_index_capacity(region: str, table: Table, updates: list[dict[str, Any]
             continue
         check_capacity_caps(region, action.get("ProvisionedThroughput"), action["IndexName"])
         check_on_demand_caps(region, action.get("OnDemandThroughput"), action["IndexName"])
+        check_warm_caps(region, action.get("WarmThroughput"), action["IndexName"])
         if update.get("Update") is not None and action.get("ProvisionedThroughput") is not None:
             check_decrease_budget(table.index(action["IndexName"]), action["ProvisionedThroughput"], now_s)
 
@@ -225,14 +345,27 @@ def stage_index_updates(
             index = table.index(update["Delete"]["IndexName"])
             staged.deleted.append(index)
             staged.status[index.name] = "DELETING"
-        elif update["Update"].get("ProvisionedThroughput") is not None:
-            index = table.index(update["Update"]["IndexName"])
-            if new_throughput_shown:
-                update_throughput(index, update["Update"]["ProvisionedThroughput"], now_s)
-            else:
-                staged.throughputs.append((index, update["Update"]["ProvisionedThroughput"]))
-            staged.status[index.name] = "UPDATING"
+        else:
+            _stage_index_update(table, update["Update"], staged, now_s, new_throughput_shown)
     return staged
+
+
+def _stage_index_update(table: Table, update: dict[str, Any], staged: StagedIndexUpdates, now_s: float,
+                        new_throughput_shown: bool) -> None:
+    """One GSI Update: its OnDemandThroughput at once (the index UPDATING in the answer,
+    DDB-TABLE-135), its provisioned and warm throughput after the answer."""
+    index = table.index(update["IndexName"])
+    if update.get("ProvisionedThroughput") is not None:
+        if new_throughput_shown:
+            update_throughput(index, update["ProvisionedThroughput"], now_s)
+        else:
+            staged.throughputs.append((index, update["ProvisionedThroughput"]))
+        staged.status[index.name] = "UPDATING"
+    if update.get("OnDemandThroughput"):
+        staged.on_demand_shown[index.name] = merge_on_demand(index, update["OnDemandThroughput"])
+        staged.status[index.name] = "UPDATING"
+    if update.get("WarmThroughput"):  # the index stays ACTIVE (DDB-TABLE-155)
+        staged.warms.append((index, update["WarmThroughput"]))
 
 
 def update_throughput(holder: Table | Index, throughput: dict[str, Any], now_s: float) -> None:
@@ -256,7 +389,10 @@ def begin_throughput_update(holder: Table | Index, throughput: dict[str, Any], n
 
 
 def finish_throughput_update(holder: Table | Index, throughput: dict[str, Any], decrease: bool) -> None:
+    """The second half of ``update_throughput``: the new units (and a warm throughput
+    as high as the highest units the table or index has had: DDB-TABLE-061)."""
     holder.read_capacity, holder.write_capacity = int(throughput["ReadCapacityUnits"]), int(throughput["WriteCapacityUnits"])
+    settle_warm(holder, "PROVISIONED")
     if decrease:
         holder.decreases_today += 1
 
@@ -310,7 +446,7 @@ def check_capacity_caps(region: str, throughput: dict[str, Any] | None, index_na
         named = f" for index {index_name}" if index_name is not None else ""
         raise LimitExceededException(
             f"The requested {member}{named}, {units}, is above the per {of} maximum for the account in {region}. "
-            f"Per table maximum: {cap}. {_GUIDE}"
+            f"Per table maximum: {cap}. {GUIDE}"
         )
 
 

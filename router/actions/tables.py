@@ -18,8 +18,17 @@ SYSTEM backup (``router/backup_take.py``).
 Meridian's table changes take no time, yet an UpdateTable answer shows what
 DynamoDB's shows while the change runs: UPDATING for throughput, billing,
 stream, table class and index changes (even a billing or class re-send that
-changes nothing: DDB-TABLE-177), the old provisioned units (DDB-TABLE-060)
-and the old table class (DDB-TABLE-284).
+changes nothing: DDB-TABLE-177), the old provisioned units (DDB-TABLE-060),
+the old table class (DDB-TABLE-284) and the old warm throughput, UPDATING
+(DDB-TABLE-179: the table stays ACTIVE); DescribeTable then shows the change
+done.  OnDemandThroughput changes at once (DDB-TABLE-178).
+
+Capacity quotas: the account's per-table maxima (``check_capacity_caps``)
+and its total of provisioned units over every table and GSI of the region
+(``_check_account_capacity``: DescribeLimits' Account* figures), the day's
+throughput decreases, and the switches to PAY_PER_REQUEST: at most
+``limits.PAY_PER_REQUEST_SWITCHES_MAX`` in a rolling day since 2025 (the
+earlier rule was once a day; back to PROVISIONED is allowed at any time).
 """
 
 from __future__ import annotations
@@ -39,10 +48,11 @@ from meridian.model.errors import (
 from ..backup_take import keep_system_backup
 from ..context import RouterContext
 from ..stream_catalog import inherited_streams, new_stream_label, retire_stream
-from ..table_record import Table, new_table_id, new_table_uuid, stream_label
+from ..table_record import Table, new_table_id, new_table_uuid, settle_warm, stream_label
 from .descriptions import deleted_description, live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
 from .table_indexes import (
+    GUIDE,
     begin_throughput_update,
     check_capacity_caps,
     check_decrease_budget,
@@ -50,7 +60,12 @@ from .table_indexes import (
     check_index_throughput_bounds,
     check_index_updates,
     check_on_demand_caps,
+    check_on_demand_settings,
+    check_warm_caps,
+    check_warm_settings,
+    drop_on_demand,
     finish_throughput_update,
+    merge_on_demand,
     new_index,
     stage_index_updates,
     update_throughput,
@@ -77,19 +92,27 @@ def _stream(spec: dict[str, Any] | None) -> dict[str, Any] | None:
 
 async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
     name = body["TableName"]
+    billing = body.get("BillingMode", "PROVISIONED")
+    global_specs = [spec for spec in body.get("GlobalSecondaryIndexes") or () if spec is not None]
+    if billing == "PROVISIONED":  # a provisioned GSI's on-demand and warm settings (DDB-TABLE-128)
+        for spec in global_specs:
+            check_on_demand_settings(spec.get("OnDemandThroughput"), billing, f"index: {spec['IndexName']}",
+                                     update=False, create_wording=True)
+            check_warm_settings(None, spec.get("WarmThroughput"), billing, f"index {spec['IndexName']}",
+                                spec.get("ProvisionedThroughput"))
     if await ctx.catalog.get(name) is not None:
         raise ResourceInUseException(f"Table already exists: {name}")
     # The account's capacity maxima (DDB-TABLE-170, 154), after the name (a guess).
     check_capacity_caps(ctx.region, body.get("ProvisionedThroughput"))
     check_on_demand_caps(ctx.region, body.get("OnDemandThroughput"))
-    global_specs = [spec for spec in body.get("GlobalSecondaryIndexes") or () if spec is not None]
+    check_warm_caps(ctx.region, body.get("WarmThroughput"))
     for spec in global_specs:
         check_capacity_caps(ctx.region, spec.get("ProvisionedThroughput"), spec["IndexName"])
         check_on_demand_caps(ctx.region, spec.get("OnDemandThroughput"), spec["IndexName"])
+        check_warm_caps(ctx.region, spec.get("WarmThroughput"), spec["IndexName"])
     types = {d["AttributeName"]: d["AttributeType"] for d in body["AttributeDefinitions"]}
     key_schema = sorted(body["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
     now_s = time.time()
-    billing = body.get("BillingMode", "PROVISIONED")
     throughput = body.get("ProvisionedThroughput") or {}
     stream = _stream(body.get("StreamSpecification"))
     indexes = [new_index(spec, types, is_global=False, backfill=False, billing=billing)
@@ -115,13 +138,33 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         tags={t["Key"]: t["Value"] for t in body.get("Tags", [])},
         indexes=indexes,
     )
+    if billing == "PAY_PER_REQUEST":
+        merge_on_demand(table, body.get("OnDemandThroughput"))
+    warm = body.get("WarmThroughput") or {}
+    settle_warm(table, billing, warm.get("ReadUnitsPerSecond"), warm.get("WriteUnitsPerSecond"))
+    _check_account_capacity(ctx, name, (0, 0), _provisioned_units(table))
     table.past_streams = inherited_streams(ctx.catalog.deleted(name), now_s, ctx.stream_retention_s)
     if table.stream is not None and table.past_streams:
         table.stream_label = None
         table.stream_label = new_stream_label(table, now_s)  # never one of the inherited streams' labels
     await ctx.catalog.save(table)
-    # The answer's BillingModeSummary names the mode only; DescribeTable adds its date (DDB-TABLE-033).
-    return {"TableDescription": table_description(table, "CREATING", billing_date_shown=False)}
+    return {"TableDescription": _create_answer(table, body, global_specs)}
+
+
+def _create_answer(table: Table, body: dict[str, Any], global_specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """CreateTable's answer: its BillingModeSummary names the mode only (DescribeTable
+    adds the date), and it shows a WarmThroughput only where the request asked for
+    one, UPDATING (DDB-TABLE-033, DDB-TABLE-032; for a GSI, a guess after the table)."""
+    asked: set[str | None] = {spec["IndexName"] for spec in global_specs if spec.get("WarmThroughput")}
+    if body.get("WarmThroughput"):
+        asked.add(None)
+    out = table_description(table, "CREATING", billing_date_shown=False, warm_updating=asked)
+    if None not in asked:
+        del out["WarmThroughput"]
+    for index in out.get("GlobalSecondaryIndexes", ()):
+        if index["IndexName"] not in asked:
+            del index["WarmThroughput"]
+    return out
 
 
 async def describe_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
@@ -272,8 +315,11 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     now_s = time.time()
     billing = body.get("BillingMode")
     throughput = body.get("ProvisionedThroughput")
+    on_demand = body.get("OnDemandThroughput")
+    warm = body.get("WarmThroughput")
     effective_billing = billing or table.billing_mode
     _check_billing(table, body)
+    check_warm_settings(table, warm, table.billing_mode, "table")  # never lower (DDB-TABLE-059, 061)
     spec = body.get("StreamSpecification")
     _check_stream(table, spec)
     _check_sse(body.get("SSESpecification"))
@@ -286,24 +332,37 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
             if index.name not in updated:
                 raise ValidationException(f"{_PARAM}ProvisionedThroughput must be specified for index: {index.name}")
     index_types = await check_index_updates(ctx, table, body, index_updates, effective_billing)
-    # Quotas last (their place after the checks above is a guess): the account's
-    # maxima, then the day's decreases, the table's before its indexes' (DDB-TABLE-157).
+    # Quotas last (their place after the checks above is a guess): the switches to
+    # on demand, the account's maxima, then the day's decreases, the table's before
+    # its indexes' (DDB-TABLE-157), then the account's total.
+    switched = billing is not None and billing != table.billing_mode
+    if switched and billing == "PAY_PER_REQUEST":
+        _check_pay_per_request_switches(table, now_s)
     check_capacity_caps(ctx.region, throughput)
-    check_on_demand_caps(ctx.region, body.get("OnDemandThroughput"))
+    check_on_demand_caps(ctx.region, on_demand)
+    check_warm_caps(ctx.region, warm)
     switching_to_provisioned = billing == "PROVISIONED" and table.billing_mode == "PAY_PER_REQUEST"
     if throughput is not None and not switching_to_provisioned:
         check_decrease_budget(table, throughput, now_s)
     check_index_capacity(ctx.region, table, index_updates, now_s)
+    _check_account_capacity(ctx, table.name, _provisioned_units(table),
+                            _provisioned_after(table, body, index_updates, effective_billing))
 
-    switched = billing is not None and billing != table.billing_mode
+    on_demand_shown: dict[str | None, dict[str, int]] = {}
     if billing is not None:
         if switched and billing == "PAY_PER_REQUEST":
             table.last_pay_per_request_s = now_s
+            table.pay_per_request_switches_s = _recent_switches(table, now_s) + [now_s]
             table.read_capacity = table.write_capacity = 0
             for index in table.global_indexes:
                 index.read_capacity = index.write_capacity = 0
+        elif switched:  # PROVISIONED forgets the on-demand maxima (DDB-TABLE-153)
+            for holder in [table, *table.global_indexes]:
+                drop_on_demand(holder)
         table.billing_mode = billing
         table.billing_mode_explicit = True
+    if on_demand and effective_billing == "PAY_PER_REQUEST":  # at once (DDB-TABLE-178, 182)
+        on_demand_shown[None] = merge_on_demand(table, on_demand)
     staged_decrease: bool | None = None
     if throughput is not None:
         if switching_to_provisioned:  # the answer shows the new units (DDB-TABLE-165)
@@ -326,18 +385,95 @@ async def update_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
 
     staged = stage_index_updates(table, index_updates, index_types, effective_billing, now_s,
                                  new_throughput_shown=switching_to_provisioned)
+    on_demand_shown.update(staged.on_demand_shown)
     changing = (
         billing or throughput or spec or body.get("TableClass")
         or any(u.get("Create") or u.get("Delete") for u in index_updates)
     )
+    warm_updating: set[str | None] = staged.warm_updating | ({None} if warm else set())
     answer = await live_description(ctx, table, "UPDATING" if changing else "ACTIVE", staged.status,
-                                    billing_date_shown=not switched)
-    staged.finish(table, now_s)
+                                    billing_date_shown=not switched, warm_updating=warm_updating,
+                                    on_demand_shown=on_demand_shown)
+    staged.finish(table, effective_billing, now_s)
     if staged_decrease is not None:
         finish_throughput_update(table, throughput, staged_decrease)
+    if warm:
+        settle_warm(table, effective_billing, warm.get("ReadUnitsPerSecond"), warm.get("WriteUnitsPerSecond"))
+    if switched:  # warm as the new mode has it once the switch is done (DDB-TABLE-064, 061)
+        for holder in [table, *table.global_indexes]:
+            settle_warm(holder, effective_billing)
     _apply_table_class(table, body.get("TableClass"), now_s)
     await ctx.catalog.save(table)
     return {"TableDescription": answer}
+
+
+# --- capacity quotas ------------------------------------------------------------------------
+def _recent_switches(table: Table, now_s: float) -> list[float]:
+    window_s = datetime.timedelta(days=limits.PAY_PER_REQUEST_SWITCH_WINDOW_DAYS).total_seconds()
+    return [at_s for at_s in table.pay_per_request_switches_s if now_s - at_s < window_s]
+
+
+def _java_date(at_s: float) -> str:
+    """Java's Date.toString in UTC ("Sat Feb 23 03:07:45 UTC 2019")."""
+    return time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(at_s))
+
+
+def _check_pay_per_request_switches(table: Table, now_s: float) -> None:
+    """A few switches to PAY_PER_REQUEST in a rolling day.  The message is the
+    once-a-day rule's (recorded in 2019: "limited to once in 1 day(s). Last update at
+    ... Next update can be made at ...") with the 2025 count: a guess."""
+    recent = _recent_switches(table, now_s)
+    if len(recent) < limits.PAY_PER_REQUEST_SWITCHES_MAX:
+        return
+    window_s = datetime.timedelta(days=limits.PAY_PER_REQUEST_SWITCH_WINDOW_DAYS).total_seconds()
+    raise LimitExceededException(
+        f"Subscriber limit exceeded: Update to PayPerRequest mode are limited to {limits.PAY_PER_REQUEST_SWITCHES_MAX} "
+        f"times in {limits.PAY_PER_REQUEST_SWITCH_WINDOW_DAYS} day(s). Last update at {_java_date(recent[-1])}. "
+        f"Next update can be made at {_java_date(recent[0] + window_s)}"
+    )
+
+
+def _provisioned_units(table: Table) -> tuple[int, int]:
+    """The read and write units a table reserves of the account's total: its own and its GSIs'."""
+    if table.billing_mode != "PROVISIONED":
+        return 0, 0
+    holders = [table, *table.global_indexes]
+    return sum(h.read_capacity for h in holders), sum(h.write_capacity for h in holders)
+
+
+def _provisioned_after(table: Table, body: dict[str, Any], index_updates: list[dict[str, Any]],
+                       billing: str) -> tuple[int, int]:
+    """What ``_provisioned_units`` will be once an (already checked) UpdateTable is done."""
+    if billing != "PROVISIONED":
+        return 0, 0
+    deleted = {u["Delete"]["IndexName"] for u in index_updates if u.get("Delete") is not None}
+    changed = {action["IndexName"]: action["ProvisionedThroughput"] for action in
+               (u.get("Create") or u.get("Update") or {} for u in index_updates)
+               if action.get("ProvisionedThroughput") is not None}
+    units = [body.get("ProvisionedThroughput") or {"ReadCapacityUnits": table.read_capacity,
+                                                   "WriteCapacityUnits": table.write_capacity}]
+    units += [changed.pop(index.name, None) or {"ReadCapacityUnits": index.read_capacity,
+                                                "WriteCapacityUnits": index.write_capacity}
+              for index in table.global_indexes if index.name not in deleted]
+    units += changed.values()  # the new indexes'
+    return sum(u["ReadCapacityUnits"] for u in units), sum(u["WriteCapacityUnits"] for u in units)
+
+
+def _check_account_capacity(ctx: RouterContext, name: str, before: tuple[int, int], after: tuple[int, int]) -> None:
+    """The account's total of provisioned units in the region, every table and GSI
+    together (DescribeLimits' AccountMax*CapacityUnits; DDB-TABLE-443 records the
+    message; "Requested" being what the request adds is a guess).  A request that
+    adds nothing is never refused.  ``before`` / ``after``: the table's own units."""
+    others = [_provisioned_units(t) for t in ctx.catalog.tables() if t.name != name]
+    for position, (member, cap) in enumerate((("ReadCapacityUnits", limits.ACCOUNT_MAX_READ_CAPACITY_UNITS),
+                                              ("WriteCapacityUnits", limits.ACCOUNT_MAX_WRITE_CAPACITY_UNITS))):
+        reserved = sum(units[position] for units in others) + before[position]
+        requested = after[position] - before[position]
+        if requested > 0 and reserved + requested > cap:
+            raise LimitExceededException(
+                f"This request would have caused the {member} limit to be exceeded for the account in {ctx.region}. "
+                f"Current {member} reserved by the account: {reserved}. Limit: {cap}. Requested: {requested}. {GUIDE}"
+            )
 
 
 def _apply_table_class(table: Table, requested: str | None, now_s: float) -> None:
