@@ -92,6 +92,10 @@ TARGETS: dict[str, TargetSpec] = {
             _meridian_serve(), MERIDIAN_BIN, _MERIDIAN_HINT, is_python=True,
         ),
         TargetSpec(
+            "meridian-no-throttling", "meridian serve --no-throttling (nothing metered: the cost of throttling)",
+            _meridian_serve("--no-throttling"), MERIDIAN_BIN, _MERIDIAN_HINT, is_python=True,
+        ),
+        TargetSpec(
             "meridian-baseline", "meridian serve of the build at $MERIDIAN_BASELINE_BIN (a change's before)",
             _meridian_serve(binary=MERIDIAN_BASELINE_BIN), MERIDIAN_BASELINE_BIN,
             "set MERIDIAN_BASELINE_BIN to another checkout's .venv/bin/meridian", is_python=True,

@@ -79,6 +79,10 @@ def _add_front_options(p: argparse.ArgumentParser) -> None:
         help="how soon UpdateTimeToLive may change a table's TTL again (DynamoDB: one hour; shorten it for labs)",
     )
     p.add_argument(
+        "--no-throttling", action="store_true",
+        help="never throttle: provisioned tables accept any rate (consumed capacity is still reported)",
+    )
+    p.add_argument(
         "--credentials", default=None, metavar="FILE_OR_PAIRS",
         help="verify every request's SigV4 signature against these keys: a file of ACCESS_KEY:SECRET[:SESSION_TOKEN] "
         "lines ('#' comments), or comma-separated ACCESS_KEY:SECRET pairs. Default: any signature passes",
@@ -108,7 +112,7 @@ def _front_options(ns: argparse.Namespace):
             raise SystemExit(f"--credentials: {exc}") from None
     return RouterOptions(
         cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials,
-        stream_retention_s=ns.stream_retention_s,
+        stream_retention_s=ns.stream_retention_s, throttling=not ns.no_throttling,
     )  # fmt: skip
 
 

@@ -54,6 +54,12 @@ DELETION_PROTECTION_COOLDOWN_S = 15
 # (WarmThroughput may not ask for less: DDB-TABLE-039).
 ON_DEMAND_INITIAL_READ_UNITS_PER_S = 12000
 ON_DEMAND_INITIAL_WRITE_UNITS_PER_S = 4000
+# DynamoDB's OnDemandThroughput value that removes a maximum (UpdateTable only).
+ON_DEMAND_NO_MAXIMUM = -1
+# DynamoDB's (2025): a table switches from PROVISIONED to PAY_PER_REQUEST at most
+# this many times in a rolling window of this many days (back to PROVISIONED: any time).
+PAY_PER_REQUEST_SWITCHES_MAX = 4
+PAY_PER_REQUEST_SWITCH_WINDOW_DAYS = 1
 # Keys and values of one resource's tags together (DDB-TABLE-109).
 TAG_SET_BYTES_MAX = 10240
 # A SigV4 request's X-Amz-Date may differ from the server's clock by this much either way.
@@ -177,11 +183,13 @@ ENDPOINT_CACHE_PERIOD_MINUTES = 24 * 60
 # the legacy global-table calls) waits this long for this region's
 # replicator, which answers or forwards it; past it: InternalServerError.
 REMOTE_CATALOG_TIMEOUT_S = 5.0
-# DynamoDB's capacity accounting (router/actions/items.py): a read unit is
+# DynamoDB's capacity accounting (router/capacity.py): a read unit is
 # 4 KB read (half of one when eventually consistent), a write unit 1 KB written,
 # each item rounded up to a whole unit.
 READ_CAPACITY_UNIT_BYTES = 4 * 1024
 WRITE_CAPACITY_UNIT_BYTES = 1024
+#: DynamoDB's: an eventually consistent read costs this share of a strongly consistent one.
+EVENTUAL_READ_FACTOR = 0.5
 # DynamoDB's: ItemCollectionMetrics' SizeEstimateRangeGB is a range of this
 # width (one GB) around the item collection's size.
 ITEM_COLLECTION_ESTIMATE_STEP_BYTES = 1024 ** 3
@@ -437,8 +445,48 @@ TXN_READ_ATTEMPTS_MAX = 3
 #: DynamoDB's ClientRequestToken window, and the router-side store's bound.
 TXN_IDEMPOTENCY_WINDOW_S = 600.0
 TXN_IDEMPOTENCY_TOKENS_MAX = 100_000
+#: A router tells a coordinator node to drop finished transactions'
+#: decisions with its next decision, or in one call once this many wait.
+TXN_FORGET_BATCH_MAX = 256
 #: DynamoDB's aggregate size bound of one TransactWriteItems.
 TRANSACT_AGGREGATE_BYTES_MAX = 4 * 1024 * 1024
+
+assert TXN_RECOVERY_INTERVAL_S < TXN_RESOLVE_AFTER_S < TXN_DECISION_RETENTION_S
+assert TXN_READ_ATTEMPTS_MAX >= 1
+#: DynamoDB's: a transactional read or write costs this many times the
+#: units of a plain one (a prepare and a commit per item).
+TRANSACT_CAPACITY_FACTOR = 2
+
+# --- PartiQL (router/actions/partiql.py, router/partiql_*.py) ---
+
+#: DynamoDB reads at most this many partition key values (IN, OR) in one SELECT,
+#: one Query each ("Too many decomposed read operations for a given query.").
+PARTIQL_READS_PER_STATEMENT_MAX = 50
+
+# --- throughput and throttling (model/throughput.py, node/budget.py, router/throttle.py) ---
+
+#: DynamoDB's: unused provisioned capacity is kept for up to five minutes.
+THROUGHPUT_BURST_S = 300.0
+#: Meridian's: a router leases this many seconds of a resource's rate at a
+#: time from the table's budget node (at least one unit).
+THROUGHPUT_LEASE_S = 0.1
+#: Meridian's: timeout of one lease call.
+THROUGHPUT_LEASE_TIMEOUT_S = 5.0
+#: DynamoDB's: one partition serves at most this many units a second.
+PARTITION_READ_UNITS_PER_S = 3000
+PARTITION_WRITE_UNITS_PER_S = 1000
+#: Meridian's: a partition banks this many seconds of its ceiling, so a
+#: burst of large writes (a test suite loading 400 KB items) passes while a
+#: key kept hot above the ceiling is throttled within seconds.  DynamoDB's
+#: partitions burst too (and borrow through adaptive capacity); it publishes
+#: no figure for either.
+THROUGHPUT_PARTITION_BURST_S = 10.0
+#: Meridian's: an on-demand maximum is a rate: one second of it banked.
+THROUGHPUT_MAX_BURST_S = 1.0
+#: Meridian's: how many (table, revision, operation) plans a router keeps.
+THROUGHPUT_PLANS_MAX = 10_000
+
+assert THROUGHPUT_LEASE_S < THROUGHPUT_MAX_BURST_S <= THROUGHPUT_PARTITION_BURST_S <= THROUGHPUT_BURST_S
 
 # --- meridian.testing (testing/): an embedded server inside a test process -------
 # Meridian's: how long a test's embedded server may take to open its engine

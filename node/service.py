@@ -35,6 +35,7 @@ import grpc
 from meridian.model import limits
 from meridian.model.errors import DynamoError, InternalServerError
 from meridian.model.ops import ItemResult
+from meridian.node.budget import BudgetHolder
 from meridian.node.engine import Engine
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
@@ -54,6 +55,7 @@ from meridian.proto.storage_codec import (
     stream_page_to_pb,
     stream_read_from_pb,
     stream_shards_to_pb,
+    lease_from_pb,
     txn_read_from_pb,
     txn_reply_to_pb,
     txn_request_from_pb,
@@ -70,6 +72,8 @@ class StorageService(storage_pb2_grpc.StorageServicer):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        #: the throughput budgets of the tables whose budget node this is
+        self.budget = BudgetHolder()
         self.streams_opened = 0
         self.batches_received = 0
         self.ops_received = 0
@@ -253,6 +257,8 @@ class StorageService(storage_pb2_grpc.StorageServicer):
         return txn_reply_to_pb(results)
 
     async def TxnDecide(self, request: pb.TxnDecision, context) -> pb.TxnDecision:
+        if request.forget:
+            await self._run(context, self._engine.txn_forget, list(request.forget))
         outcome = await self._run_async(
             context, self._engine.txn_decide_async(request.txn_id, TxnOutcome(request.outcome))
         )
@@ -269,6 +275,12 @@ class StorageService(storage_pb2_grpc.StorageServicer):
     async def TxnReadItems(self, request: pb.TxnRead, context) -> pb.TxnReply:
         results = await self._run_async(context, self._engine.txn_read_async(txn_read_from_pb(request)))
         return txn_reply_to_pb(results)
+
+    # --- throughput (node/budget.py): this node holds some tables' budgets ---------------
+
+    async def LeaseCapacity(self, request: pb.CapacityLease, context) -> pb.CapacityGrant:
+        granted = await self._run(context, self.budget.lease, lease_from_pb(request))
+        return pb.CapacityGrant(granted=granted)
 
     async def Info(self, request: pb.Empty, context) -> pb.NodeInfo:
         return pb.NodeInfo(node_id=self._engine.node_id, last_sequence=self._engine.last_sequence())

@@ -26,6 +26,7 @@ from meridian.model.ops import (
     TableStats,
 )
 from meridian.model.transactions import TxnRequest
+from meridian.model.throughput import LeaseRequest, Limit, Meter
 from meridian.model.streams import ShardState, StreamEvent, StreamPage, StreamRead, StreamRecord, StreamShards
 from meridian.proto import storage_pb2 as pb
 from meridian.proto.errors import error_from_fields, error_to_fields
@@ -231,6 +232,7 @@ def range_result_to_pb(result: RangeResult) -> pb.RangeReply:
         positions=result.positions,
         sizes=result.sizes,
         hits=result.hits,
+        fetched_sizes=result.fetched_sizes,
     )
 
 
@@ -245,6 +247,7 @@ def range_result_from_pb(m: pb.RangeReply) -> RangeResult:
         positions=list(m.positions),
         sizes=list(m.sizes),
         hits=m.hits,
+        fetched_sizes=list(m.fetched_sizes),
     )
 
 
@@ -388,3 +391,19 @@ def txn_read_to_pb(ops: list[ItemOp]) -> pb.TxnRead:
 
 def txn_read_from_pb(m: pb.TxnRead) -> list[ItemOp]:
     return [op_from_pb(op) for op in m.ops]
+
+
+# --- throughput leases (node/budget.py) ------------------------------------------------
+
+
+def lease_to_pb(request: LeaseRequest) -> pb.CapacityLease:
+    return pb.CapacityLease(
+        table_id=request.table_id, index_name=request.index_name, meter=request.meter,
+        rate_per_s=request.limit.rate_per_s, burst_s=request.limit.burst_s, wanted=request.wanted,
+    )
+
+
+def lease_from_pb(m: pb.CapacityLease) -> LeaseRequest:
+    return LeaseRequest(
+        m.table_id, m.index_name, Meter(m.meter), Limit(m.rate_per_s, m.burst_s), m.wanted
+    )

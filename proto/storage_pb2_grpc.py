@@ -140,6 +140,11 @@ class StorageStub:
                 request_serializer=meridian_dot_proto_dot_storage__pb2.TxnRead.SerializeToString,
                 response_deserializer=meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
                 _registered_method=True)
+        self.LeaseCapacity = channel.unary_unary(
+                '/meridian.v1.Storage/LeaseCapacity',
+                request_serializer=meridian_dot_proto_dot_storage__pb2.CapacityLease.SerializeToString,
+                response_deserializer=meridian_dot_proto_dot_storage__pb2.CapacityGrant.FromString,
+                _registered_method=True)
 
 
 class StorageServicer:
@@ -285,6 +290,13 @@ class StorageServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LeaseCapacity(self, request, context):
+        """Throughput: a router's lease of a table's capacity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -392,6 +404,11 @@ def add_StorageServicer_to_server(servicer, server):
                     servicer.TxnReadItems,
                     request_deserializer=meridian_dot_proto_dot_storage__pb2.TxnRead.FromString,
                     response_serializer=meridian_dot_proto_dot_storage__pb2.TxnReply.SerializeToString,
+            ),
+            'LeaseCapacity': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaseCapacity,
+                    request_deserializer=meridian_dot_proto_dot_storage__pb2.CapacityLease.FromString,
+                    response_serializer=meridian_dot_proto_dot_storage__pb2.CapacityGrant.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -961,6 +978,33 @@ class Storage:
             '/meridian.v1.Storage/TxnReadItems',
             meridian_dot_proto_dot_storage__pb2.TxnRead.SerializeToString,
             meridian_dot_proto_dot_storage__pb2.TxnReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaseCapacity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meridian.v1.Storage/LeaseCapacity',
+            meridian_dot_proto_dot_storage__pb2.CapacityLease.SerializeToString,
+            meridian_dot_proto_dot_storage__pb2.CapacityGrant.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .catalog import Catalog
 from meridian.model import limits
 from meridian.model.ring import Ring
 from .storage import Storage
+from .throttle import Throttle
 
 
 @dataclass(slots=True)
@@ -24,3 +25,9 @@ class RouterContext:
     #: A disabled DynamoDB stream is still listed and readable this long
     #: (DynamoDB's 24 hours; a router option shortens it for labs).
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT
+    #: Throughput limits of provisioned tables (``router/throttle.py``); None:
+    #: nothing is metered (a context built without a server, in tests).
+    throttle: Throttle | None = None
+    #: per coordinator node, the transactions whose decision it may drop: sent
+    #: with the next decision it records (``router/transactions.py``)
+    txn_forgets: dict[str, list[bytes]] = field(default_factory=dict)

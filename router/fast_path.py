@@ -54,9 +54,10 @@ from meridian.model.errors import DynamoError
 from meridian.model.ops import ItemResult
 from meridian.model.values import item_size, validate_item
 
-from .actions.items import get_answer, get_op, prepare_write, put_op, write_answer
+from .actions.items import get_answer, get_op, metering, prepare_write, put_op, write_answer
 from .app import Application, check_authorization
 from .http import Request, Response
+from .throttle import READ, WRITE
 from .validation_types import compile_types
 
 __all__ = ["FastPath", "fast_path_for"]
@@ -153,21 +154,28 @@ class FastPath:
             _node, op = get_op(self._ctx, table, key_in, None, None, False)
         except DynamoError:
             return None
+        throttle = metering(self._ctx)
+        key_hash = None
         try:
+            if throttle is not None:
+                key_hash = throttle.key_hash(table, op.key_item)
+                if not throttle.admit_now(table, READ, key_hash=key_hash):
+                    return None  # a lease to await: the general path does
             result, durable = self._execute_now(op)
             if durable is not None:
-                return self._get_later(body, ctype, table, result, durable)
-            return Response(200, get_answer(body, table, result), ctype)
+                return self._get_later(body, ctype, table, result, durable, throttle, key_hash)
+            return Response(200, get_answer(body, table, result, throttle, key_hash), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return self._app.failed("GetItem", exc, ctype)
 
     async def _get_later(self, body: dict[str, Any], ctype: bytes, table: Any, result: ItemResult,
-                         durable: Any) -> Response:
+                         durable: Any, throttle: Any, key_hash: int | None) -> Response:
         """A read of a write still being committed (``--sync``): answered once it is durable."""
         app = self._app
         app.inflight += 1
         try:
-            return Response(200, get_answer(body, table, await self._settle(result, durable)), ctype)
+            result = await self._settle(result, durable)
+            return Response(200, get_answer(body, table, result, throttle, key_hash), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return app.failed("GetItem", exc, ctype)
         finally:
@@ -198,24 +206,33 @@ class FastPath:
             key, _node, op = put_op(self._ctx, body, table, item, size, (None, None, None), False)
         except DynamoError:
             return None
+        throttle = metering(self._ctx)
+        key_hash = None
         try:
-            indexed, requested = prepare_write(body, table, op)
+            if throttle is not None:
+                key_hash = throttle.key_hash(table, key)
+                if not throttle.admit_now(table, WRITE, key_hash=key_hash):
+                    return None  # a lease to await: the general path does
+            indexed, requested = prepare_write(body, table, op, throttle)
             result, durable = self._execute_now(op)
             if durable is not None:
-                return self._put_later(body, ctype, table, key, item, indexed, requested, result, durable)
-            return Response(200, write_answer(body, table, key, result, item, indexed, requested, None), ctype)
+                return self._put_later(body, ctype, table, key, item, indexed, requested, result, durable,
+                                       throttle, key_hash)
+            return Response(200, write_answer(body, table, key, result, item, indexed, requested, None,
+                                              throttle, key_hash), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return self._app.failed("PutItem", exc, ctype)
 
     async def _put_later(self, body: dict[str, Any], ctype: bytes, table: Any, key: dict[str, Any],
                          item: dict[str, Any], indexed: bool, requested: Any, result: ItemResult,
-                         durable: Any) -> Response:
+                         durable: Any, throttle: Any, key_hash: int | None) -> Response:
         """A write in ``--sync`` mode: answered once its group commit is durable."""
         app = self._app
         app.inflight += 1
         try:
             result = await self._settle(result, durable)
-            return Response(200, write_answer(body, table, key, result, item, indexed, requested, None), ctype)
+            return Response(200, write_answer(body, table, key, result, item, indexed, requested, None,
+                                              throttle, key_hash), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return app.failed("PutItem", exc, ctype)
         finally:

@@ -32,6 +32,7 @@ from meridian.model import limits
 from meridian.model.errors import DynamoError
 from meridian.model.ring import Ring
 from .storage import Storage
+from .throttle import Throttle
 
 log = logging.getLogger("meridian.router.server")
 
@@ -216,12 +217,16 @@ class RouterOptions:
     ``stream_retention_s``: how long a disabled DynamoDB stream is still
     listed and readable (DynamoDB's 24 hours; the nodes' ``--stream-retention-s``
     should match, as it is how long they keep its records).
+    ``throttling``: provisioned tables and indexes are held to their
+    throughput, as DynamoDB does (``router/throttle.py``); False meters
+    nothing (consumed capacity is still reported).
     """
 
     cors_origins: str | list[str] = "*"
     ttl_change_interval_s: float = limits.TTL_CHANGE_INTERVAL_S
     credentials: dict[str, Credential] | None = None
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT
+    throttling: bool = True
 
 
 async def start_router(
@@ -248,6 +253,7 @@ async def start_router(
     ctx = RouterContext(storage=storage, catalog=catalog, ring=Ring(storage.node_ids), region=region, address=f"{host}:{port}")
     ctx.ttl_change_interval_s = options.ttl_change_interval_s
     ctx.stream_retention_s = options.stream_retention_s
+    ctx.throttle = Throttle(storage, ctx.ring, enabled=options.throttling)
     stats = HttpStats()
 
     async def health() -> Response:

@@ -20,6 +20,7 @@ from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
 from meridian.model.transactions import TxnOutcome, TxnRequest
+from meridian.model.throughput import LeaseRequest
 
 
 class Storage(ABC):
@@ -124,9 +125,11 @@ class Storage(ABC):
         of the storage layer, as ``call``."""
 
     @abstractmethod
-    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome,
+                         forget: list[bytes] | None = None) -> TxnOutcome:
         """Record ``outcome`` on the coordinator ``node_id`` unless a decision
-        is recorded already; returns the recorded decision (durable)."""
+        is recorded already; returns the recorded decision (durable).
+        ``forget``: finished transactions' decisions to drop in passing."""
 
     @abstractmethod
     async def txn_finish(self, node_id: str, txn_id: bytes, commit: bool) -> None:
@@ -140,6 +143,12 @@ class Storage(ABC):
     async def txn_read(self, node_id: str, ops: list[ItemOp]) -> list[ItemResult]:
         """TransactGetItems' reads on one node: committed items with their
         versions, ``TransactionConflictException`` for locked keys."""
+
+    # --- throughput (node/budget.py) ---
+
+    @abstractmethod
+    async def lease_capacity(self, node_id: str, request: LeaseRequest) -> float:
+        """Units of a table's capacity granted by its budget node (0: none left)."""
 
     @abstractmethod
     async def close(self) -> None:

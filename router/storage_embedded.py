@@ -29,6 +29,8 @@ from meridian.node.pitr import PitrCheckpointer
 from meridian.node.stream_retention import StreamTrimmer
 from meridian.node.ttl import TtlSweeper
 from meridian.node.txn_recovery import TxnResolver
+from meridian.node.budget import BudgetHolder
+from meridian.model.throughput import LeaseRequest
 from meridian.model.transactions import TxnOutcome, TxnRequest
 from meridian.router.storage import Storage
 
@@ -71,6 +73,8 @@ class EmbeddedStorage(Storage):
         # one, but a data folder from a cluster node may hold some.
         self.resolver = TxnResolver(engine)
         self.resolver.start()
+        #: every table's throughput budget (the one node is every table's budget node)
+        self.budget = BudgetHolder()
 
     def __repr__(self) -> str:
         return f"<EmbeddedStorage {self.engine!r} {self.indexer!r} {self.sweeper!r} {self.trimmer!r}>"
@@ -166,7 +170,10 @@ class EmbeddedStorage(Storage):
     async def transact(self, node_id: str, request: TxnRequest) -> list[ItemResult]:
         return await self.engine.transact_async(request)
 
-    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome,
+                         forget: list[bytes] | None = None) -> TxnOutcome:
+        if forget:
+            self.engine.txn_forget(forget)
         return await self.engine.txn_decide_async(txn_id, outcome)
 
     async def txn_finish(self, node_id: str, txn_id: bytes, commit: bool) -> None:
@@ -177,6 +184,9 @@ class EmbeddedStorage(Storage):
 
     async def txn_read(self, node_id: str, ops: list[ItemOp]) -> list[ItemResult]:
         return await self.engine.txn_read_async(ops)
+
+    async def lease_capacity(self, node_id: str, request: LeaseRequest) -> float:
+        return self.budget.lease(request)
 
     async def close(self) -> None:
         await self.resolver.stop()

@@ -39,6 +39,7 @@ from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.ops import CatalogEntry, IndexStats, ItemOp, ItemResult, RangeRead, RangeResult, TableStats
 from meridian.model.streams import StreamPage, StreamRead, StreamShards
 from meridian.model.transactions import TxnOutcome, TxnRequest
+from meridian.model.throughput import LeaseRequest
 from meridian.proto.channels import channel_options
 from meridian.proto import storage_pb2 as pb
 from meridian.proto import storage_pb2_grpc
@@ -57,6 +58,7 @@ from meridian.proto.storage_codec import (
     stream_page_from_pb,
     stream_read_to_pb,
     stream_shards_from_pb,
+    lease_to_pb,
     txn_read_to_pb,
     txn_reply_from_pb,
     txn_request_to_pb,
@@ -450,9 +452,11 @@ class GrpcStorage(Storage):
         )
         return txn_reply_from_pb(reply)
 
-    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome) -> TxnOutcome:
+    async def txn_decide(self, node_id: str, txn_id: bytes, outcome: TxnOutcome,
+                         forget: list[bytes] | None = None) -> TxnOutcome:
         reply = await self._links[node_id].unary(
-            "TxnDecide", pb.TxnDecision(txn_id=txn_id, outcome=outcome), timeout_s=limits.TXN_CALL_TIMEOUT_S
+            "TxnDecide", pb.TxnDecision(txn_id=txn_id, outcome=outcome, forget=forget or ()),
+            timeout_s=limits.TXN_CALL_TIMEOUT_S,
         )
         return TxnOutcome(reply.outcome)
 
@@ -469,6 +473,12 @@ class GrpcStorage(Storage):
             "TxnReadItems", txn_read_to_pb(ops), timeout_s=limits.TXN_CALL_TIMEOUT_S
         )
         return txn_reply_from_pb(reply)
+
+    async def lease_capacity(self, node_id: str, request: LeaseRequest) -> float:
+        reply = await self._links[node_id].unary(
+            "LeaseCapacity", lease_to_pb(request), timeout_s=limits.THROUGHPUT_LEASE_TIMEOUT_S
+        )
+        return reply.granted
 
     async def close(self) -> None:
         await asyncio.gather(*(link.close() for link in self._links.values()))

@@ -51,9 +51,12 @@ from meridian.model.values import (
     validate_key,
 )
 
+from .. import capacity
+from ..capacity import Consistency, Tally
 from ..context import RouterContext
 from ..table_record import Table
-from .items import _read_units, _route, _write_units, collection_metrics
+from ..throttle import READ, WRITE, Throttle
+from .items import _route, collection_metrics, metering
 
 DUPLICATE_KEYS_MESSAGE = "Provided list of item keys contains duplicates"
 TOO_MANY_GETS_MESSAGE = "Too many items requested for the BatchGetItem call"
@@ -62,7 +65,6 @@ TOO_MANY_WRITES_MESSAGE = "Too many items requested for the BatchWriteItem call"
 #: Failures a client retries: the op goes back to the client as unprocessed.
 _RETRYABLE = (InternalServerError, ServiceUnavailable, ProvisionedThroughputExceededException,
               ThrottlingException, RequestLimitExceeded)
-_CAPACITY_MODES = ("TOTAL", "INDEXES")
 
 
 async def _execute(ctx: RouterContext, calls: list[tuple[str, ItemOp]]) -> list[ItemResult | None]:
@@ -85,13 +87,6 @@ async def _execute(ctx: RouterContext, calls: list[tuple[str, ItemOp]]) -> list[
             raise outcome
         outcomes[i] = None
     return outcomes
-
-
-def _consumed(mode: str, units_by_table: dict[str, float]) -> list[dict[str, Any]]:
-    if mode == "INDEXES":
-        return [{"TableName": name, "CapacityUnits": units, "Table": {"CapacityUnits": units}}
-                for name, units in units_by_table.items()]
-    return [{"TableName": name, "CapacityUnits": units} for name, units in units_by_table.items()]
 
 
 # --- BatchGetItem ------------------------------------------------------------------
@@ -156,19 +151,22 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             calls.append((node, ItemOp(OpKind.GET, table.table_id, key_bytes, key,
                                        projection=request.projection, names=request.names, legacy=request.legacy)))
             owners.append((request, key))
-    results = await _execute(ctx, calls)
+    throttle = metering(ctx)
+    tables = [await ctx.catalog.require(request.name) for request, _key in owners] if throttle else []
+    hashes, admitted = await _admitted(throttle, READ, [(t, key) for t, (_r, key) in zip(tables, owners)])
+    results = await _execute_admitted(ctx, calls, admitted)
 
     mode = body.get("ReturnConsumedCapacity")
-    counting = mode in _CAPACITY_MODES
+    counting = mode in capacity.CAPACITY_MODES
     found: dict[str, list[bytes]] = {request.name: [] for request in requested}
-    units: dict[str, float] = dict.fromkeys(found, 0.0)
+    tally = Tally(found)
     unprocessed: dict[_GetTable, list[dict[str, Any]]] = {}
     json_bytes = sum(len(r.item_json) for r in results if r is not None and r.item_json is not None)
     # JSON text is never smaller than DynamoDB's item size, so exact sizes
     # are needed only when the JSON alone passes the response cap.
     capped = json_bytes > limits.BATCH_GET_RESPONSE_BYTES_MAX
     response_bytes = 0
-    for (request, key), result in zip(owners, results):
+    for position, ((request, key), result) in enumerate(zip(owners, results)):
         if result is None:
             unprocessed.setdefault(request, []).append(key)
             continue
@@ -181,8 +179,11 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             response_bytes += size
         if item_json is not None:
             found[request.name].append(item_json)
-        if counting:
-            units[request.name] += _read_units(size, bool(request.entry.get("ConsistentRead")))
+        if counting or throttle is not None:  # each key is its own GetItem
+            usage = capacity.item_read(size, Consistency.of(request.entry.get("ConsistentRead")))
+            tally.add(request.name, usage)
+            if throttle is not None:
+                throttle.spend_usage(tables[position], READ, usage, key_hash=hashes[position])
 
     parts = [
         b'{"Responses":{',
@@ -191,12 +192,47 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         orjson.dumps({request.name: request.unprocessed(keys) for request, keys in unprocessed.items()}),
     ]
     if counting:
-        parts += (b',"ConsumedCapacity":', orjson.dumps(_consumed(mode, units)))
+        parts += (b',"ConsumedCapacity":', orjson.dumps(tally.consumed(mode)))
     parts.append(b"}")
     return b"".join(parts)
 
 
 # --- BatchWriteItem ----------------------------------------------------------------
+
+
+async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table, dict[str, Any]]]) -> tuple[
+        list[int | None], list[bool]]:
+    """Throttling a batch key by key: each key's partition hash (None when
+    nothing is metered) and whether it may run now.  A throttled key comes
+    back unprocessed; a batch none of whose keys may run is the throttling
+    error itself, as DynamoDB answers it."""
+    if throttle is None:
+        return [None] * len(entries), [True] * len(entries)
+    hashes: list[int | None] = []
+    admitted: list[bool] = []
+    refusal: DynamoError | None = None
+    for table, key in entries:
+        key_hash = throttle.key_hash(table, key)
+        hashes.append(key_hash)
+        try:
+            await throttle.admit(table, meter, key_hash=key_hash)
+        except (ProvisionedThroughputExceededException, ThrottlingException) as err:
+            refusal = err
+            admitted.append(False)
+            continue
+        admitted.append(True)
+    if refusal is not None and not any(admitted):
+        raise refusal
+    return hashes, admitted
+
+
+async def _execute_admitted(ctx: RouterContext, calls: list[tuple[str, ItemOp]],
+                            admitted: list[bool]) -> list[ItemResult | None]:
+    """``_execute`` of the admitted calls; None (unprocessed) for the others."""
+    if all(admitted):
+        return await _execute(ctx, calls)
+    ran = iter(await _execute(ctx, [call for call, ok in zip(calls, admitted) if ok]))
+    return [next(ran) if ok else None for ok in admitted]
 
 
 class _Write:
@@ -261,14 +297,20 @@ def _put_key(item: dict[str, Any], table: Table) -> dict[str, Any]:
 async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     writes = _check_write_request(body)
     mode = body.get("ReturnConsumedCapacity")
-    counting = mode in _CAPACITY_MODES
-    # A write's cost is the larger of the old and new item: the node reports it.
-    return_values = ReturnValues.NONE
+    counting = mode in capacity.CAPACITY_MODES
+    throttle = metering(ctx)
+    # A write's cost is the larger of the old and new item: the node reports
+    # it.  Its indexes' costs need the old item: the node returns it.
     calls: list[tuple[str, ItemOp]] = []
     owners: list[tuple[str, _Write]] = []
     keys: list[tuple[Table, dict[str, Any]]] = []
+    indexed_tables: set[str] = set()  # the node returns the old item, for the indexes' units
     for name, table_writes in writes.items():
         table = await ctx.catalog.require(name)
+        indexed = bool(table.indexes) and (counting or (throttle is not None and throttle.metered_indexes(table)))
+        if indexed:
+            indexed_tables.add(name)
+        return_values = ReturnValues.ALL_OLD if indexed else ReturnValues.NONE
         seen: set[bytes] = set()
         for write in table_writes:
             if write.item is not None:
@@ -288,23 +330,30 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             calls.append((node, op))
             owners.append((name, write))
             keys.append((table, key))
-    results = await _execute(ctx, calls)
+    hashes, admitted = await _admitted(throttle, WRITE, keys)
+    results = await _execute_admitted(ctx, calls, admitted)
 
-    units: dict[str, float] = dict.fromkeys(writes, 0.0)
+    tally = Tally(writes)
     unprocessed: dict[str, list[dict[str, Any]]] = {}
     metrics: dict[str, list[dict[str, Any]]] = {}
-    for (name, write), (table, key), result in zip(owners, keys, results):
+    for (name, write), (table, key), result, key_hash in zip(owners, keys, results, hashes):
         if result is None:
             unprocessed.setdefault(name, []).append(write.as_request())
             continue
-        if counting:
-            units[name] += _write_units(max(result.size_bytes, write.size))
+        if counting or throttle is not None:
+            indexed = name in indexed_tables
+            old = orjson.loads(result.item_json) if indexed and result.item_json is not None else None
+            size = max(result.size_bytes, write.size)
+            usage = capacity.item_write(table, size, old, write.item, indexed)
+            tally.add(name, usage)
+            if throttle is not None:
+                throttle.spend_usage(table, WRITE, usage, key_hash=key_hash)
         item_metrics = collection_metrics(body, table, key, result.collection_size_bytes)
         if item_metrics is not None:
             metrics.setdefault(name, []).append(item_metrics)
     answer: dict[str, Any] = {"UnprocessedItems": unprocessed}
     if counting:
-        answer["ConsumedCapacity"] = _consumed(mode, units)
+        answer["ConsumedCapacity"] = tally.consumed(mode)
     if metrics:
         answer["ItemCollectionMetrics"] = metrics
     return orjson.dumps(answer)

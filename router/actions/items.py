@@ -13,14 +13,13 @@ are translated into expression text here, so the node sees one form.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
 from meridian.model import limits
-from meridian.model.errors import ValidationException
-from meridian.model.expressions import compile_expressions
+from meridian.model.errors import ConditionalCheckFailedException, ValidationException
+from meridian.model.expressions import compile_expressions, updated_attributes
 from meridian.model.expressions.legacy import (
     check_not_mixed,
     translate_attribute_updates,
@@ -28,11 +27,15 @@ from meridian.model.expressions.legacy import (
     translate_expected,
 )
 from meridian.model.keycodec import encode_item_key, partition_hash
-from meridian.model.ops import PROJECTION_ALL, ItemOp, ItemResult, OpKind, ReturnValues
+from meridian.model.ops import ItemOp, ItemResult, OpKind, ReturnValues
 from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
 
+from .. import capacity
+from ..capacity import Consistency, Units, Usage
+from ..capacity import index_write_units as index_write_units  # the rule's old home: transact.py imports it here
 from ..context import RouterContext
-from ..table_record import Index, Table
+from ..table_record import Table
+from ..throttle import READ, WRITE, Throttle
 
 _RETURN_VALUES = {
     None: ReturnValues.NONE,
@@ -83,78 +86,30 @@ def _route(ctx: RouterContext, table: Table, key: dict[str, Any]) -> tuple[bytes
 
 
 def _read_units(size_bytes: int, consistent: bool) -> float:
-    units = max(1, math.ceil(size_bytes / limits.READ_CAPACITY_UNIT_BYTES))
-    return float(units) if consistent else units / 2
+    """Read units of one item read (``capacity.read_units``)."""
+    return capacity.read_units(size_bytes, Consistency.of(consistent))
 
 
 def _write_units(size_bytes: int) -> float:
-    return float(max(1, math.ceil(size_bytes / limits.WRITE_CAPACITY_UNIT_BYTES)))
+    """Write units of one plain write (``capacity.write_units``)."""
+    return capacity.write_units(size_bytes)
 
 
 def _consumed(body: dict[str, Any], table: Table, units: float) -> dict[str, Any] | None:
-    mode = body.get("ReturnConsumedCapacity")
-    if mode == "TOTAL":
-        return {"TableName": table.name, "CapacityUnits": units}
-    if mode == "INDEXES":
-        return {"TableName": table.name, "CapacityUnits": units, "Table": {"CapacityUnits": units}}
-    return None
+    """``ConsumedCapacity`` of ``units`` read or written on the table alone."""
+    return capacity.consumed(body.get("ReturnConsumedCapacity"), table.name, Usage(Units(read=units)))
 
 
 def _write_consumed(body: dict[str, Any], table: Table, table_units: float,
                     index_units: dict[str, float]) -> dict[str, Any] | None:
     """A write's ``ConsumedCapacity``: the table's units plus each affected
-    index's, totalled under TOTAL and listed per index under INDEXES."""
-    mode = body.get("ReturnConsumedCapacity")
-    if mode not in ("TOTAL", "INDEXES"):
-        return None
-    total = table_units + sum(index_units.values())
-    if mode == "TOTAL":
-        return {"TableName": table.name, "CapacityUnits": total}
-    consumed: dict[str, Any] = {"TableName": table.name, "CapacityUnits": total, "Table": {"CapacityUnits": table_units}}
+    index's (by name), totalled under TOTAL and listed per index under INDEXES."""
+    usage = Usage(Units(write=table_units))
     for index in table.indexes:
         units = index_units.get(index.name)
         if units:
-            member = "GlobalSecondaryIndexes" if index.is_global else "LocalSecondaryIndexes"
-            consumed.setdefault(member, {})[index.name] = {"CapacityUnits": units}
-    return consumed
-
-
-def _index_entry(table: Table, index: Index, item: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The entry ``item`` makes in ``index`` (its projection), None when it has
-    none (indexes are sparse: every index key attribute, typed, non-empty)."""
-    if item is None:
-        return None
-    for name, key_type in index.key_schema:
-        value = item.get(name)
-        if value is None or value.get(key_type) in (None, ""):
-            return None
-    if index.spec.projection_type == PROJECTION_ALL:
-        return item
-    kept = {*table.key_names, *index.key_names, *index.spec.non_key_attributes}
-    return {name: value for name, value in item.items() if name in kept}
-
-
-def index_write_units(table: Table, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, float]:
-    """Write units each index is charged for a write turning ``old`` into ``new``.
-
-    DynamoDB's rules: an entry appearing or disappearing is one index write
-    of its size; an entry whose index key changed is two (delete the old
-    entry, put the new one); an entry whose projection changed under the same
-    key is one write of the larger; an unchanged entry costs nothing.
-    """
-    units: dict[str, float] = {}
-    for index in table.indexes:
-        before, after = _index_entry(table, index, old), _index_entry(table, index, new)
-        if before == after:
-            continue
-        if before is None or after is None:
-            charged = _write_units(item_size(before if after is None else after))
-        elif all(before.get(name) == after.get(name) for name in index.key_names):
-            charged = _write_units(max(item_size(before), item_size(after)))
-        else:
-            charged = _write_units(item_size(before)) + _write_units(item_size(after))
-        units[index.name] = charged
-    return units
+            usage.index(index).write += units
+    return capacity.consumed(body.get("ReturnConsumedCapacity"), table.name, usage)
 
 
 def collection_metrics(body: dict[str, Any], table: Table, key: dict[str, Any], size_bytes: int) -> dict[str, Any] | None:
@@ -206,29 +161,29 @@ def _write_options(body: dict[str, Any], legacy: bool) -> dict[str, Any]:
 
 def _counts_indexes(body: dict[str, Any], table: Table) -> bool:
     """Whether the write's answer reports capacity that its indexes share."""
-    return bool(table.indexes) and body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    return bool(table.indexes) and body.get("ReturnConsumedCapacity") in capacity.CAPACITY_MODES
 
 
-async def _old_item(ctx: RouterContext, table: Table, key: dict[str, Any], node: str, op: ItemOp) -> dict[str, Any] | None:
-    """The item before an UpdateItem whose ReturnValues leave no room to ask
-    the write itself for it (a separate read: an estimate under contention)."""
-    read = ItemOp(OpKind.GET, table.table_id, op.key, key)
-    result = await ctx.storage.call(node, read)
-    return orjson.loads(result.item_json) if result.error is None and result.item_json is not None else None
+def metering(ctx: RouterContext) -> Throttle | None:
+    """The router's throttle when it meters anything (``router/throttle.py``)."""
+    throttle = ctx.throttle
+    return throttle if throttle is not None and throttle.enabled else None
 
 
-def prepare_write(body: dict[str, Any], table: Table, op: ItemOp) -> tuple[bool, ReturnValues]:
+def prepare_write(body: dict[str, Any], table: Table, op: ItemOp,
+                  throttle: Throttle | None = None) -> tuple[bool, ReturnValues]:
     """Whether the write's capacity is charged to indexes, and the ReturnValues asked for.
 
     When capacity is asked of a table with indexes, the old item is needed to
-    charge each index (``index_write_units``): a write that asked for NONE or
-    ALL_OLD is then asked for ALL_OLD (and the answer keeps it only if the
-    request asked for it); any other ReturnValues needs a separate read
-    (``_old_item``).
+    charge each index (``capacity.index_writes``): the write is then asked
+    for ALL_OLD, which the node answers from the very item it changed, and
+    ``write_answer`` shapes what the request asked for from it.  So is it
+    when ``throttle`` meters a global index of the table on its own: its
+    share of the write is charged against it.
     """
-    indexed = _counts_indexes(body, table)
+    indexed = _counts_indexes(body, table) or (throttle is not None and throttle.metered_indexes(table))
     requested = op.return_values
-    if indexed and requested in (ReturnValues.NONE, ReturnValues.ALL_OLD):
+    if indexed:
         op.return_values = ReturnValues.ALL_OLD
     return indexed, requested
 
@@ -238,37 +193,72 @@ async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: di
     """Send one write to its node and shape DynamoDB's answer from the result.
 
     ``new_item`` is the new item (PutItem), None (DeleteItem) or a function
-    of the old item (UpdateItem).
+    of the old item (UpdateItem, see ``write_answer``).
     """
-    indexed, requested = prepare_write(body, table, op)
-    old: dict[str, Any] | None = None
-    if indexed and requested not in (ReturnValues.NONE, ReturnValues.ALL_OLD):
-        old = await _old_item(ctx, table, key, node, op)
+    throttle = metering(ctx)
+    indexed, requested = prepare_write(body, table, op, throttle)
+    key_hash = None
+    if throttle is not None:
+        key_hash = throttle.key_hash(table, key)
+        await throttle.admit(table, WRITE, key_hash=key_hash)
     result = await ctx.storage.call(node, op)
-    return write_answer(body, table, key, result, new_item, indexed, requested, old)
+    return write_answer(body, table, key, result, new_item, indexed, requested, None, throttle, key_hash)
+
+
+def _json_or_none(item: dict[str, Any] | None) -> bytes | None:
+    return orjson.dumps(item) if item else None
+
+
+def _update_answer(requested: ReturnValues, old: dict[str, Any] | None, new: dict[str, Any] | None,
+                   touched: frozenset[str]) -> bytes | None:
+    """An UpdateItem's ``Attributes`` from its old and new item, as the node
+    shapes them (``node/write_path.py``) when asked for ``requested``."""
+    if requested == ReturnValues.ALL_OLD:
+        return _json_or_none(old)
+    if requested == ReturnValues.ALL_NEW:
+        return _json_or_none(new)
+    if requested == ReturnValues.UPDATED_NEW:
+        return _json_or_none(updated_attributes(new, touched)) if new is not None else None
+    if requested == ReturnValues.UPDATED_OLD:
+        return _json_or_none(updated_attributes(old, touched)) if old is not None else None
+    return None
 
 
 def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result: ItemResult, new_item: Any,
-                 indexed: bool, requested: ReturnValues, old: dict[str, Any] | None) -> bytes:
-    """DynamoDB's answer to a write from the node's result (``prepare_write``
-    said ``indexed`` and ``requested``; ``old`` is the separately read old
-    item, if one was needed); raises the write's error."""
+                 indexed: bool, requested: ReturnValues, old: dict[str, Any] | None,
+                 throttle: Throttle | None = None, key_hash: int | None = None) -> bytes:
+    """DynamoDB's answer to a write from the node's result; raises the write's error.
+
+    ``prepare_write`` said ``indexed`` and ``requested``.  When ``indexed``,
+    the node answered ALL_OLD: the old item (which supersedes ``old``), and
+    the new one is ``new_item``, or ``new_item(old)`` for an update, which
+    returns it with the attribute names it touched (None: the update of a
+    missing item created nothing).  ``throttle`` (admitted with
+    ``key_hash``) is charged what the write consumed; a failed condition
+    still costs a write unit, as in DynamoDB.
+    """
     if result.error is not None:
+        if throttle is not None and isinstance(result.error, ConditionalCheckFailedException):
+            throttle.spend(table, WRITE, capacity.write_units(0), key_hash=key_hash)
         raise result.error
     consumed = None
-    if "ReturnConsumedCapacity" in body:
-        index_units: dict[str, float] = {}
+    mode = body.get("ReturnConsumedCapacity")
+    if mode in capacity.CAPACITY_MODES or throttle is not None:
+        new = None
         if indexed:
-            if requested in (ReturnValues.NONE, ReturnValues.ALL_OLD):
-                old = orjson.loads(result.item_json) if result.item_json is not None else None
+            old = orjson.loads(result.item_json) if result.item_json is not None else None
+            if callable(new_item):
+                new, touched = new_item(old)
+                if requested != ReturnValues.ALL_OLD:
+                    result.item_json = _update_answer(requested, old, new, touched)
+            else:
+                new = new_item
                 if requested == ReturnValues.NONE:
                     result.item_json = None
-            if requested == ReturnValues.ALL_NEW and result.item_json is not None:
-                new = orjson.loads(result.item_json)
-            else:
-                new = new_item(old) if callable(new_item) else new_item
-            index_units = index_write_units(table, old, new)
-        consumed = _write_consumed(body, table, _write_units(result.size_bytes), index_units)
+        usage = capacity.item_write(table, result.size_bytes, old, new, indexed)
+        consumed = capacity.consumed(mode, table.name, usage)
+        if throttle is not None:
+            throttle.spend_usage(table, WRITE, usage, key_hash=key_hash)
     metrics = collection_metrics(body, table, key, result.collection_size_bytes)
     if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
@@ -284,7 +274,12 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         compile_expressions(projection=projection, names=names, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     node, op = get_op(ctx, table, key_in, projection, names, legacy)
-    return get_answer(body, table, await ctx.storage.call(node, op))
+    throttle = metering(ctx)
+    if throttle is None:
+        return get_answer(body, table, await ctx.storage.call(node, op))
+    key_hash = throttle.key_hash(table, op.key_item)
+    await throttle.admit(table, READ, key_hash=key_hash)
+    return get_answer(body, table, await ctx.storage.call(node, op), throttle, key_hash)
 
 
 def get_op(ctx: RouterContext, table: Table, key_in: dict[str, Any], projection: str | None,
@@ -295,13 +290,20 @@ def get_op(ctx: RouterContext, table: Table, key_in: dict[str, Any], projection:
     return node, ItemOp(OpKind.GET, table.table_id, key_bytes, key, projection=projection, names=names, legacy=legacy)
 
 
-def get_answer(body: dict[str, Any], table: Table, result: ItemResult) -> bytes:
-    """DynamoDB's answer to a GetItem from the node's result; raises the read's error."""
+def get_answer(body: dict[str, Any], table: Table, result: ItemResult,
+               throttle: Throttle | None = None, key_hash: int | None = None) -> bytes:
+    """DynamoDB's answer to a GetItem from the node's result; raises the read's
+    error.  ``throttle`` (admitted with ``key_hash``) is charged the read."""
     if result.error is not None:
         raise result.error
+    if throttle is not None:
+        units = capacity.read_units(max(result.size_bytes, 0), Consistency.of(body.get("ConsistentRead")))
+        throttle.spend(table, READ, units, key_hash=key_hash)
     consumed = None
-    if body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):
-        consumed = _consumed(body, table, _read_units(max(result.size_bytes, 0), bool(body.get("ConsistentRead"))))
+    mode = body.get("ReturnConsumedCapacity")
+    if mode in capacity.CAPACITY_MODES:
+        usage = capacity.item_read(result.size_bytes, Consistency.of(body.get("ConsistentRead")))
+        consumed = capacity.consumed(mode, table.name, usage)
     if consumed is None:
         return b'{"Item":' + result.item_json + b"}" if result.item_json is not None else b"{}"
     return _answer("Item", result.item_json, consumed)
@@ -389,13 +391,18 @@ async def update_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         **_write_options(body, legacy),
     )
 
-    def updated(old: dict[str, Any] | None) -> dict[str, Any] | None:
-        if compiled is None:
-            return old if old is not None else dict(key)
+    def updated(old: dict[str, Any] | None) -> tuple[dict[str, Any] | None, frozenset[str]]:
+        """The item the node made of ``old`` and the names it touched, by the
+        node's rules (``node/write_path.py``); None when it created nothing."""
+        if compiled is None or update is None:  # an UpdateItem without an update makes sure the item exists
+            return (old if old is not None else dict(key)), frozenset()
         try:
-            return compiled.apply_update(old, key)[0]
+            new, touched = compiled.apply_update(old, key)
         except ValidationException:  # the node applied it: cannot happen, but capacity never fails a write
-            return old
+            return old, frozenset()
+        if old is None and len(new) == len(key):  # only removals on a missing item: nothing is created
+            return None, touched
+        return new, touched
 
     return await _write(ctx, body, table, key, node, op, updated)
 

@@ -15,7 +15,7 @@ pages are cut without parsing items); dynalite instead fits DynamoDB's
 internal storage size with a formula adding a few bytes per attribute, so a
 page of very many small items may hold slightly more items here.
 Read capacity is computed from the bytes read, rounded up to 4 KB once per
-page.
+page (``router/capacity.py`` holds the rules).
 
 Who does what
 -------------
@@ -112,9 +112,12 @@ from meridian.model.values import (
     validate_key,
 )
 
+from .. import capacity
+from ..capacity import Consistency
 from ..context import RouterContext
 from ..table_record import Index, Table
-from .items import _consumed, _merge, _read_units
+from ..throttle import READ, Throttle
+from .items import _merge, metering
 from .ranges import index_query_range, query_range, read_merged
 
 STARTING_KEY_INVALID = "The provided starting key is invalid"
@@ -373,23 +376,17 @@ def _answer(page: RangeResult, count_only: bool, last_key: dict[str, Any] | None
 
 
 def _consumed_capacity(body: dict[str, Any], table: Table, page: RangeResult, index: Index | None,
-                       fetched: bool) -> dict[str, Any] | None:
-    """Read capacity of a page.  An index read is charged to the index, and
-    the items it fetched to the table (both from the bytes read, which are
-    the items' when fetching)."""
+                       throttle: Throttle | None = None, key_hash: int | None = None) -> dict[str, Any] | None:
+    """Read capacity of a page (``router/capacity.py``): what it read, charged
+    to the table or the index; the items a local index read fetched, to the
+    table.  ``throttle`` (admitted with ``key_hash``) is charged it too."""
     mode = body.get("ReturnConsumedCapacity")
-    if mode not in ("TOTAL", "INDEXES"):
+    if mode not in capacity.CAPACITY_MODES and throttle is None:
         return None
-    units = _read_units(page.bytes_read, bool(body.get("ConsistentRead")))
-    if index is None:
-        return _consumed(body, table, units)
-    table_units = units if fetched else 0.0
-    total = units + table_units
-    if mode == "TOTAL":
-        return {"TableName": table.name, "CapacityUnits": total}
-    member = "GlobalSecondaryIndexes" if index.is_global else "LocalSecondaryIndexes"
-    return {"TableName": table.name, "CapacityUnits": total, "Table": {"CapacityUnits": table_units},
-            member: {index.name: {"CapacityUnits": units}}}
+    usage = capacity.page_read(index, page.bytes_read, page.fetched_sizes, Consistency.of(body.get("ConsistentRead")))
+    if throttle is not None:
+        throttle.spend_usage(table, READ, usage, index.name if index is not None else None, key_hash)
+    return capacity.consumed(mode, table.name, usage)
 
 
 def _last_key(page: RangeResult, table: Table, index: Index | None, scanned: bool) -> dict[str, Any] | None:
@@ -470,9 +467,15 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     kind, read_id = (RangeKind.QUERY, table.table_id) if index is None else (RangeKind.INDEX, index.spec.index_id)
     read = RangeRead(kind, read_id, lower, upper, reverse=reverse, items_max=body.get("Limit") or 0,
                      count_only=count_only, fetch=fetch, whole_items=_whole_items(body), **expressions)
+    throttle = metering(ctx)
+    key_hash = None
+    if throttle is not None:
+        if index is None:  # a table's partition: its ceiling applies
+            key_hash = partition_hash(schema[0][1], condition.pk_value)
+        await throttle.admit(table, READ, index.name if index is not None else None, key_hash)
     page = await ctx.storage.read_range(node, read)
     last_key = _last_key(page, table, index, scanned=False)
-    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, fetch))
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, throttle, key_hash))
 
 
 async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
@@ -524,12 +527,15 @@ async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         filter=filter_text, projection=projection, names=names, values=values, legacy=legacy,
         count_only=count_only, fetch=fetch, whole_items=_whole_items(body),
     )
+    throttle = metering(ctx)
+    if throttle is not None:
+        await throttle.admit(table, READ, index.name if index is not None else None)
     if ctx.ring.single is not None:
         page = await ctx.storage.read_range(ctx.ring.single, read)
     else:
         page = await read_merged(ctx.storage, read)
     last_key = _last_key(page, table, index, scanned=True)
-    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, fetch))
+    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, throttle))
 
 
 def _whole_items(body: dict[str, Any]) -> bool:

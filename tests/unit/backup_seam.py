@@ -15,6 +15,7 @@ from meridian.model.backups import CheckpointInfo, RestoreRequest, RestoreResult
 from meridian.model.errors import InternalServerError, ServiceUnavailable
 from meridian.model.ops import CatalogEntry, IndexStats, TableStats
 from meridian.model.ring import Ring
+from meridian.node.budget import BudgetHolder
 from meridian.node.engine import Engine
 from meridian.node.gsi import GsiMaintainer
 from meridian.router.storage import Storage
@@ -32,6 +33,7 @@ class ThreeNodes(Storage):
         self.holds = 0
         self.released = 0
         self.fail_checkpoint_on: str | None = None
+        self.budget = BudgetHolder()  # every table's throughput budget, as one budget node would hold it
 
     async def _send(self, node_id: str, entries) -> None:
         self._by_id[node_id].apply_index_entries(entries)
@@ -112,7 +114,9 @@ class ThreeNodes(Storage):
     async def transact(self, node_id, request):
         return await self._txn_engine(node_id).transact_async(request)
 
-    async def txn_decide(self, node_id, txn_id, outcome):
+    async def txn_decide(self, node_id, txn_id, outcome, forget=None):
+        if forget:
+            self._txn_engine(node_id).txn_forget(forget)
         return await self._txn_engine(node_id).txn_decide_async(txn_id, outcome)
 
     async def txn_finish(self, node_id, txn_id, commit):
@@ -123,6 +127,9 @@ class ThreeNodes(Storage):
 
     async def txn_read(self, node_id, ops):
         return await self._txn_engine(node_id).txn_read_async(ops)
+
+    async def lease_capacity(self, node_id, request):
+        return self.budget.lease(request)
 
     async def close(self) -> None:
         await asyncio.gather(*(maintainer.stop() for maintainer in self.maintainers))

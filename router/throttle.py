@@ -1,0 +1,319 @@
+"""Throttling: a router's side of the shared throughput budgets (``node/budget.py``).
+
+Before an operation runs, ``admit`` checks that every resource it draws on
+has capacity:
+
+* a provisioned table's reads or writes (a Query on a global index: that
+  index's reads), and for a write every provisioned global secondary index's
+  writes too (DynamoDB throttles a base-table write whose index cannot keep
+  up): ``ProvisionedThroughputExceeded``;
+* an on-demand table's or index's ``OnDemandThroughput`` maximum, when one
+  is set: ``MaxOnDemandThroughputExceeded`` (a ``ThrottlingException``);
+* the partition the key falls in, in either mode: at most
+  ``PARTITION_READ_UNITS_PER_S`` / ``PARTITION_WRITE_UNITS_PER_S``, so one
+  hot key is throttled while the table still has capacity
+  (``KeyRangeThroughputExceeded``).  A table has as many partitions as
+  DynamoDB gives it for its throughput (``partition_count``); a key's
+  partition is its partition hash's slice of the hash space.
+
+Each resource's units come from a local allowance, refilled by leases from
+the table's budget node; an empty allowance that a lease cannot refill
+throttles the request with DynamoDB's error and ``ThrottlingReasons``.
+After the operation, ``spend`` takes what it actually consumed (a read's
+size is only known then), which may overdraw the allowance: the next lease
+pays the debt first, so the long-run rate is exact, and two routers driving
+one table together get its rate, not twice it.  The error bound is one
+lease per router per resource (``THROUGHPUT_LEASE_S`` of its rate) plus one
+request's overdraft.
+
+In ``meridian serve`` the budget node is the router's own engine and a
+lease is a function call, so the fast path (``router/fast_path.py``) admits
+synchronously (``admit_now``).  With throttling off (``--no-throttling``)
+nothing is metered.  Known gaps: partitions do not split as a table grows
+(only throughput sizes them), global indexes have no partition ceilings,
+and on-demand tables do not model the "double the previous peak" ramp.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from meridian.model import limits
+from meridian.model.errors import DynamoError, ProvisionedThroughputExceededException, ThrottlingException
+from meridian.model.keycodec import partition_hash
+from meridian.model.ring import Ring
+from meridian.model.throughput import (
+    INDEX_PROVISIONED_MESSAGE,
+    KEY_RANGE_ON_DEMAND_MESSAGE,
+    MAX_ON_DEMAND_MESSAGE,
+    TABLE_PROVISIONED_MESSAGE,
+    LeaseRequest,
+    Limit,
+    LimitType,
+    Meter,
+    lease_units,
+    partition_of,
+    reason_name,
+)
+from meridian.node.budget import BudgetHolder
+
+from .capacity import Usage
+from .storage import Storage
+from .table_record import Table, warm_throughput
+
+READ = Meter.READ
+WRITE = Meter.WRITE
+#: What an admitted operation takes from its allowances at once (DynamoDB's
+#: least charge: half a read unit, one write unit), so that operations
+#: admitted together (a batch, concurrent requests) cannot all pass on one
+#: unit; ``spend`` takes the rest of what it consumed.
+_RESERVED = {READ: 0.5, WRITE: 1.0}
+
+
+@dataclass(slots=True)
+class _Resource:
+    name: str  # "" the table, an index's name, or "#<n>" the table's partition n
+    limit: Limit
+    arn: str
+    is_index: bool = False
+
+
+class _Plan:
+    """What operations of one kind on one table revision draw on: the
+    table-wide resources, and each partition's ceiling (made on first use)."""
+
+    __slots__ = ("resources", "partitions", "_partition_resources", "_ceiling", "_arn")
+
+    def __init__(self, table: Table, meter: Meter, index_name: str | None) -> None:
+        self.resources = _table_resources(table, meter, index_name)
+        self.partitions = partition_count(table)
+        self._partition_resources: list[_Resource | None] = [None] * self.partitions
+        ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
+        self._ceiling = Limit(float(ceiling), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
+        self._arn = table.arn
+
+    def with_partition(self, key_hash: int) -> list[_Resource]:
+        n = partition_of(key_hash, self.partitions)
+        resource = self._partition_resources[n]
+        if resource is None:
+            resource = self._partition_resources[n] = _Resource(f"#{n}", self._ceiling, self._arn)
+        return [*self.resources, resource]
+
+
+def budget_owner(ring: Ring, table_id: int) -> str:
+    """The node holding a table's buckets: the same for every router."""
+    if ring.single is not None:
+        return ring.single
+    return ring.owner(partition_hash("N", {"N": str(table_id)}))
+
+
+def partition_count(table: Table) -> int:
+    """How many partitions DynamoDB gives a table for its throughput: one per
+    3,000 read and 1,000 write units provisioned (summed), or, on demand,
+    enough for its warm throughput (12,000 reads and 4,000 writes a second
+    for a new table: four partitions)."""
+    if table.billing_mode == "PROVISIONED":
+        units = table.read_capacity / limits.PARTITION_READ_UNITS_PER_S + (
+            table.write_capacity / limits.PARTITION_WRITE_UNITS_PER_S
+        )
+        return max(1, math.ceil(units))
+    reads, writes = warm_throughput(table, table.billing_mode)
+    return max(1, math.ceil(reads / limits.PARTITION_READ_UNITS_PER_S),
+               math.ceil(writes / limits.PARTITION_WRITE_UNITS_PER_S))
+
+
+def _table_resources(table: Table, meter: Meter, index_name: str | None) -> list[_Resource]:
+    """The table- and index-wide resources an operation draws on."""
+    reading = meter is READ
+    if table.billing_mode == "PROVISIONED":
+        if reading:
+            if index_name is not None:
+                index = table.index(index_name)
+                if index is not None and index.is_global:
+                    return [_Resource(index.name, Limit(float(index.read_capacity)),
+                                      f"{table.arn}/index/{index.name}", True)]
+            return [_Resource("", Limit(float(table.read_capacity)), table.arn)]
+        out = [_Resource("", Limit(float(table.write_capacity)), table.arn)]
+        for index in table.global_indexes:
+            if index.write_capacity:
+                out.append(_Resource(index.name, Limit(float(index.write_capacity)),
+                                     f"{table.arn}/index/{index.name}", True))
+        return out
+    member = "on_demand_max_read_units" if reading else "on_demand_max_write_units"
+    out = []
+    subjects: list = [table]
+    if reading and index_name is not None:
+        index = table.index(index_name)
+        subjects = [index] if index is not None and index.is_global else [table]
+    elif not reading:
+        subjects += table.global_indexes
+    for subject in subjects:
+        maximum = getattr(subject, member)
+        if maximum is not None and maximum > 0:
+            is_index = subject is not table
+            name = subject.name if is_index else ""
+            arn = f"{table.arn}/index/{name}" if is_index else table.arn
+            out.append(_Resource(name, Limit(float(maximum), limits.THROUGHPUT_MAX_BURST_S, LimitType.MAX_ON_DEMAND),
+                                 arn, is_index))
+    return out
+
+
+def _throttled(table: Table, meter: Meter, refused: list[_Resource]) -> DynamoError:
+    reasons = [{"reason": reason_name(r.is_index, meter, r.limit.limit_type), "resource": r.arn} for r in refused]
+    if any(r.limit.limit_type is LimitType.MAX_ON_DEMAND for r in refused):
+        return ThrottlingException(MAX_ON_DEMAND_MESSAGE, reasons)
+    if table.billing_mode != "PROVISIONED":
+        return ProvisionedThroughputExceededException(KEY_RANGE_ON_DEMAND_MESSAGE, reasons)
+    message = INDEX_PROVISIONED_MESSAGE if all(r.is_index for r in refused) else TABLE_PROVISIONED_MESSAGE
+    return ProvisionedThroughputExceededException(message, reasons)
+
+
+class Throttle:
+    """One router's allowances, per (table id, resource, meter)."""
+
+    def __init__(self, storage: Storage, ring: Ring, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._storage = storage
+        self._ring = ring
+        #: in-process budgets (meridian serve): leases need no await
+        self._local_holder: BudgetHolder | None = getattr(storage, "budget", None)
+        self._allowance: dict[tuple[int, str, Meter], float] = {}
+        #: (table id, revision, meter, index) -> what such an operation draws on
+        self._plans: dict[tuple[int, int, Meter, str | None], _Plan] = {}
+        self.throttled: dict[tuple[str, Meter], int] = {}  # (table name, meter) -> requests refused
+        self.consumed: dict[tuple[str, Meter], float] = {}  # (table name, meter) -> units spent
+
+    def __repr__(self) -> str:
+        return f"<Throttle {'on' if self.enabled else 'off'} allowances={len(self._allowance)}>"
+
+    def _needed(self, table: Table, meter: Meter, index_name: str | None, key_hash: int | None) -> list[_Resource]:
+        key = (table.table_id, table.revision, meter, index_name)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= limits.THROUGHPUT_PLANS_MAX:
+                self._plans.clear()
+            plan = self._plans[key] = _Plan(table, meter, index_name)
+        if key_hash is None or index_name is not None:
+            return plan.resources
+        return plan.with_partition(key_hash)
+
+    def _short(self, table: Table, meter: Meter, resources: list[_Resource]) -> list[tuple[_Resource, LeaseRequest]]:
+        """The resources whose allowance is spent, with the lease each needs."""
+        short = []
+        allowance = self._allowance
+        for resource in resources:
+            have = allowance.get((table.table_id, resource.name, meter), 0.0)
+            if have > 0:
+                continue
+            wanted = lease_units(resource.limit) - have  # the debt first
+            short.append((resource, LeaseRequest(table.table_id, resource.name, meter, resource.limit, wanted)))
+        return short
+
+    def _reserve(self, table: Table, meter: Meter, resources: list[_Resource]) -> None:
+        reserved = _RESERVED[meter]
+        allowance = self._allowance
+        for resource in resources:
+            if resource.is_index and meter is WRITE:
+                continue  # a write's share of an index is known only afterwards
+            key = (table.table_id, resource.name, meter)
+            allowance[key] = allowance.get(key, 0.0) - reserved
+
+    def _settle(self, table: Table, meter: Meter, short: list[tuple[_Resource, LeaseRequest]],
+                granted: Iterable[float]) -> None:
+        refused = []
+        allowance = self._allowance
+        for (resource, _request), units in zip(short, granted):
+            key = (table.table_id, resource.name, meter)
+            have = allowance.get(key, 0.0) + units
+            allowance[key] = have
+            if have <= 0:
+                refused.append(resource)
+        if refused:
+            counter = (table.name, meter)
+            self.throttled[counter] = self.throttled.get(counter, 0) + 1
+            raise _throttled(table, meter, refused)
+
+    def key_hash(self, table: Table, key: dict) -> int:
+        """The partition hash of an item key (what places it in a partition)."""
+        name, key_type = table.key_schema[0]
+        return partition_hash(key_type, key[name])
+
+    def admit_now(self, table: Table, meter: Meter, index_name: str | None = None,
+                  key_hash: int | None = None) -> bool:
+        """Admit without awaiting when possible: True (admitted), False (a
+        lease must be awaited: call ``admit``); raises when throttled.
+        ``key_hash``: the partition hash of the one key a single-item
+        operation touches (its partition's ceiling applies)."""
+        if not self.enabled:
+            return True
+        needed = self._needed(table, meter, index_name, key_hash)
+        short = self._short(table, meter, needed)
+        if short:
+            holder = self._local_holder
+            if holder is None:
+                return False
+            self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
+        self._reserve(table, meter, needed)
+        return True
+
+    async def admit(self, table: Table, meter: Meter, index_name: str | None = None,
+                    key_hash: int | None = None) -> None:
+        """Raise the throttling error if the operation may not run now."""
+        if self.admit_now(table, meter, index_name, key_hash):
+            return
+        needed = self._needed(table, meter, index_name, key_hash)
+        short = self._short(table, meter, needed)
+        owner = budget_owner(self._ring, table.table_id)
+        granted = [await self._storage.lease_capacity(owner, request) for _r, request in short]
+        self._settle(table, meter, short, granted)
+        self._reserve(table, meter, needed)
+
+    def metered_indexes(self, table: Table) -> bool:
+        """Whether a write must know the old item: some global index of the
+        table is metered on its own (provisioned, or with an on-demand maximum)."""
+        if not self.enabled:
+            return False
+        for index in table.global_indexes:
+            if index.write_capacity if table.billing_mode == "PROVISIONED" else index.on_demand_max_write_units:
+                return True
+        return False
+
+    def spend_usage(self, table: Table, meter: Meter, usage: Usage, index_name: str | None = None,
+                    key_hash: int | None = None) -> None:
+        """``spend`` what ``router/capacity.py`` computed: local indexes share
+        the table's throughput, global ones have their own."""
+        if meter is READ:
+            index = table.index(index_name) if index_name is not None else None
+            if index is not None and index.is_global:
+                units = usage.global_indexes[index.name].read if index.name in usage.global_indexes else 0.0
+            else:
+                units = usage.table.read + sum(u.read for u in usage.local_indexes.values())
+            self.spend(table, READ, units, index_name=index_name, key_hash=key_hash)
+            return
+        units = usage.table.write + sum(u.write for u in usage.local_indexes.values())
+        self.spend(table, WRITE, units, {name: u.write for name, u in usage.global_indexes.items()},
+                   key_hash=key_hash)
+
+    def spend(self, table: Table, meter: Meter, units: float, index_units: dict[str, float] | None = None,
+              index_name: str | None = None, key_hash: int | None = None) -> None:
+        """Take what an admitted operation consumed: ``units`` from the table
+        (or from ``index_name``'s reads, a global index) and its key's
+        partition, ``index_units`` from each global index a write changed;
+        less what ``admit`` reserved."""
+        counter = (table.name, meter)
+        self.consumed[counter] = self.consumed.get(counter, 0.0) + units
+        if not self.enabled:
+            return
+        allowance = self._allowance
+        table_id = table.table_id
+        reserved = _RESERVED[meter]
+        for resource in self._needed(table, meter, index_name, key_hash):
+            if resource.is_index and meter is WRITE:
+                used = index_units.get(resource.name, 0.0) if index_units else 0.0
+            else:
+                used = units - reserved
+            if used:
+                key = (table_id, resource.name, meter)
+                allowance[key] = allowance.get(key, 0.0) - used
