@@ -485,6 +485,8 @@ THROUGHPUT_PARTITION_BURST_S = 10.0
 THROUGHPUT_MAX_BURST_S = 1.0
 #: Meridian's: how many (table, revision, operation) plans a router keeps.
 THROUGHPUT_PLANS_MAX = 10_000
+#: Meridian's: how many partition key values' hashes a router remembers.
+THROUGHPUT_KEY_HASHES_MAX = 100_000
 
 assert THROUGHPUT_LEASE_S < THROUGHPUT_MAX_BURST_S <= THROUGHPUT_PARTITION_BURST_S <= THROUGHPUT_BURST_S
 

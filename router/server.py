@@ -32,7 +32,7 @@ from meridian.model import limits
 from meridian.model.errors import DynamoError
 from meridian.model.ring import Ring
 from .storage import Storage
-from .throttle import Throttle
+from .throttle import READ, WRITE, Throttle
 
 log = logging.getLogger("meridian.router.server")
 
@@ -106,6 +106,46 @@ async def ttl_metrics_text(ctx: RouterContext) -> str:
     return _TTL_HELP + "".join(lines)
 
 
+_THROUGHPUT_FAMILIES = (
+    ("meridian_consumed_read_capacity_units_total", "counter",
+     "Read capacity units this router's requests consumed from the table (CloudWatch ConsumedReadCapacityUnits)."),
+    ("meridian_consumed_write_capacity_units_total", "counter",
+     "Write capacity units this router's requests consumed from the table (CloudWatch ConsumedWriteCapacityUnits)."),
+    ("meridian_read_throttle_events_total", "counter",
+     "Reads of the table this router throttled (CloudWatch ReadThrottleEvents)."),
+    ("meridian_write_throttle_events_total", "counter",
+     "Writes to the table this router throttled (CloudWatch WriteThrottleEvents)."),
+    ("meridian_provisioned_read_capacity_units", "gauge",
+     "The table's provisioned read capacity (CloudWatch ProvisionedReadCapacityUnits; provisioned tables only)."),
+    ("meridian_provisioned_write_capacity_units", "gauge",
+     "The table's provisioned write capacity (CloudWatch ProvisionedWriteCapacityUnits; provisioned tables only)."),
+)
+
+
+def throughput_metrics_text(ctx: RouterContext) -> str:
+    """Capacity consumed and throttled by this router, per table, and each
+    provisioned table's capacity (``router/throttle.py``; empty with
+    throttling off).  Summing the routers of a region gives the table's."""
+    throttle = ctx.throttle
+    if throttle is None or not throttle.enabled:
+        return ""
+    tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
+    provisioned = [t for t in tables if t.billing_mode == "PROVISIONED"]
+    columns = (
+        [(t, throttle.consumed[0].get(t.table_id, 0.0)) for t in tables],
+        [(t, throttle.consumed[1].get(t.table_id, 0.0)) for t in tables],
+        [(t, throttle.throttled.get((t.name, READ), 0)) for t in tables],
+        [(t, throttle.throttled.get((t.name, WRITE), 0)) for t in tables],
+        [(t, t.read_capacity) for t in provisioned],
+        [(t, t.write_capacity) for t in provisioned],
+    )
+    out = []
+    for (name, kind, text), samples in zip(_THROUGHPUT_FAMILIES, columns):
+        out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
+        out.extend(f'{name}{{TableName="{_label_value(t.name)}"}} {value}\n' for t, value in samples)
+    return "".join(out)
+
+
 def _build_info_text() -> str:
     """``meridian_build_info{version=...} 1``: which Meridian serves this router
     (the version is looked up on the first scrape, not at start-up)."""
@@ -123,14 +163,16 @@ def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
 
     async def metrics() -> Response:
         if relay is None:
-            return Response(200, (_build_info_text() + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+            text = _build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+            return Response(200, text.encode(), _PROMETHEUS_HEADER)
         relayed = await relay()
         if relayed.status != 200:
             return relayed
         text = relayed.body.decode()
         if text and not text.endswith("\n"):
             text += "\n"
-        return Response(200, (text + _build_info_text() + await ttl_metrics_text(ctx)).encode(), _PROMETHEUS_HEADER)
+        text += _build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+        return Response(200, text.encode(), _PROMETHEUS_HEADER)
 
     return metrics
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from meridian.model import limits
 from meridian.model.errors import DynamoError, ProvisionedThroughputExceededException, ThrottlingException
@@ -89,17 +90,18 @@ class _Plan:
     def __init__(self, table: Table, meter: Meter, index_name: str | None) -> None:
         self.resources = _table_resources(table, meter, index_name)
         self.partitions = partition_count(table)
-        self._partition_resources: list[_Resource | None] = [None] * self.partitions
+        #: per partition: the table-wide resources and that partition's
+        self._partition_resources: list[list[_Resource] | None] = [None] * self.partitions
         ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
         self._ceiling = Limit(float(ceiling), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
         self._arn = table.arn
 
     def with_partition(self, key_hash: int) -> list[_Resource]:
         n = partition_of(key_hash, self.partitions)
-        resource = self._partition_resources[n]
-        if resource is None:
-            resource = self._partition_resources[n] = _Resource(f"#{n}", self._ceiling, self._arn)
-        return [*self.resources, resource]
+        resources = self._partition_resources[n]
+        if resources is None:
+            resources = self._partition_resources[n] = [*self.resources, _Resource(f"#{n}", self._ceiling, self._arn)]
+        return resources
 
 
 def budget_owner(ring: Ring, table_id: int) -> str:
@@ -182,8 +184,14 @@ class Throttle:
         self._allowance: dict[tuple[int, str, Meter], float] = {}
         #: (table id, revision, meter, index) -> what such an operation draws on
         self._plans: dict[tuple[int, int, Meter, str | None], _Plan] = {}
+        #: (key type, raw partition key value) -> its partition hash: a key's
+        #: hash is a blake2b, ten times the cost of the rest of an admission
+        self._hashes: dict[tuple[str, Any], int] = {}
         self.throttled: dict[tuple[str, Meter], int] = {}  # (table name, meter) -> requests refused
-        self.consumed: dict[tuple[str, Meter], float] = {}  # (table name, meter) -> units spent
+        #: per meter, table id -> units this router's requests consumed (CloudWatch's Consumed*CapacityUnits)
+        self.consumed: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        #: (table id, revision) -> whether its writes must know the old item
+        self._indexed: dict[tuple[int, int], bool] = {}
 
     def __repr__(self) -> str:
         return f"<Throttle {'on' if self.enabled else 'off'} allowances={len(self._allowance)}>"
@@ -238,7 +246,14 @@ class Throttle:
     def key_hash(self, table: Table, key: dict) -> int:
         """The partition hash of an item key (what places it in a partition)."""
         name, key_type = table.key_schema[0]
-        return partition_hash(key_type, key[name])
+        value = key[name][key_type]
+        hashes = self._hashes
+        cached = hashes.get((key_type, value))
+        if cached is None:
+            if len(hashes) >= limits.THROUGHPUT_KEY_HASHES_MAX:
+                hashes.clear()
+            cached = hashes[key_type, value] = partition_hash(key_type, key[name])
+        return cached
 
     def admit_now(self, table: Table, meter: Meter, index_name: str | None = None,
                   key_hash: int | None = None) -> bool:
@@ -271,14 +286,23 @@ class Throttle:
         self._reserve(table, meter, needed)
 
     def metered_indexes(self, table: Table) -> bool:
-        """Whether a write must know the old item: some global index of the
-        table is metered on its own (provisioned, or with an on-demand maximum)."""
+        """Whether a write must know the old item: a local index's entries
+        are charged to the table's own throughput, or some global index of
+        the table is metered on its own (provisioned, or with an on-demand
+        maximum)."""
         if not self.enabled:
             return False
-        for index in table.global_indexes:
-            if index.write_capacity if table.billing_mode == "PROVISIONED" else index.on_demand_max_write_units:
-                return True
-        return False
+        key = (table.table_id, table.revision)
+        indexed = self._indexed.get(key)
+        if indexed is None:
+            if len(self._indexed) >= limits.THROUGHPUT_PLANS_MAX:
+                self._indexed.clear()
+            provisioned = table.billing_mode == "PROVISIONED"
+            indexed = self._indexed[key] = bool(table.local_indexes) or any(
+                index.write_capacity if provisioned else index.on_demand_max_write_units
+                for index in table.global_indexes
+            )
+        return indexed
 
     def spend_usage(self, table: Table, meter: Meter, usage: Usage, index_name: str | None = None,
                     key_hash: int | None = None) -> None:
@@ -302,12 +326,12 @@ class Throttle:
         (or from ``index_name``'s reads, a global index) and its key's
         partition, ``index_units`` from each global index a write changed;
         less what ``admit`` reserved."""
-        counter = (table.name, meter)
-        self.consumed[counter] = self.consumed.get(counter, 0.0) + units
         if not self.enabled:
             return
         allowance = self._allowance
         table_id = table.table_id
+        consumed = self.consumed[meter]
+        consumed[table_id] = consumed.get(table_id, 0.0) + units
         reserved = _RESERVED[meter]
         for resource in self._needed(table, meter, index_name, key_hash):
             if resource.is_index and meter is WRITE:

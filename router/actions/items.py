@@ -243,7 +243,10 @@ def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result
         raise result.error
     consumed = None
     mode = body.get("ReturnConsumedCapacity")
-    if mode in capacity.CAPACITY_MODES or throttle is not None:
+    if throttle is not None and not indexed and mode not in capacity.CAPACITY_MODES:
+        # the common case, with no index to charge: the write's own units only
+        throttle.spend(table, WRITE, capacity.write_units(result.size_bytes), key_hash=key_hash)
+    elif mode in capacity.CAPACITY_MODES or throttle is not None:
         new = None
         if indexed:
             old = orjson.loads(result.item_json) if result.item_json is not None else None
@@ -297,7 +300,7 @@ def get_answer(body: dict[str, Any], table: Table, result: ItemResult,
     if result.error is not None:
         raise result.error
     if throttle is not None:
-        units = capacity.read_units(max(result.size_bytes, 0), Consistency.of(body.get("ConsistentRead")))
+        units = capacity.read_blocks(result.size_bytes) * (1.0 if body.get("ConsistentRead") else 0.5)
         throttle.spend(table, READ, units, key_hash=key_hash)
     consumed = None
     mode = body.get("ReturnConsumedCapacity")

@@ -219,3 +219,26 @@ def test_unique_names_do_not_share_budgets(ddb, table, raw):
         raw.put_item(TableName=name, Item={"id": {"S": "fresh"}})
     finally:
         ddb.delete_table(TableName=name)
+
+
+def _metric_samples(endpoint: str, family: str) -> dict[str, float]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(endpoint + "/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    for found in text_string_to_metric_families(text):
+        if found.name == family:
+            return {sample.labels["TableName"]: sample.value for sample in found.samples}
+    return {}
+
+
+def test_consumption_and_throttle_events_are_on_metrics(ddb, table, raw, endpoint):
+    name = provisioned(ddb, table, read=1, write=1)
+    passed, _err = drain_writes(raw, name, lambda i: {"id": {"S": f"k{i}"}}, 3 * BURST_UNITS)
+    assert _metric_samples(endpoint, "meridian_write_throttle_events")[name] >= 1
+    assert _metric_samples(endpoint, "meridian_consumed_write_capacity_units")[name] >= passed
+    assert _metric_samples(endpoint, "meridian_provisioned_write_capacity_units")[name] == 1
+    assert _metric_samples(endpoint, "meridian_read_throttle_events")[name] == 0
