@@ -126,7 +126,7 @@ def throughput_metrics_text(ctx: RouterContext) -> str:
     """Capacity consumed and throttled by this router, per table, and each
     provisioned table's capacity (``router/throttle.py``; empty with
     throttling off).  Summing the routers of a region gives the table's."""
-    throttle = ctx.throttle
+    throttle = getattr(ctx, "throttle", None)  # a context without a server has none
     if throttle is None or not throttle.enabled:
         return ""
     tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
