@@ -485,6 +485,8 @@ THROUGHPUT_PARTITION_BURST_S = 10.0
 THROUGHPUT_MAX_BURST_S = 1.0
 #: Meridian's: how many (table, revision, operation) plans a router keeps.
 THROUGHPUT_PLANS_MAX = 10_000
+#: DynamoDB's: on-demand capacity follows traffic up to double its previous peak.
+ON_DEMAND_PEAK_FACTOR = 2
 #: Meridian's: how many partition key values' hashes a router remembers.
 THROUGHPUT_KEY_HASHES_MAX = 100_000
 

@@ -29,14 +29,18 @@ request's overdraft.
 In ``meridian serve`` the budget node is the router's own engine and a
 lease is a function call, so the fast path (``router/fast_path.py``) admits
 synchronously (``admit_now``).  With throttling off (``--no-throttling``)
-nothing is metered.  Known gaps: partitions do not split as a table grows
-(only throughput sizes them), global indexes have no partition ceilings,
-and on-demand tables do not model the "double the previous peak" ramp.
+nothing is metered.  An on-demand table's partitions grow with its traffic:
+as many as double its previous peak (per second, as this router saw it)
+needs, so a burst past double the previous peak is throttled first, as in
+DynamoDB.  Known gaps: partitions do not split as a table's data grows,
+global indexes have no partition ceilings, and each router sizes on-demand
+partitions from its own share of the traffic.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -87,9 +91,9 @@ class _Plan:
 
     __slots__ = ("resources", "partitions", "_partition_resources", "_ceiling", "_arn")
 
-    def __init__(self, table: Table, meter: Meter, index_name: str | None) -> None:
+    def __init__(self, table: Table, meter: Meter, index_name: str | None, peaks: list[float] | None) -> None:
         self.resources = _table_resources(table, meter, index_name)
-        self.partitions = partition_count(table)
+        self.partitions = partition_count(table, *(peaks or (0.0, 0.0)))
         #: per partition: the table-wide resources and that partition's
         self._partition_resources: list[list[_Resource] | None] = [None] * self.partitions
         ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
@@ -111,17 +115,21 @@ def budget_owner(ring: Ring, table_id: int) -> str:
     return ring.owner(partition_hash("N", {"N": str(table_id)}))
 
 
-def partition_count(table: Table) -> int:
+def partition_count(table: Table, peak_reads_per_s: float = 0.0, peak_writes_per_s: float = 0.0) -> int:
     """How many partitions DynamoDB gives a table for its throughput: one per
     3,000 read and 1,000 write units provisioned (summed), or, on demand,
     enough for its warm throughput (12,000 reads and 4,000 writes a second
-    for a new table: four partitions)."""
+    for a new table: four partitions) or for double its previous peak,
+    whichever is more: on-demand capacity follows traffic, and a burst past
+    double the previous peak is throttled until it has."""
     if table.billing_mode == "PROVISIONED":
         units = table.read_capacity / limits.PARTITION_READ_UNITS_PER_S + (
             table.write_capacity / limits.PARTITION_WRITE_UNITS_PER_S
         )
         return max(1, math.ceil(units))
     reads, writes = warm_throughput(table, table.billing_mode)
+    reads = max(reads, limits.ON_DEMAND_PEAK_FACTOR * peak_reads_per_s)
+    writes = max(writes, limits.ON_DEMAND_PEAK_FACTOR * peak_writes_per_s)
     return max(1, math.ceil(reads / limits.PARTITION_READ_UNITS_PER_S),
                math.ceil(writes / limits.PARTITION_WRITE_UNITS_PER_S))
 
@@ -192,6 +200,12 @@ class Throttle:
         self.consumed: tuple[dict[int, float], dict[int, float]] = ({}, {})
         #: (table id, revision) -> whether its writes must know the old item
         self._indexed: dict[tuple[int, int], bool] = {}
+        #: on-demand growth: table id -> the highest read and write units a
+        #: second this router saw it consume; the totals at the last whole
+        #: second, and that second (``_roll``)
+        self._peaks: dict[int, list[float]] = {}
+        self._totals: dict[tuple[int, Meter], float] = {}
+        self._second = int(time.monotonic())
 
     def __repr__(self) -> str:
         return f"<Throttle {'on' if self.enabled else 'off'} allowances={len(self._allowance)}>"
@@ -202,7 +216,7 @@ class Throttle:
         if plan is None:
             if len(self._plans) >= limits.THROUGHPUT_PLANS_MAX:
                 self._plans.clear()
-            plan = self._plans[key] = _Plan(table, meter, index_name)
+            plan = self._plans[key] = _Plan(table, meter, index_name, self._peaks.get(table.table_id))
         if key_hash is None or index_name is not None:
             return plan.resources
         return plan.with_partition(key_hash)
@@ -263,6 +277,8 @@ class Throttle:
         operation touches (its partition's ceiling applies)."""
         if not self.enabled:
             return True
+        if int(time.monotonic()) != self._second:
+            self._roll()
         needed = self._needed(table, meter, index_name, key_hash)
         short = self._short(table, meter, needed)
         if short:
@@ -272,6 +288,28 @@ class Throttle:
             self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
         self._reserve(table, meter, needed)
         return True
+
+    def _roll(self) -> None:
+        """A second went by: each table's consumption rate since the last
+        roll; a new peak gives an on-demand table more partitions (its plans
+        are rebuilt)."""
+        now = int(time.monotonic())
+        elapsed = now - self._second
+        self._second = now
+        if elapsed <= 0:
+            return
+        grown = False
+        for meter in (READ, WRITE):
+            for table_id, total in self.consumed[meter].items():
+                before = self._totals.get((table_id, meter), 0.0)
+                self._totals[table_id, meter] = total
+                rate = (total - before) / elapsed
+                peaks = self._peaks.setdefault(table_id, [0.0, 0.0])
+                if rate > peaks[meter]:
+                    peaks[meter] = rate
+                    grown = True
+        if grown:
+            self._plans.clear()
 
     async def admit(self, table: Table, meter: Meter, index_name: str | None = None,
                     key_hash: int | None = None) -> None:

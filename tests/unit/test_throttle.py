@@ -216,3 +216,21 @@ def test_an_on_demand_maximum_throttles_with_its_own_reason():
             throttle.spend(t, Meter.READ, 1.0)
     assert refused.value.reasons == [{"reason": "TableReadMaxOnDemandThroughputExceeded", "resource": t.arn}]
     assert refused.value.body()["throttlingReasons"] == refused.value.reasons
+
+
+def test_on_demand_partitions_follow_double_the_previous_peak(monkeypatch):
+    on_demand = table()
+    on_demand.billing_mode = "PAY_PER_REQUEST"
+    assert partition_count(on_demand, 0.0, 3000.0) == 6  # 2 x 3,000 writes a second
+    assert partition_count(on_demand, 0.0, 1000.0) == 4  # never below the warm throughput
+
+    now = [5000.0]
+    monkeypatch.setattr("meridian.router.throttle.time.monotonic", lambda: now[0])
+    throttle = Throttle(LocalStorage(BudgetHolder(monotonic_s=lambda: now[0])), Ring(["n1"]))
+    key_hash = throttle.key_hash(on_demand, {"pk": {"S": "a"}})
+    throttle.admit_now(on_demand, Meter.WRITE, key_hash=key_hash)
+    assert throttle._plans[(on_demand.table_id, on_demand.revision, Meter.WRITE, None)].partitions == 4
+    throttle.spend(on_demand, Meter.WRITE, 5000.0, key_hash=key_hash)  # a second's traffic
+    now[0] += 1.0
+    throttle.admit_now(on_demand, Meter.WRITE, key_hash=throttle.key_hash(on_demand, {"pk": {"S": "b"}}))
+    assert throttle._plans[(on_demand.table_id, on_demand.revision, Meter.WRITE, None)].partitions == 10
