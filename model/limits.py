@@ -485,6 +485,9 @@ THROUGHPUT_PARTITION_BURST_S = 10.0
 THROUGHPUT_MAX_BURST_S = 1.0
 #: Meridian's: how many (table, revision, operation) plans a router keeps.
 THROUGHPUT_PLANS_MAX = 10_000
+#: Meridian's: partition ceilings are metered per key range, one of
+#: 2 ** this many fixed slices of the partition-hash space.
+THROUGHPUT_KEY_RANGE_BITS = 16
 #: DynamoDB's: on-demand capacity follows traffic up to double its previous peak.
 ON_DEMAND_PEAK_FACTOR = 2
 #: Meridian's: how many partition key values' hashes a router remembers.

@@ -138,6 +138,12 @@ def partition_of(key_hash: int, partitions: int) -> int:
     return (key_hash * partitions) >> 64
 
 
+def key_range_of(key_hash: int) -> int:
+    """Which of ``2 ** KEY_RANGE_BITS`` fixed slices of the partition-hash
+    space a key falls in: the unit a partition's ceiling is metered on."""
+    return key_hash >> (64 - limits.THROUGHPUT_KEY_RANGE_BITS)
+
+
 def initial_tokens(limit: Limit) -> float:
     """A resource's bank when first metered: its whole burst, as a new
     DynamoDB table absorbs a first burst before its provisioned rate bites."""

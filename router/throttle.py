@@ -58,8 +58,8 @@ from meridian.model.throughput import (
     Limit,
     LimitType,
     Meter,
+    key_range_of,
     lease_units,
-    partition_of,
     reason_name,
 )
 from meridian.node.budget import BudgetHolder
@@ -87,24 +87,35 @@ class _Resource:
 
 class _Plan:
     """What operations of one kind on one table revision draw on: the
-    table-wide resources, and each partition's ceiling (made on first use)."""
+    table-wide resources, and each key range's ceiling (made on first use).
 
-    __slots__ = ("resources", "partitions", "_partition_resources", "_ceiling", "_arn")
+    A key's ceiling is that of its *key range*, a fixed fine slice of the
+    partition-hash space (``key_range_of``), so one key keeps one bucket
+    whatever the table's partition count: a hot key is held to one
+    partition's rate even while an on-demand table grows.  An on-demand
+    table's partitions together are one more resource (``#partitions``: its
+    partition count times a partition's rate), which a spread workload past
+    double its previous peak runs into."""
+
+    __slots__ = ("resources", "partitions", "_key_ranges", "_ceiling", "_arn")
 
     def __init__(self, table: Table, meter: Meter, index_name: str | None, peaks: list[float] | None) -> None:
         self.resources = _table_resources(table, meter, index_name)
         self.partitions = partition_count(table, *(peaks or (0.0, 0.0)))
-        #: per partition: the table-wide resources and that partition's
-        self._partition_resources: list[list[_Resource] | None] = [None] * self.partitions
         ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
         self._ceiling = Limit(float(ceiling), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
         self._arn = table.arn
+        if table.billing_mode != "PROVISIONED" and index_name is None:
+            whole = Limit(float(ceiling * self.partitions), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
+            self.resources = [*self.resources, _Resource("#partitions", whole, table.arn)]
+        #: key range -> the table-wide resources and that range's ceiling
+        self._key_ranges: dict[int, list[_Resource]] = {}
 
     def with_partition(self, key_hash: int) -> list[_Resource]:
-        n = partition_of(key_hash, self.partitions)
-        resources = self._partition_resources[n]
+        n = key_range_of(key_hash)
+        resources = self._key_ranges.get(n)
         if resources is None:
-            resources = self._partition_resources[n] = [*self.resources, _Resource(f"#{n}", self._ceiling, self._arn)]
+            resources = self._key_ranges[n] = [*self.resources, _Resource(f"#{n}", self._ceiling, self._arn)]
         return resources
 
 
