@@ -133,6 +133,11 @@ class TokenStore:
 _STORES: weakref.WeakKeyDictionary[Any, dict[str, TokenStore]] = weakref.WeakKeyDictionary()
 
 
+def forget_all(ctx: RouterContext) -> None:
+    """Drop this router's tokens (``meridian.testing``'s reset: a fresh start)."""
+    _STORES.pop(ctx.catalog, None)
+
+
 def store_for(ctx: RouterContext, action: str = "TransactWriteItems") -> TokenStore:
     """This router's tokens of ``action``."""
     stores = _STORES.get(ctx.catalog)

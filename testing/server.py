@@ -175,7 +175,9 @@ class EmbeddedMeridian:
         Each table goes the way DeleteTable takes it (its catalog entry marked
         deleted, its items dropped as one range delete), but all at once and
         without DeleteTable's refusals: deletion protection and indexes still
-        being built do not hold a reset back.
+        being built do not hold a reset back.  Backups go too (a test's
+        ListBackups starts empty), and so do the router's remembered
+        ClientRequestTokens.
         """
         if self._router is None:
             raise RuntimeError(f"{self!r} is not running")
@@ -183,11 +185,20 @@ class EmbeddedMeridian:
 
 
 async def _drop_every_table(router: RouterServer) -> int:
+    from meridian.router.backup_catalog import BackupCatalog
+    from meridian.router.backup_cut import delete_everywhere
+    from meridian.router.transact_tokens import forget_all
+
     catalog, storage = router.catalog, router.storage
     tables = catalog.tables()
     for table in tables:
         await catalog.remove(table)
         await storage.drop_table(table.table_id)
+    backups = BackupCatalog(storage)
+    for record in await backups.all():
+        await backups.remove(record)
+        await delete_everywhere(storage, record.backup_id)
+    forget_all(router.app.ctx)
     return len(tables)
 
 

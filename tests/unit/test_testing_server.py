@@ -101,6 +101,24 @@ def test_reset_drops_every_table_index_and_stream(served):
     assert testing.reset(endpoint) == 1
 
 
+def test_reset_drops_backups_and_client_request_tokens(served):
+    endpoint, client = served
+    _create(client, "orders")
+    client.create_backup(TableName="orders", BackupName="before-reset")
+    put = {"Put": {"TableName": "orders", "Item": {"pk": {"S": "t-1"}}}}
+    client.transact_write_items(TransactItems=[put], ClientRequestToken="same-token")
+    assert client.list_backups()["BackupSummaries"]
+
+    testing.reset(endpoint)
+
+    assert client.list_backups()["BackupSummaries"] == []
+    _create(client, "orders")
+    # The token is forgotten: the same token runs again, on the new table.
+    client.transact_write_items(TransactItems=[put], ClientRequestToken="same-token")
+    assert client.get_item(TableName="orders", Key={"pk": {"S": "t-1"}})["Item"] == {"pk": {"S": "t-1"}}
+    testing.reset(endpoint)
+
+
 def test_reset_costs_microseconds_not_a_restart(served):
     endpoint, client = served
     testing.reset(endpoint)
