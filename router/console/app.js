@@ -1,4 +1,5 @@
-// Meridian console: tables and items, live replication latency, link controls, fault timeline.
+// Meridian console: tables and items, capacity and throttling, live replication latency, link controls,
+// fault timeline.
 //
 // Plain JavaScript, no build step, nothing fetched from anywhere but this router.
 // Every value that comes from data (table names, attribute names and values,
@@ -7,7 +8,7 @@
 "use strict";
 
 (() => {
-  const POLL_INTERVAL_MS = 1000; // replication and events
+  const POLL_INTERVAL_MS = 1000; // capacity, replication and events
   const TABLES_INTERVAL_MS = 2000;
   const WINDOW_POINTS_MAX = 300; // samples kept per region pair (one per poll)
   const CHART_SPAN_S = 120; // what a chart shows at most; less while the page is younger
@@ -21,6 +22,8 @@
   const CELL_CHARS_MAX = 80;
   const LATENCY_FLOOR_MS = 1; // charts are logarithmic: 0 ms is drawn as this
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const METERS = ["read", "write"];
+  const CAPACITY_CARDS_MAX = 24; // tables charted; the rest are counted in a line
   const COMMAND_COLORS = {
     "link-cut": "#d64545", "link-heal": "#2f9e44", "link-set": "#e8890c",
     "pause": "#7b5cd6", "resume": "#3b8bd6", "clock-skew": "#b3541e",
@@ -131,6 +134,7 @@
     polled: false,
     replication: null,
     events: [],
+    capacity: { series: new Map(), t: null, polled: false }, // table name -> {read, write: {points, levels, prev}, table}
   };
 
   async function loadOverview() {
@@ -140,6 +144,7 @@
     $("nodes").textContent = String(overview.nodes);
     $("regions").textContent = overview.regions.join(", ");
     $("window-s").textContent = String(CHART_SPAN_S);
+    $("capacity-window-s").textContent = String(CHART_SPAN_S);
     $("timeline-span").textContent = `${TIMELINE_SPANS_S[0] / 60} min`;
     document.title = `Meridian console · ${overview.region}`;
     if (!overview.replication) {
@@ -513,17 +518,38 @@
       (!e.args || !e.args.peer || e.args.peer === source || e.args.peer === target));
   }
 
-  function drawChart(canvas, s, link) {
+  // A canvas sized to its box at the screen's pixel ratio, cleared; drawn in CSS pixels.
+  function prepareCanvas(canvas, defaultHeight) {
     const dpr = window.devicePixelRatio || 1;
     const width = canvas.clientWidth || 300;
-    const height = canvas.clientHeight || 130;
+    const height = canvas.clientHeight || defaultHeight;
     if (canvas.width !== Math.round(width * dpr)) canvas.width = Math.round(width * dpr);
     if (canvas.height !== Math.round(height * dpr)) canvas.height = Math.round(height * dpr);
     const g = canvas.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, width, height);
+    return { g, width, height };
+  }
+
+  // What a chart spans: as long as the page is open, in tens of seconds, within bounds.
+  const chartSpan = (now) => Math.min(CHART_SPAN_S, Math.max(CHART_SPAN_MIN_S, Math.ceil((now - state.openedAt) / 10) * 10));
+
+  // "-Ns" labels along the time axis at height yText, "now" at the right.
+  function timeTicks(g, x, span, now, yText) {
+    g.fillStyle = "#6b7280";
+    g.textBaseline = "top";
+    const tick = span > 60 ? 30 : 10;
+    for (let ago = Math.floor(span / tick) * tick; ago >= 0; ago -= tick) {
+      g.textAlign = ago === span ? "left" : ago === 0 ? "right" : "center";
+      g.fillText(ago === 0 ? "now" : `-${ago}s`, x(now - ago), yText);
+    }
+    g.textAlign = "left";
+  }
+
+  function drawChart(canvas, s, link) {
+    const { g, width, height } = prepareCanvas(canvas, 130);
     const now = Date.now() / 1000;
-    const span = Math.min(CHART_SPAN_S, Math.max(CHART_SPAN_MIN_S, Math.ceil((now - state.openedAt) / 10) * 10));
+    const span = chartSpan(now);
     const t0 = now - span;
     const left = 40, right = 48, top = 14, bottom = 18;
     const w = width - left - right, h = height - top - bottom;
@@ -568,14 +594,7 @@
     g.textBaseline = "middle";
     g.fillText(`${fmtCount(bMax)}`, left + w + 4, top);
     g.fillText("backlog", left + w + 4, top + 12);
-    g.fillStyle = "#6b7280";
-    g.textBaseline = "top";
-    const tick = span > 60 ? 30 : 10;
-    for (let ago = Math.floor(span / tick) * tick; ago >= 0; ago -= tick) {
-      g.textAlign = ago === span ? "left" : ago === 0 ? "right" : "center";
-      g.fillText(ago === 0 ? "now" : `-${ago}s`, x(now - ago), top + h + 4);
-    }
-    g.textAlign = "left";
+    timeTicks(g, x, span, now, top + h + 4);
     g.fillStyle = "#9aa3af";
     g.fillText("ms", left + 4, top + 2);
     // backlog: a grey step area on its own scale
@@ -623,6 +642,250 @@
       g.textAlign = "center";
       g.textBaseline = "middle";
       g.fillText(link.cut ? "link cut: nothing arrives" : "no changes replicated in this window", left + w / 2, top + h / 2);
+    }
+  }
+
+  // --- capacity ----------------------------------------------------------------------------
+  // The router answers cumulative counters per table (units consumed, requests
+  // throttled, through this router); each poll becomes one point per table and
+  // meter: the units consumed per second and the requests throttled per second
+  // since the previous reading (differences over the router's own clock).
+  async function pollCapacity() {
+    try {
+      updateCapacity(await api("/console/api/capacity"));
+      setProblem("capacity", null);
+    } catch (err) {
+      setProblem("capacity", `capacity: ${err.message}`);
+    } finally {
+      setTimeout(pollCapacity, POLL_INTERVAL_MS);
+    }
+  }
+
+  function meterLimit(table, meter) {
+    const provisioned = table[`provisioned_${meter}_units`];
+    return provisioned !== null && provisioned !== undefined ? provisioned : table[`max_${meter}_units`];
+  }
+
+  function updateCapacity(answer) {
+    const now = Date.now() / 1000;
+    const cap = state.capacity;
+    const dt = cap.t === null ? 0 : answer.t - cap.t;
+    const seen = new Set();
+    for (const table of answer.tables) {
+      seen.add(table.name);
+      let s = cap.series.get(table.name);
+      const fresh = !s;
+      if (fresh) {
+        s = { read: { points: [], levels: [], prev: null }, write: { points: [], levels: [], prev: null }, table };
+        cap.series.set(table.name, s);
+      }
+      s.table = table;
+      for (const meter of METERS) {
+        const m = s[meter];
+        push(m.levels, { t: now, limit: meterLimit(table, meter) });
+        const consumed = table[`consumed_${meter}_units`], events = table[`${meter}_throttle_events`];
+        if (consumed === null || consumed === undefined) { m.prev = null; continue; }
+        // A table created since the previous poll consumed nothing before it.
+        let prev = m.prev;
+        if (!prev && fresh && cap.polled) prev = { consumed: 0, events: 0 };
+        if (prev && dt > 0) {
+          // A counter that went back started again (a table re-created, a router restarted).
+          const used = consumed >= prev.consumed ? consumed - prev.consumed : consumed;
+          const refused = events >= prev.events ? events - prev.events : events;
+          push(m.points, { t: now, rate: used / dt, events: refused / dt });
+        }
+        m.prev = { consumed, events };
+      }
+    }
+    for (const name of [...cap.series.keys()]) if (!seen.has(name)) cap.series.delete(name);
+    cap.t = answer.t;
+    cap.polled = true;
+    renderCapacity(answer);
+  }
+
+  function renderCapacity(answer) {
+    const off = $("capacity-off");
+    const container = $("capacity");
+    if (!answer.throttling) {
+      off.textContent = "Throttling is off on this router (--no-throttling): it meters nothing, so there is no " +
+        "capacity to chart. Provisioned settings are still kept and reported by DescribeTable.";
+      off.hidden = false;
+      container.replaceChildren();
+      $("capacity-more").hidden = true;
+      return;
+    }
+    off.hidden = true;
+    // Charted first: tables with a limit or with anything consumed; then by name.
+    const charted = answer.tables.filter((t) => meterLimit(t, "read") !== null || meterLimit(t, "write") !== null ||
+      t.consumed_read_units > 0 || t.consumed_write_units > 0 || t.read_throttle_events > 0 || t.write_throttle_events > 0);
+    const idle = answer.tables.filter((t) => !charted.includes(t));
+    const shown = [...charted, ...idle].slice(0, CAPACITY_CARDS_MAX);
+    const wanted = new Set(shown.map((t) => t.name));
+    for (const card of [...container.children]) if (!wanted.has(card.dataset.table)) card.remove();
+    const cards = new Map([...container.children].map((card) => [card.dataset.table, card]));
+    shown.forEach((table, i) => {
+      let card = cards.get(table.name);
+      if (!card) card = buildCapacityCard(table);
+      if (container.children[i] !== card) container.insertBefore(card, container.children[i] || null);
+      updateCapacityCard(card, table, state.capacity.series.get(table.name));
+    });
+    const hidden = answer.tables.length - shown.length;
+    const more = $("capacity-more");
+    more.hidden = hidden <= 0 && !answer.truncated;
+    more.textContent = `${fmtCount(Math.max(0, hidden))}${answer.truncated ? "+" : ""} more idle table(s) not charted.`;
+    if (!answer.tables.length) {
+      container.replaceChildren(el("p", { class: "muted" }, "No tables yet."));
+    }
+  }
+
+  function buildCapacityCard(table) {
+    const meterBox = (meter) => el("div", { class: "meter", "data-meter": meter },
+      el("div", { class: "meter-title" },
+        el("span", { class: "meter-name" }, meter === "read" ? "reads" : "writes"),
+        el("span", { class: "meter-numbers" },
+          el("b", { class: "rate" }, "–"), el("span", { class: "of" }), " · ",
+          el("span", { class: "throttled" }))),
+      el("canvas", { class: "chart capacity-chart", height: "120", "data-points": "0", "data-throttle-points": "0" }));
+    return el("article", { class: "capacity-card", "data-table": table.name },
+      el("header", { class: "capacity-head" },
+        el("span", { class: "table-name" }, table.name),
+        el("span", { class: "badge mode" }),
+        el("span", { class: "capacity-limits" })),
+      el("div", { class: "meters" }, meterBox("read"), meterBox("write")));
+  }
+
+  function limitText(table) {
+    if (table.billing_mode === "PROVISIONED") {
+      return `provisioned ${fmtCount(table.provisioned_read_units)} read / ${fmtCount(table.provisioned_write_units)} write units a second`;
+    }
+    const max = (v) => (v === null ? "no maximum" : `at most ${fmtCount(v)} unit${v === 1 ? "" : "s"} a second`);
+    return `reads ${max(table.max_read_units)} · writes ${max(table.max_write_units)}`;
+  }
+
+  const fmtUnits = (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(1) : fmtCount(Math.round(v)));
+
+  function updateCapacityCard(card, table, s) {
+    const badge = card.querySelector(".badge.mode");
+    badge.textContent = table.billing_mode === "PROVISIONED" ? "provisioned" : "on demand";
+    badge.dataset.mode = table.billing_mode;
+    card.querySelector(".capacity-limits").textContent = limitText(table);
+    let throttlingNow = false;
+    for (const meter of METERS) {
+      const box = card.querySelector(`.meter[data-meter="${meter}"]`);
+      const points = s ? s[meter].points : [], levels = s ? s[meter].levels : [];
+      const last = points.length ? points[points.length - 1] : null;
+      const limit = meterLimit(table, meter);
+      box.querySelector(".rate").textContent = last ? fmtUnits(last.rate) : "–";
+      box.querySelector(".of").textContent = limit === null ? " units/s" : ` of ${fmtCount(limit)} units/s`;
+      const total = table[`${meter}_throttle_events`] || 0;
+      const throttled = box.querySelector(".throttled");
+      throttled.textContent = `${fmtCount(total)} throttled`;
+      throttled.dataset.any = total > 0 ? "yes" : "no";
+      if (last && last.events > 0) throttlingNow = true;
+      drawCapacityChart(box.querySelector("canvas"), points, levels, meter);
+    }
+    card.dataset.throttling = throttlingNow ? "yes" : "no";
+  }
+
+  // Consumed units a second (blue area), the limit (orange dashed steps, as it
+  // was at each reading), throttled requests a second (red bars, own scale, right).
+  function drawCapacityChart(canvas, allPoints, allLevels, meter) {
+    const { g, width, height } = prepareCanvas(canvas, 120);
+    const now = Date.now() / 1000;
+    const span = chartSpan(now);
+    const t0 = now - span;
+    const left = 40, right = 48, top = 14, bottom = 18;
+    const w = width - left - right, h = height - top - bottom;
+    const x = (t) => left + ((t - t0) / span) * w;
+    const points = allPoints.filter((p) => p.t >= t0);
+    // the readings' limits: the one before the window too, where the window starts
+    const before = allLevels.filter((p) => p.t < t0);
+    const steps = [...before.slice(-1).map((p) => ({ t: t0, limit: p.limit })), ...allLevels.filter((p) => p.t >= t0)];
+    const yMax = niceMax(Math.max(1, ...points.map((p) => p.rate), ...steps.map((p) => p.limit || 0)) * 1.1);
+    const eMax = niceMax(Math.max(1, ...points.map((p) => p.events)));
+    const y = (v) => top + h - (Math.min(v, yMax) / yMax) * h;
+    const ye = (v) => top + h - (v / eMax) * h;
+    const throttlePoints = points.filter((p) => p.events > 0);
+    canvas.dataset.points = String(points.length);
+    canvas.dataset.throttlePoints = String(throttlePoints.length);
+
+    g.font = "10px system-ui, sans-serif";
+    g.lineWidth = 1;
+    g.textAlign = "right";
+    g.textBaseline = "middle";
+    // yMax is 1, 2, 2.5 or 5 times a power of ten: gridlines at round values
+    const lead = yMax / 10 ** Math.floor(Math.log10(yMax));
+    const divisions = lead === 2 ? 4 : 5;
+    for (let i = 0; i <= divisions; i++) {
+      const v = (yMax * i) / divisions;
+      const yy = Math.round(y(v)) + 0.5;
+      g.strokeStyle = i === 0 ? "#dde2ea" : "#f0f2f6";
+      g.beginPath(); g.moveTo(left, yy); g.lineTo(left + w, yy); g.stroke();
+      g.fillStyle = "#6b7280";
+      g.fillText(fmtUnits(v), left - 4, yy);
+    }
+    g.textAlign = "left";
+    g.fillStyle = "#9aa3af";
+    if (throttlePoints.length) {
+      g.fillText(fmtCount(eMax), left + w + 4, top);
+      g.fillText("throttled", left + w + 4, top + 12);
+      g.fillText("a second", left + w + 4, top + 24);
+    }
+    g.textBaseline = "top";
+    g.fillText(`${meter} units/s`, left + 4, top - 12);
+    timeTicks(g, x, span, now, top + h + 4);
+    // throttled requests: a bar per reading that had any
+    const barW = Math.max(2, (w / span) * (POLL_INTERVAL_MS / 1000) * 0.7);
+    g.fillStyle = "rgba(214, 69, 69, 0.75)";
+    for (const p of throttlePoints) g.fillRect(x(p.t) - barW / 2, ye(p.events), barW, top + h - ye(p.events));
+    // consumed: area and line, broken where a reading is missing
+    const gap = (a, b) => b.t - a.t > (POLL_INTERVAL_MS / 1000) * 2.5;
+    let run = [];
+    const runs = [];
+    for (const p of points) {
+      if (run.length && gap(run[run.length - 1], p)) { runs.push(run); run = []; }
+      run.push(p);
+    }
+    if (run.length) runs.push(run);
+    for (const r of runs) {
+      g.fillStyle = "rgba(37, 99, 235, 0.15)";
+      g.beginPath();
+      g.moveTo(x(r[0].t), y(0));
+      for (const p of r) g.lineTo(x(p.t), y(p.rate));
+      g.lineTo(x(r[r.length - 1].t), y(0));
+      g.closePath();
+      g.fill();
+      g.strokeStyle = "#2563eb";
+      g.lineWidth = 1.5;
+      g.beginPath();
+      r.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p.rate)) : g.moveTo(x(p.t), y(p.rate))));
+      g.stroke();
+      if (r.length === 1) {
+        g.fillStyle = "#2563eb";
+        g.beginPath(); g.arc(x(r[0].t), y(r[0].rate), 2.2, 0, Math.PI * 2); g.fill();
+      }
+    }
+    // the limit: steps through the readings, the current one up to now
+    g.strokeStyle = "#e8890c";
+    g.lineWidth = 1.5;
+    g.setLineDash([5, 4]);
+    g.beginPath();
+    let drawing = false, level = null;
+    if (steps.length) steps.push({ t: now, limit: steps[steps.length - 1].limit });
+    for (const p of steps) {
+      const v = p.limit === undefined ? null : p.limit;
+      if (v === null) { drawing = false; level = null; continue; }
+      if (!drawing) { g.moveTo(Math.max(left, x(p.t)), y(v)); drawing = true; }
+      else { g.lineTo(x(p.t), y(level)); g.lineTo(x(p.t), y(v)); }
+      level = v;
+    }
+    g.stroke();
+    g.setLineDash([]);
+    if (!points.length) {
+      g.fillStyle = "#9aa3af";
+      g.textAlign = "center";
+      g.textBaseline = "middle";
+      g.fillText("waiting for two readings", left + w / 2, top + h / 2);
     }
   }
 
@@ -729,6 +992,7 @@
       }
     }
     pollTables();
+    pollCapacity();
     if (overview.replication) {
       pollReplication();
       pollEvents();

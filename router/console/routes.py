@@ -7,6 +7,8 @@
                                      one Scan page (K: the previous page's LastEvaluatedKey, JSON)
     GET  /console/api/replication    links, backlog and latency per region pair (503 without a replicator)
     GET  /console/api/events         every region's control events, oldest first
+    GET  /console/api/capacity       per table: billing mode, provisioned (or on-demand maximum) units,
+                                     units consumed and requests throttled through this router (cumulative)
     POST /console/api/link           {"action": cut|heal|set, "source", "target", ...}
 
 ``console_handler`` wraps the application's handler: paths under
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -35,10 +38,12 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from meridian.model import limits
 from meridian.model.errors import DynamoError
 
 from ..context import RouterContext
 from ..http import Request, Response
+from ..throttle import READ, WRITE
 from .replication import ConsoleError, ReplicationView
 from .tables import list_tables, page_limit, scan_page
 
@@ -101,6 +106,7 @@ class Console:
             b"/console/api/items": self._items,
             b"/console/api/replication": self._replication_state,
             b"/console/api/events": self._events,
+            b"/console/api/capacity": self._capacity,
         }
         self._post: dict[bytes, Callable[[Any], Awaitable[Response]]] = {b"/console/api/link": self._link}
 
@@ -205,6 +211,50 @@ class Console:
 
     async def _link(self, body: Any) -> Response:
         return _json(200, await self._need_replication().change_link(body))
+
+    # --- capacity ------------------------------------------------------------
+    async def _capacity(self, params: dict[str, str]) -> Response:
+        return _json(200, capacity_state(self._ctx))
+
+
+def _maximum(units: int | None) -> int | None:
+    """An on-demand maximum as DynamoDB shows it: None when there is none (-1 or absent)."""
+    return units if units is not None and units > 0 else None
+
+
+def capacity_state(ctx: RouterContext) -> dict[str, Any]:
+    """Per table (by name, up to ``limits.CONSOLE_TABLES_MAX``): its billing mode,
+    its provisioned units (or on-demand maxima) and this router's cumulative
+    counters (``router/throttle.py``: units consumed, requests throttled, as on
+    ``/metrics``).  The page turns the counters into per-second series; a
+    region's figure is the sum over its routers.  ``throttling`` is False
+    (and the counters null) when this router meters nothing (``--no-throttling``).
+    ``t``: this router's clock when the counters were read, so the page divides
+    by the time between two readings, not between two answers."""
+    throttle = ctx.throttle
+    metering = throttle is not None and throttle.enabled
+    tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
+    out = []
+    for table in tables[: limits.CONSOLE_TABLES_MAX]:
+        provisioned = table.billing_mode == "PROVISIONED"
+        row: dict[str, Any] = {
+            "name": table.name,
+            "billing_mode": table.billing_mode,
+            "provisioned_read_units": table.read_capacity if provisioned else None,
+            "provisioned_write_units": table.write_capacity if provisioned else None,
+            "max_read_units": None if provisioned else _maximum(table.on_demand_max_read_units),
+            "max_write_units": None if provisioned else _maximum(table.on_demand_max_write_units),
+            "consumed_read_units": None, "consumed_write_units": None,
+            "read_throttle_events": None, "write_throttle_events": None,
+        }  # fmt: skip
+        if metering:
+            row["consumed_read_units"] = throttle.consumed[READ].get(table.table_id, 0.0)
+            row["consumed_write_units"] = throttle.consumed[WRITE].get(table.table_id, 0.0)
+            row["read_throttle_events"] = throttle.throttled.get((table.name, READ), 0)
+            row["write_throttle_events"] = throttle.throttled.get((table.name, WRITE), 0)
+        out.append(row)
+    return {"region": ctx.region, "throttling": metering, "t": time.time(), "tables": out,
+            "truncated": len(tables) > limits.CONSOLE_TABLES_MAX}  # fmt: skip
 
 
 def console_handler(handle: Handler, ctx: RouterContext, replicator: str | None) -> Handler:

@@ -28,7 +28,7 @@ TABLE_MESSAGE = (
 def client(endpoint: str, attempts: int = 1):
     return boto3.client(
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
-        aws_secret_access_key="x", config=Config(retries={"mode": "standard", "max_attempts": attempts}),
+        aws_secret_access_key="x", config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
     )
 
 

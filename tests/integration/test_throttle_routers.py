@@ -24,7 +24,7 @@ REGION = "us-east-1"
 
 def _client(endpoint: str):
     return boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="x",
-                        aws_secret_access_key="x", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+                        aws_secret_access_key="x", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 def test_two_routers_get_one_tables_rate_not_twice_it(tmp_path):
