@@ -271,6 +271,24 @@ def test_long_files_entries_are_still_long() -> None:
         assert path.is_file() and len(path.read_text().splitlines()) > FILE_LINES_MAX, f"stale LONG_FILES entry {rel}"
 
 
+# --- packaging: every subpackage is in the wheel -------------------------------------
+
+
+def test_every_subpackage_is_packaged() -> None:
+    """A folder with an ``__init__.py`` that pyproject.toml does not list is left
+    out of the wheel: the Docker lab's image then fails to import it."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    folders = {folder: package for package, folder in setuptools["package-dir"].items()}
+    for top in LAYER_OF_FOLDER:
+        for init in (ROOT / top).rglob("__init__.py"):
+            folder = init.parent.relative_to(ROOT).as_posix()
+            assert folder in folders, f"{folder} has no package-dir entry in pyproject.toml"
+            assert folders[folder] in listed, f"{folders[folder]} is not in pyproject.toml's packages"
+
+
 # --- the checks see what they should -------------------------------------------
 
 
