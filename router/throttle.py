@@ -70,6 +70,8 @@ from .table_record import Table, warm_throughput
 
 READ = Meter.READ
 WRITE = Meter.WRITE
+_KEY_RANGE_SHIFT = 64 - limits.THROUGHPUT_KEY_RANGE_BITS
+assert key_range_of(1 << 63) == (1 << 63) >> _KEY_RANGE_SHIFT
 #: What an admitted operation takes from its allowances at once (DynamoDB's
 #: least charge: half a read unit, one write unit), so that operations
 #: admitted together (a batch, concurrent requests) cannot all pass on one
@@ -79,10 +81,16 @@ _RESERVED = {READ: 0.5, WRITE: 1.0}
 
 @dataclass(slots=True)
 class _Resource:
-    name: str  # "" the table, an index's name, or "#<n>" the table's partition n
+    """One metered resource as a plan holds it, with this router's allowance
+    of it (``have``: leased units not spent yet; below zero, a debt).  A plan
+    rebuilt (the table changed) starts its allowances from zero: at most one
+    lease per resource is lost to the table."""
+
+    name: str  # "" the table, an index's name, "#partitions", or "#<n>" key range n
     limit: Limit
     arn: str
     is_index: bool = False
+    have: float = 0.0
 
 
 class _Plan:
@@ -97,22 +105,37 @@ class _Plan:
     partition count times a partition's rate), which a spread workload past
     double its previous peak runs into."""
 
-    __slots__ = ("resources", "partitions", "_key_ranges", "_ceiling", "_arn")
+    __slots__ = ("table", "revision", "resources", "partitions", "whole", "_key_ranges", "_ceiling", "_arn")
 
     def __init__(self, table: Table, meter: Meter, index_name: str | None, peaks: list[float] | None) -> None:
+        self.table = table
+        self.revision = table.revision  # a table record may change in place: its revision says so
         self.resources = _table_resources(table, meter, index_name)
         self.partitions = partition_count(table, *(peaks or (0.0, 0.0)))
         ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
         self._ceiling = Limit(float(ceiling), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
         self._arn = table.arn
+        #: an on-demand table's partitions together (None: provisioned, or an index read)
+        self.whole: _Resource | None = None
         if table.billing_mode != "PROVISIONED" and index_name is None:
-            whole = Limit(float(ceiling * self.partitions), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
-            self.resources = [*self.resources, _Resource("#partitions", whole, table.arn)]
+            self.whole = _Resource("#partitions", self._whole_limit(), table.arn)
+            self.resources = [*self.resources, self.whole]
         #: key range -> the table-wide resources and that range's ceiling
         self._key_ranges: dict[int, list[_Resource]] = {}
 
+    def _whole_limit(self) -> Limit:
+        return Limit(self._ceiling.rate_per_s * self.partitions, limits.THROUGHPUT_PARTITION_BURST_S,
+                     LimitType.KEY_RANGE)
+
+    def resize(self, partitions: int) -> None:
+        """The table grew: its partitions' bucket gets the new rate (on its next
+        lease); the key ranges and every allowance stay as they are."""
+        self.partitions = partitions
+        if self.whole is not None:
+            self.whole.limit = self._whole_limit()
+
     def with_partition(self, key_hash: int) -> list[_Resource]:
-        n = key_range_of(key_hash)
+        n = key_hash >> _KEY_RANGE_SHIFT  # key_range_of, inline: this runs per request
         resources = self._key_ranges.get(n)
         if resources is None:
             resources = self._key_ranges[n] = [*self.resources, _Resource(f"#{n}", self._ceiling, self._arn)]
@@ -192,7 +215,7 @@ def _throttled(table: Table, meter: Meter, refused: list[_Resource]) -> DynamoEr
 
 
 class Throttle:
-    """One router's allowances, per (table id, resource, meter)."""
+    """One router's allowances, held by its plans' resources."""
 
     def __init__(self, storage: Storage, ring: Ring, *, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -200,9 +223,10 @@ class Throttle:
         self._ring = ring
         #: in-process budgets (meridian serve): leases need no await
         self._local_holder: BudgetHolder | None = getattr(storage, "budget", None)
-        self._allowance: dict[tuple[int, str, Meter], float] = {}
         #: (table id, revision, meter, index) -> what such an operation draws on
         self._plans: dict[tuple[int, int, Meter, str | None], _Plan] = {}
+        #: per meter, the last table-wide plan used (same table object, same revision: still right)
+        self._last: list[_Plan | None] = [None, None]
         #: (key type, raw partition key value) -> its partition hash: a key's
         #: hash is a blake2b, ten times the cost of the rest of an admission
         self._hashes: dict[tuple[str, Any], int] = {}
@@ -219,15 +243,22 @@ class Throttle:
         self._second = int(time.monotonic())
 
     def __repr__(self) -> str:
-        return f"<Throttle {'on' if self.enabled else 'off'} allowances={len(self._allowance)}>"
+        return f"<Throttle {'on' if self.enabled else 'off'} plans={len(self._plans)}>"
 
     def _needed(self, table: Table, meter: Meter, index_name: str | None, key_hash: int | None) -> list[_Resource]:
+        if index_name is None:  # the common case: the same table object as last time
+            last = self._last[meter]
+            if last is not None and last.table is table and last.revision == table.revision:
+                return last.resources if key_hash is None else last.with_partition(key_hash)
         key = (table.table_id, table.revision, meter, index_name)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= limits.THROUGHPUT_PLANS_MAX:
                 self._plans.clear()
+                self._last = [None, None]
             plan = self._plans[key] = _Plan(table, meter, index_name, self._peaks.get(table.table_id))
+        if index_name is None:
+            self._last[meter] = plan
         if key_hash is None or index_name is not None:
             return plan.resources
         return plan.with_partition(key_hash)
@@ -235,9 +266,8 @@ class Throttle:
     def _short(self, table: Table, meter: Meter, resources: list[_Resource]) -> list[tuple[_Resource, LeaseRequest]]:
         """The resources whose allowance is spent, with the lease each needs."""
         short = []
-        allowance = self._allowance
         for resource in resources:
-            have = allowance.get((table.table_id, resource.name, meter), 0.0)
+            have = resource.have
             if have > 0:
                 continue
             wanted = lease_units(resource.limit) - have  # the debt first
@@ -246,22 +276,18 @@ class Throttle:
 
     def _reserve(self, table: Table, meter: Meter, resources: list[_Resource]) -> None:
         reserved = _RESERVED[meter]
-        allowance = self._allowance
+        writing = meter is WRITE
         for resource in resources:
-            if resource.is_index and meter is WRITE:
+            if writing and resource.is_index:
                 continue  # a write's share of an index is known only afterwards
-            key = (table.table_id, resource.name, meter)
-            allowance[key] = allowance.get(key, 0.0) - reserved
+            resource.have -= reserved
 
     def _settle(self, table: Table, meter: Meter, short: list[tuple[_Resource, LeaseRequest]],
                 granted: Iterable[float]) -> None:
         refused = []
-        allowance = self._allowance
         for (resource, _request), units in zip(short, granted):
-            key = (table.table_id, resource.name, meter)
-            have = allowance.get(key, 0.0) + units
-            allowance[key] = have
-            if have <= 0:
+            resource.have += units
+            if resource.have <= 0:
                 refused.append(resource)
         if refused:
             counter = (table.name, meter)
@@ -291,12 +317,21 @@ class Throttle:
         if int(time.monotonic()) != self._second:
             self._roll()
         needed = self._needed(table, meter, index_name, key_hash)
+        for resource in needed:
+            if resource.have <= 0:
+                break
+        else:  # every allowance holds: the common case, no lease
+            reserved = _RESERVED[meter]
+            writing = meter is WRITE
+            for resource in needed:
+                if not (writing and resource.is_index):
+                    resource.have -= reserved
+            return True
         short = self._short(table, meter, needed)
-        if short:
-            holder = self._local_holder
-            if holder is None:
-                return False
-            self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
+        holder = self._local_holder
+        if holder is None:
+            return False
+        self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
         self._reserve(table, meter, needed)
         return True
 
@@ -309,7 +344,7 @@ class Throttle:
         self._second = now
         if elapsed <= 0:
             return
-        grown = False
+        grown: set[int] = set()
         for meter in (READ, WRITE):
             for table_id, total in self.consumed[meter].items():
                 before = self._totals.get((table_id, meter), 0.0)
@@ -318,9 +353,14 @@ class Throttle:
                 peaks = self._peaks.setdefault(table_id, [0.0, 0.0])
                 if rate > peaks[meter]:
                     peaks[meter] = rate
-                    grown = True
+                    grown.add(table_id)
         if grown:
-            self._plans.clear()
+            for plan in self._plans.values():
+                table = plan.table
+                if plan.whole is not None and table.table_id in grown:
+                    partitions = partition_count(table, *self._peaks[table.table_id])
+                    if partitions != plan.partitions:
+                        plan.resize(partitions)
 
     async def admit(self, table: Table, meter: Meter, index_name: str | None = None,
                     key_hash: int | None = None) -> None:
@@ -377,16 +417,15 @@ class Throttle:
         less what ``admit`` reserved."""
         if not self.enabled:
             return
-        allowance = self._allowance
         table_id = table.table_id
         consumed = self.consumed[meter]
         consumed[table_id] = consumed.get(table_id, 0.0) + units
-        reserved = _RESERVED[meter]
+        used = units - _RESERVED[meter]
+        if not used and not index_units:
+            return  # what admit reserved was all of it: a small item
+        writing = meter is WRITE
         for resource in self._needed(table, meter, index_name, key_hash):
-            if resource.is_index and meter is WRITE:
-                used = index_units.get(resource.name, 0.0) if index_units else 0.0
+            if writing and resource.is_index:
+                resource.have -= index_units.get(resource.name, 0.0) if index_units else 0.0
             else:
-                used = units - reserved
-            if used:
-                key = (table_id, resource.name, meter)
-                allowance[key] = allowance.get(key, 0.0) - used
+                resource.have -= used
