@@ -8,7 +8,7 @@
     meridian replicator  one region's replicator (Global Tables)
     meridian link | replication | clock | lag | verify | events
                       operate replication between regions
-    meridian load     a workload generator (rate, keys, regions) with a history file
+    meridian load     a workload generator (rate, keys, hot keys, regions) with a history file
     meridian chaos    faults (kill, pause, cut, isolate, skew ...) and chaos scenarios with checks
     meridian demo replication  a live replication-latency dashboard
     meridian report RUN_DIR    plots and a summary of a load, chaos or demo run

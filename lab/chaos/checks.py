@@ -19,6 +19,12 @@
   figures count the keys where another region's write came later in real
   time and still lost: last-writer-wins by hybrid-clock stamp, not by wall
   time.
+* ``throttles``: from ``history.jsonl``: every throttled request (a
+  ``THROTTLE_ERRORS`` answer) must come from a ``hot-key`` fault's region
+  and start inside its window, or within ``settle_s`` after its revert;
+  each window needs at least ``min_throttled``.  A hot key is throttled,
+  the same rate over every key (before, after, and in the other regions
+  meanwhile) is not.  Without a ``hot-key`` fault: no throttle at all.
 
 ``FaultWindows`` turns ``faults.jsonl`` events into (start, end) windows.
 All of this blocks; the runner calls it from a thread.
@@ -40,10 +46,11 @@ from meridian.lab.load import CheckResult, check_availability, check_no_acknowle
 from meridian.lab.load.client import DynamoClient
 from meridian.lab.load.history import read_jsonl
 from meridian.lab.load.spec import parse_item, writer_of
+from meridian.lab.load.stats import THROTTLE_ERRORS
 from meridian.model import limits as model_limits
 
 #: Order the checks run in: convergence first (the others read what replication delivered).
-ORDER = ("convergence", "no-acknowledged-write-lost", "lww-winner", "lag-bound", "availability")
+ORDER = ("convergence", "no-acknowledged-write-lost", "lww-winner", "lag-bound", "availability", "throttles")
 
 
 @dataclass
@@ -259,6 +266,51 @@ def check_lww_winner(evidence: Evidence, region: str) -> CheckResult:
     )  # fmt: skip
 
 
+def throttle_figures(records, windows: list[tuple[str, float, float]], settle_s: float) -> dict:
+    """Requests and throttles per hot-key window (``(region, start, end)``, its region only, up to
+    ``settle_s`` after its end) and elsewhere, per region; the throttling reasons seen."""
+    per_window = [{"region": region, "start": start, "end": end, "requests": 0, "throttled": 0}
+                  for region, start, end in windows]  # fmt: skip
+    elsewhere: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    examples: list[str] = []
+    for record in records:
+        t, region = record["t"], record["region"]
+        throttled = record.get("error") in THROTTLE_ERRORS
+        if throttled:
+            for reason in record.get("throttle") or ["(none given)"]:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        window = next((w for w in per_window if w["region"] == region and w["start"] <= t <= w["end"] + settle_s), None)
+        counts = window if window is not None else elsewhere.setdefault(region, {"requests": 0, "throttled": 0})
+        counts["requests"] += 1
+        if throttled:
+            counts["throttled"] += 1
+            if window is None and len(examples) < limits.CHECK_DETAIL_KEYS_MAX:
+                examples.append(f"{region} {record.get('op')} {record.get('key')} at {t:.3f}")
+    return {"windows": per_window, "elsewhere": elsewhere, "reasons": reasons, "unexpected_examples": examples,
+            "settle_s": settle_s}  # fmt: skip
+
+
+def check_throttles(evidence: Evidence, min_throttled: int, settle_s: float) -> CheckResult:
+    windows = [(target, start, end) for fault, target, start, end in fault_windows(evidence.fault_events, evidence.ended_at)
+               if fault == "hot-key"]  # fmt: skip
+    figures = throttle_figures(read_jsonl(evidence.history_path), windows, settle_s)
+    problems, lines = [], []
+    for w in figures["windows"]:
+        span = f"{w['start'] - evidence.started_at:.1f}-{w['end'] - evidence.started_at:.1f} s"
+        lines.append(f"hot key in {w['region']} ({span}): {w['throttled']} of {w['requests']} requests throttled")
+        if w["throttled"] < min_throttled:
+            problems.append(f"the hot key in {w['region']} ({span}) had {w['throttled']} throttles, fewer than {min_throttled}")
+    unexpected = sum(c["throttled"] for c in figures["elsewhere"].values())
+    spread = sum(c["requests"] for c in figures["elsewhere"].values())
+    lines.append(f"elsewhere and elsewhen: {unexpected} of {spread} requests throttled")
+    if unexpected:
+        problems.append(f"{unexpected} requests throttled outside any hot key (first: {'; '.join(figures['unexpected_examples'])})")
+    if figures["reasons"]:
+        lines.append("reasons: " + ", ".join(f"{name} {n}" for name, n in sorted(figures["reasons"].items())))
+    return CheckResult("throttles", not problems, "; ".join(problems + lines), figures)
+
+
 async def _read_everywhere(regions: dict[str, str], table: str, keys: list[str]) -> dict[str, dict[str, tuple | None]]:
     """key -> region -> (version, writer) or None, read with ConsistentRead in every region."""
     clients = {region: DynamoClient(url, region) for region, url in regions.items()}
@@ -296,6 +348,7 @@ CHECK_FUNCTIONS: dict[str, Callable[..., CheckResult]] = {
     "lww-winner": check_lww_winner,
     "lag-bound": check_lag_bound,
     "availability": check_availability_in_faults,
+    "throttles": check_throttles,
 }
 assert set(CHECK_FUNCTIONS) == set(ORDER) == set(CHECKS), "every check in schema.CHECKS needs a function here"
 

@@ -47,6 +47,10 @@ class Surface(Protocol):
 
     def reconnect_region(self, region: str, saved: object | None) -> None: ...
 
+    def skew_keys(self, region: str, zipf_s: float | None) -> None:
+        """Draw ``region``'s workload keys from Zipf(``zipf_s``) from now on (None: as the workload was)."""
+        ...
+
 
 def timestamp(t: float) -> str:
     """``HH:MM:SS.mmm`` local time, for what the verbs print."""
@@ -227,6 +231,14 @@ def _replication_resume(surface: Surface, target: str, args: dict, saved: object
     surface.control().resume(target)
 
 
+def _hot_key(surface: Surface, target: str, args: dict) -> None:
+    surface.skew_keys(target, float(args["zipf_s"]))
+
+
+def _spread_keys(surface: Surface, target: str, args: dict, saved: object) -> None:
+    surface.skew_keys(target, None)
+
+
 def _no_revert(surface: Surface, target: str, args: dict, saved: object) -> None:
     raise ScenarioError("this fault cannot be reverted")
 
@@ -241,6 +253,7 @@ _INJECT: dict[str, Callable[[Surface, str, dict], object]] = {
     "region-isolate": _isolate,
     "clock-skew": _skew,
     "replication-pause": _replication_pause,
+    "hot-key": _hot_key,
 }
 _REVERT: dict[str, Callable[[Surface, str, dict, object], None]] = {
     "process-kill": _restart,
@@ -252,5 +265,6 @@ _REVERT: dict[str, Callable[[Surface, str, dict, object], None]] = {
     "region-isolate": _rejoin,
     "clock-skew": _unskew,
     "replication-pause": _replication_resume,
+    "hot-key": _spread_keys,
 }
 assert set(_INJECT) == set(_REVERT) == set(FAULTS), "every fault in schema.FAULTS needs an inject and a revert"

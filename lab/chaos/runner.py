@@ -6,10 +6,11 @@
 3. Draw everything random from one ``random.Random(seed)``: the plan (fault
    times with their jitter, ``node-*`` choices) first, then the workload's
    seed (its key choice and request jitter).  Same seed, same run.
-4. Create the table (a fresh one per run) with a replica in every region
-   of the scenario; write ``run.json``.
+4. Create the table (a fresh one per run, with the scenario's ``table``
+   billing) with a replica in every region of the scenario; write ``run.json``.
 5. At one instant start the workload, the timeline and the lag sampler.
-   Fault actions block (HTTP, gRPC, docker), so they run in threads.
+   Fault actions block (HTTP, gRPC, docker), so they run in threads; the
+   ``hot-key`` fault reaches the workload through ``RunSurface``.
 6. When the timeline is over, revert whatever is still active, run the
    checks (convergence first, while lag is still sampled, so the catch-up
    is recorded), write ``checks.json`` and the final ``run.json``, print a
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meridian.cluster import limits
+from meridian.cluster.control_client import ControlClient
 from meridian.lab.chaos import checks as checks_module
 from meridian.lab.chaos.faults import FaultLog, Injector
 from meridian.lab.chaos.sampler import LagSampler
@@ -41,8 +43,9 @@ from meridian.lab.chaos.scenario import Action, Scenario, faulted_regions, plan
 from meridian.lab.chaos.schema import ScenarioError
 from meridian.lab.chaos.targets import LabTarget, OwnUpTarget, Target, UpTarget
 from meridian.lab.chaos.timeline import run_timeline
-from meridian.lab.load import CheckResult, Workload, WorkloadSpec, WorkloadStats, ensure_table
+from meridian.lab.load import CheckResult, KeyDistribution, Workload, WorkloadSpec, WorkloadStats, ensure_table
 from meridian.lab.load.history import write_json, write_run_json
+from meridian.lab.load.spec import ZIPF
 from meridian.replication.clock import SystemClock
 
 log = logging.getLogger(__name__)
@@ -106,19 +109,22 @@ async def _run(scenario: Scenario, seed: int, run_dir: Path, target: Target, ech
     echo(f"chaos: table {table}; {len(actions)} timeline actions; workload seed {workload_seed}")
     for action in actions:
         echo(f"  +{action.t_s:6.2f} s  {action.phase:<6}  {action.fault:<17} {action.target}")
-    await asyncio.wait_for(ensure_table(regions, table), limits.TABLE_ACTIVE_TIMEOUT_S)
+    billing = await asyncio.wait_for(ensure_table(regions, table, billing=scenario.table), limits.TABLE_ACTIVE_TIMEOUT_S)
+    echo(f"chaos: table {table} is {billing}")
 
     spec = WorkloadSpec(regions=regions, table=table, seed=workload_seed, **scenario.workload)
     run_args = {"scenario_file": scenario.source, "duration_s": scenario.duration_s, "workload": scenario.workload,
+                "table": {"billing_mode": billing.mode, "read_capacity": billing.read_capacity,
+                          "write_capacity": billing.write_capacity},
                 "target": target.describe(), "actions": [_action_json(a) for a in actions]}  # fmt: skip
     started_at = time.time()
     _write_run(run_dir, scenario, seed, started_at, None, regions, target, table, run_args)
 
-    injector = Injector(target, FaultLog(run_dir / FAULTS_FILE, echo))
+    workload = _ScenarioWorkload(spec, run_dir)
+    injector = Injector(RunSurface(target, workload, asyncio.get_running_loop()), FaultLog(run_dir / FAULTS_FILE, echo))
     sampler = LagSampler(target.control_for, list(regions), table, run_dir / LAG_FILE)
     sampling_stop = asyncio.Event()
     sampling = asyncio.create_task(_sample_until(sampler, sampling_stop))
-    workload = _ScenarioWorkload(spec, run_dir)
     workload_task = asyncio.create_task(workload.run())
 
     async def act(action: Action) -> None:
@@ -206,6 +212,39 @@ def _stats_line(stats: WorkloadStats) -> str:
         f"{stats.sent} requests sent ({stats.achieved_rate_per_s:.1f}/s), {stats.ok} ok, {errors} failed"
         + (f" ({kinds})" if kinds else "") + f", {stats.acknowledged_writes} writes acknowledged"
     )
+
+
+class RunSurface:
+    """What a scenario's faults act on: its target, and its workload (the ``hot-key`` fault).
+
+    Faults run in worker threads; the workload's key distribution is changed
+    on its own event loop, and ``skew_keys`` returns once it has been.
+    """
+
+    def __init__(self, target: Target, workload: Workload, loop: asyncio.AbstractEventLoop) -> None:
+        self._target = target
+        self._workload = workload
+        self._loop = loop
+
+    def control(self) -> ControlClient:
+        return self._target.control()
+
+    def process(self, name: str, action: str) -> dict:
+        return self._target.process(name, action)
+
+    def disconnect_region(self, region: str) -> object | None:
+        return self._target.disconnect_region(region)
+
+    def reconnect_region(self, region: str, saved: object | None) -> None:
+        self._target.reconnect_region(region, saved)
+
+    def skew_keys(self, region: str, zipf_s: float | None) -> None:
+        distribution = None if zipf_s is None else KeyDistribution(ZIPF, zipf_s)
+
+        async def apply() -> None:
+            self._workload.set_key_distribution(region, distribution)
+
+        asyncio.run_coroutine_threadsafe(apply(), self._loop).result(limits.CONTROL_CALL_TIMEOUT_S)
 
 
 class _ScenarioWorkload(Workload):

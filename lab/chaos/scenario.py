@@ -15,6 +15,10 @@ A scenario (``deploy/scenarios/*.yaml``)::
       conflict_keys: 0
       item_bytes: 100
       visibility_probe_every: 20
+    table:                     # optional: the table's billing (default on-demand)
+      billing_mode: PROVISIONED
+      read_capacity: 100
+      write_capacity: 20000
     timeline:
       - at_s: 6
         jitter_s: 2            # the fault (and its revert) move by U(0, jitter_s), seeded
@@ -45,6 +49,7 @@ import yaml
 from meridian.cluster import limits
 from meridian.cluster.limits import SCENARIO_BYTES_MAX  # also read here by tests
 from meridian.lab.chaos.schema import CHECKS, FAULTS, ScenarioError, check_args, process_region, process_role, target_of
+from meridian.lab.load.spec import BILLING_MODES, TableBilling
 
 
 #: The WorkloadSpec fields a scenario may set, with their type and lower bound.
@@ -58,7 +63,9 @@ WORKLOAD_FIELDS: dict[str, tuple[type, float]] = {
     "visibility_probe_every": (int, 0),
 }
 _REQUIRED_WORKLOAD = ("duration_s", "rate_per_s", "keys", "write_ratio")
-_TOP_LEVEL = ("name", "description", "regions", "nodes_per_region", "duration_s", "workload", "timeline", "checks")
+_TOP_LEVEL = ("name", "description", "regions", "nodes_per_region", "duration_s", "workload", "table", "timeline", "checks")
+#: The table settings a scenario may give (``TableBilling``).
+_TABLE_KEYS = ("billing_mode", "read_capacity", "write_capacity")
 _STEP_KEYS = ("at_s", "fault", "target", "args", "revert_at_s", "jitter_s", "repeat")
 
 
@@ -87,6 +94,7 @@ class Scenario:
     timeline: list[Step]
     checks: dict[str, dict]
     source: str = ""
+    table: TableBilling = field(default_factory=TableBilling)
 
     def scaled(self, factor: float) -> Scenario:
         """Every time of the scenario multiplied by ``factor`` (``--duration-scale``)."""
@@ -171,10 +179,32 @@ def parse(document: object, source: str = "") -> Scenario:
     workload = _parse_workload(document["workload"], f"{where}.workload", duration_s)
     timeline = _parse_timeline(document.get("timeline") or [], f"{where}.timeline", regions, duration_s)
     checks = _parse_checks(document.get("checks") or {}, f"{where}.checks", regions)
+    table = _parse_table(document.get("table") or {}, f"{where}.table")
     description = document.get("description") or ""
     if not isinstance(description, str):
         raise ScenarioError(f"{where}.description: expected text")
-    return Scenario(name, description.strip(), list(regions), nodes, duration_s, workload, timeline, checks, source)
+    return Scenario(
+        name, description.strip(), list(regions), nodes, duration_s, workload, timeline, checks, source, table
+    )  # fmt: skip
+
+
+def _parse_table(value: object, where: str) -> TableBilling:
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: expected a mapping")
+    unknown = sorted(set(value) - set(_TABLE_KEYS))
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(_TABLE_KEYS)}")
+    mode = value.get("billing_mode", "PAY_PER_REQUEST")
+    if mode not in BILLING_MODES:
+        raise ScenarioError(f"{where}.billing_mode: {' or '.join(BILLING_MODES)}, got {mode!r}")
+    units = {
+        key: int(_number(value[key], f"{where}.{key}", minimum=1, integer=True))
+        for key in ("read_capacity", "write_capacity") if key in value
+    }  # fmt: skip
+    try:
+        return TableBilling(mode, units.get("read_capacity"), units.get("write_capacity"))
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
 
 
 def _parse_workload(value: object, where: str, duration_s: float) -> dict:

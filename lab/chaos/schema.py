@@ -12,6 +12,11 @@ Fault targets come in three kinds:
 * ``link``     ``A<->B`` (both directions) or ``A->B`` (one direction);
                a scenario may also write ``[A, B]``;
 * ``region``   a region name.
+
+``hot-key`` is a fault of the load rather than of the cluster: it makes one
+region's workload concentrate on a few keys (``meridian.lab.load``'s Zipf
+key distribution) until it is reverted, so a scenario can show a hot
+partition throttled while the same rate spread over every key is not.
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ import re
 from dataclasses import dataclass, field
 
 from meridian.cluster import limits
+from meridian.lab.load.spec import ZIPF_S_MAX, ZIPF_S_MIN
+
+#: The ``throttles`` check's default grace after a hot key is reverted: the
+#: drained partition may still owe what its last admitted writes overdrew.
+THROTTLES_SETTLE_S = 2.0
 
 PROCESS_ROLES = ("node", "router", "replicator")
 _PROCESS_NAME = re.compile(r"^(?P<region>[A-Za-z0-9_.-]+)/(?P<role>node-(?:\d+|\*)|router|replicator)$")
@@ -79,6 +89,11 @@ FAULTS: dict[str, FaultShape] = {
         FaultShape("clock-skew", "region", True, "offset a region's hybrid clocks; revert: skew 0",
                    {"ms": Arg(int, required=True, help="milliseconds added (negative: behind)")}),
         FaultShape("replication-pause", "region", True, "stop replication to and from a region; revert: resume"),
+        FaultShape("hot-key", "region", True,
+                   "draw a region's workload keys from a Zipf distribution (its first keys hot, at the same rate); "
+                   "revert: the workload's own distribution",
+                   {"zipf_s": Arg(float, required=True, min=ZIPF_S_MIN, max=ZIPF_S_MAX,
+                                  help="the exponent: the larger, the hotter the first keys")}),
     )
 }  # fmt: skip
 
@@ -99,6 +114,12 @@ CHECKS: dict[str, CheckShape] = {
                    {"max_error_rate": Arg(float, default=limits.AVAILABILITY_ERROR_RATIO_MAX, min=0.0, max=1.0),
                     "regions": Arg(object, default="all",
                                    help="all | unfaulted (no process fault in it) | a list of regions")}),
+        CheckShape("throttles",
+                   "requests are throttled only in a hot-key fault's region while it is active, and there at least "
+                   "min_throttled times",
+                   {"min_throttled": Arg(int, default=1, min=0, help="throttles each hot-key window must see"),
+                    "settle_s": Arg(float, default=THROTTLES_SETTLE_S, min=0.0,
+                                    help="time after a revert whose throttles still count as the hot key's")}),
         CheckShape("lww-winner",
                    "on keys every region writes, the given region's write wins everywhere (clock-skew demo)",
                    {"region": Arg(str, required=True, help="the region whose writes must win")}),

@@ -78,6 +78,10 @@ class Target:
     def reconnect_region(self, region: str, saved: object | None) -> None:
         """Undo ``disconnect_region`` (``saved`` is what it answered, None when unknown)."""
 
+    def skew_keys(self, region: str, zipf_s: float | None) -> None:
+        """The ``hot-key`` fault acts on a workload, which only a scenario run has (``runner.RunSurface``)."""
+        raise TargetError("hot-key changes a scenario's workload: only `meridian chaos run` has one")
+
     def describe(self) -> dict:
         return {"kind": self.kind}
 

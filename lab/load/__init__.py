@@ -1,10 +1,10 @@
 """``meridian load``: a DynamoDB workload generator for the lab, chaos scenarios and demos.
 
-    spec.py      WorkloadSpec, keys (one writer region each), versions, items
+    spec.py      WorkloadSpec, keys (one writer region each), key distributions, versions, items, TableBilling
     client.py    the DynamoDB JSON 1.0 client (aiohttp, keep-alive, SigV4)
     table.py     ensure_table: the table, replicated to every region, ACTIVE
     workload.py  Workload: the open-loop schedule, writes, reads, visibility probes, lag samples
-    stats.py     live counters and the WorkloadStats a run returns
+    stats.py     live counters (throttles apart) and the WorkloadStats a run returns
     history.py   the run directory's files (run.json, history/visibility/lag .jsonl)
     checks.py    no acknowledged write lost, availability
     cli.py       the ``meridian load`` command: progress bar and live summary
@@ -22,6 +22,8 @@ _EXPORTS = {
     "check_availability": "checks",
     "check_no_acknowledged_write_lost": "checks",
     "writes_from_history": "history",
+    "KeyDistribution": "spec",
+    "TableBilling": "spec",
     "WorkloadSpec": "spec",
     "WorkloadStats": "stats",
     "ensure_table": "table",

@@ -3,13 +3,21 @@
     meridian load --endpoint URL --rate N --duration-s S --keys K --write-ratio R
         [--regions us-east-1=URL,eu-west-1=URL ...] [--table T] [--conflict-keys C]
         [--item-bytes B] [--seed N] [--run-dir DIR] [--visibility-probe-every N]
+        [--key-distribution uniform|zipf [--zipf-s S]]
+        [--billing-mode PAY_PER_REQUEST|PROVISIONED --read-capacity N --write-capacity N]
 
 Without ``--regions`` only the ``--endpoint`` region is loaded: a router can
 name the other regions but not their routers' URLs, so multi-region load
 is given with ``--regions``.  The table is created (and replicated to every
-region) when missing.  At the end every written key is read back in every
-region and the run fails (exit 1) if an acknowledged write is missing
-(``--no-check`` skips that).  The run directory receives ``run.json``,
+region) when missing, on-demand unless ``--billing-mode`` says otherwise; an
+existing table of another billing is switched to the one asked for.
+``--key-distribution zipf`` makes a few keys hot (key of rank k drawn with
+probability proportional to 1/k^s): against a partition's ceiling of 1,000
+write units a second, a hot key is throttled where the same rate spread
+over every key is not.  Throttles (ProvisionedThroughputExceededException,
+ThrottlingException) are counted apart, per region and per second.  At the
+end every written key is read back in every region and the run fails
+(exit 1) if an acknowledged write is missing (``--no-check`` skips that).  The run directory receives ``run.json``,
 ``history.jsonl``, ``visibility.jsonl``, ``lag.jsonl`` and ``checks.json``.
 """
 
@@ -29,6 +37,18 @@ from typing import Any
 import orjson
 
 from meridian.cluster import limits
+
+from .spec import (
+    BILLING_MODES,
+    KEY_DISTRIBUTIONS,
+    PROVISIONED,
+    UNIFORM,
+    ZIPF,
+    ZIPF_S_DEFAULT,
+    ZIPF_S_MAX,
+    ZIPF_S_MIN,
+    TableBilling,
+)
 
 DEFAULT_TABLE = "meridian-load"
 DEFAULT_REGION = "us-east-1"  # what ``meridian serve`` and the SDKs assume
@@ -72,6 +92,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--visibility-probe-every", type=int, default=10, metavar="N",
         help="probe every Nth acknowledged write for visibility in the other regions; 0: never (default 10)",
     )  # fmt: skip
+    parser.add_argument(
+        "--key-distribution", choices=KEY_DISTRIBUTIONS, default=UNIFORM,
+        help="which keys requests name: uniform, or zipf (a few hot keys; each region's key #0 the hottest) "
+        "(default uniform)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--zipf-s", type=float, default=ZIPF_S_DEFAULT, metavar="S",
+        help=f"zipf's exponent, {ZIPF_S_MIN:g} to {ZIPF_S_MAX:g}: the larger, the hotter the first keys "
+        f"(default {ZIPF_S_DEFAULT:g}, YCSB's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--billing-mode", choices=BILLING_MODES,
+        help="the table's BillingMode (default: an existing table as it is, a new one PAY_PER_REQUEST)",
+    )  # fmt: skip
+    parser.add_argument("--read-capacity", type=int, metavar="N", help="ReadCapacityUnits of a PROVISIONED table")
+    parser.add_argument("--write-capacity", type=int, metavar="N", help="WriteCapacityUnits of a PROVISIONED table")
     parser.add_argument("--target", choices=("up", "lab", "embedded"), help="recorded in run.json (default: guessed)")
     parser.add_argument("--no-check", action="store_true", help="skip the final no-acknowledged-write-lost check")
     parser.add_argument(
@@ -129,6 +165,20 @@ def _resolve_regions(ns: argparse.Namespace) -> tuple[dict[str, str], str | None
     return {region: ns.endpoint.rstrip("/")}, named
 
 
+def billing_of(ns: argparse.Namespace) -> TableBilling | None:
+    """The billing the arguments ask for (capacity units alone mean PROVISIONED); None: none asked."""
+    mode = ns.billing_mode
+    if mode is None and (ns.read_capacity is not None or ns.write_capacity is not None):
+        mode = PROVISIONED
+    if mode is None:
+        return None
+    if mode == PROVISIONED and (ns.read_capacity is None or ns.write_capacity is None):
+        raise ValueError("a PROVISIONED table needs --read-capacity N and --write-capacity N")
+    if mode != PROVISIONED and (ns.read_capacity is not None or ns.write_capacity is not None):
+        raise ValueError("--read-capacity and --write-capacity are for --billing-mode PROVISIONED")
+    return TableBilling(mode, ns.read_capacity, ns.write_capacity)
+
+
 def run(ns: argparse.Namespace) -> int:
     import uvloop
 
@@ -137,10 +187,14 @@ def run(ns: argparse.Namespace) -> int:
     regions, named = _resolve_regions(ns)
     seed = ns.seed if ns.seed is not None else random.SystemRandom().randrange(2**31)
     try:
+        if ns.key_distribution != ZIPF and ns.zipf_s != ZIPF_S_DEFAULT:
+            raise ValueError("--zipf-s is for --key-distribution zipf")
+        billing = billing_of(ns)
         spec = WorkloadSpec(
             regions=regions, table=ns.table, rate_per_s=ns.rate, duration_s=ns.duration_s, keys=ns.keys,
             write_ratio=ns.write_ratio, conflict_keys=ns.conflict_keys, seed=seed, item_bytes=ns.item_bytes,
-            visibility_probe_every=ns.visibility_probe_every,
+            visibility_probe_every=ns.visibility_probe_every, key_distribution=ns.key_distribution,
+            zipf_s=ns.zipf_s,
         )  # fmt: skip
     except ValueError as exc:
         raise SystemExit(f"meridian load: {exc}") from None
@@ -150,12 +204,20 @@ def run(ns: argparse.Namespace) -> int:
         "rate": ns.rate, "duration_s": ns.duration_s, "keys": ns.keys, "write_ratio": ns.write_ratio,
         "conflict_keys": ns.conflict_keys, "item_bytes": ns.item_bytes,
         "visibility_probe_every": ns.visibility_probe_every, "check": not ns.no_check,
+        "key_distribution": ns.key_distribution,
     }  # fmt: skip
+    if ns.key_distribution == ZIPF:
+        args["zipf_s"] = ns.zipf_s
     print(f"meridian load: seed {seed}, {len(regions)} region(s), table {spec.table}, run directory {run_dir}")
-    return uvloop.run(_main(spec, run_dir, target, args, check=not ns.no_check, settle_timeout_s=ns.settle_timeout_s))
+    return uvloop.run(_main(
+        spec, run_dir, target, args, billing=billing, check=not ns.no_check, settle_timeout_s=ns.settle_timeout_s
+    ))  # fmt: skip
 
 
-async def _main(spec: Any, run_dir: Path, target: str, args: dict[str, Any], *, check: bool, settle_timeout_s: float) -> int:
+async def _main(
+    spec: Any, run_dir: Path, target: str, args: dict[str, Any], *, billing: TableBilling | None, check: bool,
+    settle_timeout_s: float,
+) -> int:  # fmt: skip
     from rich.console import Console
 
     from .checks import check_no_acknowledged_write_lost
@@ -166,10 +228,12 @@ async def _main(spec: Any, run_dir: Path, target: str, args: dict[str, Any], *, 
     console = Console(soft_wrap=not sys.stdout.isatty())  # log files get whole lines
     loop = asyncio.get_running_loop()
     try:
-        await ensure_table(spec.regions, spec.table)
+        found = await ensure_table(spec.regions, spec.table, billing=billing)
     except TableSetupError as exc:
         console.print(f"[red]meridian load: {exc}[/red]")
         return 2
+    console.print(f"table {spec.table}: {found}")
+    args.update(billing_mode=found.mode, read_capacity=found.read_capacity, write_capacity=found.write_capacity)
     workload = Workload(spec, run_dir)
     stop = asyncio.Event()
 
@@ -202,8 +266,8 @@ async def _main(spec: Any, run_dir: Path, target: str, args: dict[str, Any], *, 
     return 0 if result.passed else 1
 
 
-def summary_line(workload: Any, rate_per_s: float, window: dict[str, Any]) -> str:
-    """The live summary: achieved rate, outcomes, latency of the last interval, visibility."""
+def summary_line(workload: Any, rate_per_s: float, window: dict[str, Any], throttled_per_s: float = 0.0) -> str:
+    """The live summary: achieved rate, outcomes, throttles, latency of the last interval, visibility."""
     live = workload.live
     if workload.progress >= 1.0:
         return f"finishing: {workload.in_flight} requests in flight, {workload.probes_running} visibility probes"
@@ -216,6 +280,8 @@ def summary_line(workload: Any, rate_per_s: float, window: dict[str, Any]) -> st
         f"behind {live.behind:,}",
         f"in flight {workload.in_flight}",
     ]
+    if live.throttled:
+        parts.append(f"throttled {live.throttled:,} ({throttled_per_s:,.0f}/s now)")
     for op in ("put", "get"):
         p50, p99 = window[op].percentile(50), window[op].percentile(99)
         if p50 is not None:
@@ -238,14 +304,16 @@ async def _show_progress(console: Any, workload: Any, run_task: asyncio.Task) ->
 
     loop = asyncio.get_running_loop()
     interval_s = limits.LOAD_REFRESH_INTERVAL_S if console.is_terminal else limits.LOAD_PLAIN_SUMMARY_INTERVAL_S
-    last_sent, last_t = 0, loop.time()
+    last_sent, last_throttled, last_t = 0, 0, loop.time()
 
     def line() -> str:
-        nonlocal last_sent, last_t
+        nonlocal last_sent, last_throttled, last_t
         now = loop.time()
-        rate = (workload.live.sent - last_sent) / (now - last_t) if now > last_t else 0.0
-        last_sent, last_t = workload.live.sent, now
-        return summary_line(workload, rate, workload.live.take_window())
+        span = now - last_t
+        rate = (workload.live.sent - last_sent) / span if span > 0 else 0.0
+        throttled = (workload.live.throttled - last_throttled) / span if span > 0 else 0.0
+        last_sent, last_throttled, last_t = workload.live.sent, workload.live.throttled, now
+        return summary_line(workload, rate, workload.live.take_window(), throttled)
 
     if not console.is_terminal:
         while not run_task.done():
@@ -274,10 +342,17 @@ def _print_stats(console: Any, spec: Any, stats: Any) -> None:
         f"behind {stats.behind:,}, skipped {stats.skipped:,}, acknowledged writes {stats.acknowledged_writes:,}, "
         f"retired keys {stats.retired_keys}"
     )
-    table = Table("region", "requests", "ok", "errors", "behind")
+    columns = ("requests", "ok", "errors", "behind", "throttled", "throttled_peak_per_s")
+    table = Table("region", "requests", "ok", "errors", "behind", "throttled", "throttled peak/s")
     for region, counts in stats.regions.items():
-        table.add_row(region, *(f"{counts[k]:,}" for k in ("requests", "ok", "errors", "behind")))
+        table.add_row(region, *(f"{counts[k]:,}" for k in columns))
     console.print(table)
+    if stats.throttled:
+        reasons = ", ".join(f"{name} {n:,}" for name, n in sorted(stats.throttle_reasons.items(), key=lambda kv: -kv[1]))
+        console.print(
+            f"throttled: {stats.throttled:,} of {stats.sent:,} requests ({stats.throttled_per_s:,.1f}/s on average, "
+            f"at most {stats.throttled_peak_per_s:,} in one second); reasons: {reasons or 'none given'}"
+        )
     for op, latency in (("PutItem", stats.put_latency), ("GetItem", stats.get_latency)):
         if latency["count"]:
             console.print(f"{op}: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms")

@@ -151,17 +151,27 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+#: Reading a history, a write counts as still in flight when another was
+#: sent if it was answered less than this before (times are rounded to the
+#: microsecond and taken a few microseconds off the wire): in doubt, the
+#: floor is the lower one, never a false alarm.
+IN_FLIGHT_MARGIN_S = 0.001
+
+
 def writes_from_history(path: Path) -> tuple[dict[str, tuple[int, str]], dict[str, dict[str, int]]]:
-    """``(acknowledged, attempted)`` as ``Workload`` keeps them, rebuilt from ``history.jsonl``.
+    """``(acknowledged, attempted)`` as ``Workload`` keeps them (``spec.Versions``), rebuilt from ``history.jsonl``.
 
     Every sent put is in the history with its version, acknowledged or not,
     so a run's writes can be checked after the workload process is gone.
-    ``acknowledged`` keeps, per key, the acknowledged write that was
+    Two passes (memory per key, not per line): the first finds each key and
+    region's highest acknowledged write and when it was sent; the second
+    lowers its floor to every write of the key from that region still
+    unanswered then (sent before it, answered after it was sent).  Of
+    several regions' floors (a conflict key), ``acknowledged`` keeps the one
     answered last (start time plus latency).
     """
-    acknowledged: dict[str, tuple[int, str]] = {}
-    answered_at: dict[str, float] = {}
     attempted: dict[str, dict[str, int]] = {}
+    highest: dict[tuple[str, str], tuple[int, float, float]] = {}  # (key, region) -> (version, sent, answered)
     for record in read_jsonl(path):
         if record.get("op") != "put" or record.get("version") is None:
             continue
@@ -169,9 +179,24 @@ def writes_from_history(path: Path) -> tuple[dict[str, tuple[int, str]], dict[st
         per_region = attempted.setdefault(key, {})
         if version > per_region.get(region, 0):
             per_region[region] = version
-        if record["ok"]:
-            at = record["t"] + record["latency_ms"] / 1000.0
-            if at >= answered_at.get(key, float("-inf")):
-                answered_at[key] = at
-                acknowledged[key] = (version, region)
+        if record["ok"] and version > highest.get((key, region), (0, 0.0, 0.0))[0]:
+            highest[(key, region)] = (version, record["t"], record["t"] + record["latency_ms"] / 1000.0)
+    floors = {pair: version for pair, (version, _, _) in highest.items()}
+    for record in read_jsonl(path):
+        if record.get("op") != "put" or record.get("version") is None:
+            continue
+        pair = (record["key"], record["region"])
+        found = highest.get(pair)
+        if found is None:
+            continue
+        sent_at = found[1]
+        answered_at = record["t"] + record["latency_ms"] / 1000.0
+        if record["t"] <= sent_at < answered_at + IN_FLIGHT_MARGIN_S:
+            floors[pair] = min(floors[pair], int(record["version"]))
+    acknowledged: dict[str, tuple[int, str]] = {}
+    last_answer: dict[str, float] = {}
+    for (key, region), (_, _, answered_at) in highest.items():
+        if answered_at >= last_answer.get(key, float("-inf")):
+            last_answer[key] = answered_at
+            acknowledged[key] = (floors[(key, region)], region)
     return acknowledged, attempted

@@ -3,11 +3,16 @@
 Everything here is updated on the workload's event loop and read by the
 progress display on the same loop, so no locks.  Latencies go into
 log-bucket histograms (bounded memory whatever the rate or duration).
+
+Throttles (answers whose ``__type`` is in ``THROTTLE_ERRORS``) are errors
+like any other and are also counted apart: per region, and per second of
+the wall clock (the busiest second so far, with O(1) memory).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -68,12 +73,39 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+#: The ``__type`` names of DynamoDB's throttling answers: a provisioned or
+#: partition limit (``ProvisionedThroughputExceededException``), an
+#: on-demand maximum (``ThrottlingException``), the account's request rate
+#: (``RequestLimitExceeded``).  Each is a 400: the request was not applied.
+THROTTLE_ERRORS = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+
+
+class PeakPerSecond:
+    """Events per whole second of the clock, keeping only the current second and the busiest."""
+
+    __slots__ = ("_second", "_count", "peak")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._count = 0
+        self.peak = 0
+
+    def add(self, second: int) -> None:
+        if second != self._second:
+            self._second, self._count = second, 0
+        self._count += 1
+        if self._count > self.peak:
+            self.peak = self._count
+
+
 @dataclass
 class RegionCounts:
     requests: int = 0  # sent
     ok: int = 0
-    errors: int = 0
+    errors: int = 0  # throttled ones included
     behind: int = 0  # due but not sent (see Workload)
+    throttled: int = 0  # errors that were throttles (THROTTLE_ERRORS)
+    throttled_peak_per_s: int = 0  # the most throttles answered in one second
 
 
 class LiveStats:
@@ -83,7 +115,7 @@ class LiveStats:
         self.scheduled = 0  # requests whose time came
         self.sent = 0
         self.behind = 0  # could not be sent on time (in-flight limit, or the scheduler late): not sent
-        self.skipped = 0  # no key free to write (every candidate busy or retired): not sent
+        self.skipped = 0  # no key free to write (every candidate retired): not sent
         self.in_flight = 0
         self.ok = 0
         self.errors: Counter[str] = Counter()
@@ -98,6 +130,10 @@ class LiveStats:
         self.probes_skipped = 0  # the concurrent-probe limit was reached
         self.visibility = Histogram()
         self.lag_samples = 0
+        self.throttled = 0
+        self.throttle_reasons: Counter[str] = Counter()  # ThrottlingReasons' reason -> answers naming it
+        self.throttle_peak = PeakPerSecond()
+        self._region_throttle_peak = {region: PeakPerSecond() for region in regions}
 
     def record(self, region: str, op: str, ok: bool, error: str | None, latency_ms: float) -> None:
         counts = self.regions[region]
@@ -110,6 +146,17 @@ class LiveStats:
         else:
             counts.errors += 1
             self.errors[error or "?"] += 1
+            if error in THROTTLE_ERRORS:
+                self._throttle(region, counts)
+
+    def _throttle(self, region: str, counts: RegionCounts) -> None:
+        second = int(time.time())
+        self.throttled += 1
+        counts.throttled += 1
+        self.throttle_peak.add(second)
+        peak = self._region_throttle_peak[region]
+        peak.add(second)
+        counts.throttled_peak_per_s = peak.peak
 
     def take_window(self) -> dict[str, Histogram]:
         """The latency histograms since the previous call, replaced by empty ones."""
@@ -138,6 +185,9 @@ class WorkloadStats:
     visibility: dict[str, Any] = field(default_factory=dict)
     lag_samples: int = 0
     history_stalls: int = 0
+    throttled: int = 0  # requests answered with a THROTTLE_ERRORS type (part of ``errors``)
+    throttled_peak_per_s: int = 0  # the most throttles answered in one second, all regions
+    throttle_reasons: dict[str, int] = field(default_factory=dict)  # ThrottlingReasons' reason -> answers
 
     @property
     def achieved_rate_per_s(self) -> float:
@@ -145,8 +195,17 @@ class WorkloadStats:
         elapsed = self.schedule_ended_at - self.started_at
         return self.sent / elapsed if elapsed > 0 else 0.0
 
+    @property
+    def throttled_per_s(self) -> float:
+        """Throttled requests per second of schedule (on average)."""
+        elapsed = self.schedule_ended_at - self.started_at
+        return self.throttled / elapsed if elapsed > 0 else 0.0
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "achieved_rate_per_s": round(self.achieved_rate_per_s, 1)}
+        return {
+            **asdict(self), "achieved_rate_per_s": round(self.achieved_rate_per_s, 1),
+            "throttled_per_s": round(self.throttled_per_s, 1),
+        }  # fmt: skip
 
     @classmethod
     def from_live(
@@ -176,4 +235,7 @@ class WorkloadStats:
             },
             lag_samples=live.lag_samples,
             history_stalls=history_stalls,
+            throttled=live.throttled,
+            throttled_peak_per_s=live.throttle_peak.peak,
+            throttle_reasons=dict(live.throttle_reasons),
         )

@@ -11,13 +11,24 @@ region so that a region that stops answering cannot starve the others.
 **Operations.**  A seeded ``random.Random`` draws, for every due request,
 its region, PutItem or GetItem, the key and the pad offset, so the same
 seed offers the same sequence.  A write goes to its key's writer region
-(``spec.py``); a read to any key, from the region drawn.  Two writes to the
-same key from the same region are never in flight at once (else the later
-version could be applied first): a write whose key is busy takes the next
-key of its region, up to ``limits.KEY_TRIES_MAX``, then is skipped.  A write whose
-outcome is unknown (a time-out, a lost connection, a 5xx) could still be
-applied later, after a newer write: its key is retired for the rest of the
-run so that the no-acknowledged-write-lost check stays exact.
+(``spec.py``); a read to any key, from the region drawn.  Keys are drawn
+from each region's key distribution (``spec.KeyDistribution``): uniform,
+or Zipf over the region's own keys, reads included (a region with a hot
+key reads it too); ``set_key_distribution`` changes one region's while
+the workload runs (the chaos fault ``hot-key``).  Writes to one key may
+be in flight together (a hot key takes them as fast as they come): one
+sent while earlier ones are unanswered may be overtaken by them, so its
+acknowledgement only promises the lowest version then in flight
+(``Versions``).  A write whose outcome is unknown (a time-out, a lost
+connection, a 5xx) could still be applied at any later time: its key is
+retired for the rest of the run (a later write takes the next key of its
+region, up to ``limits.KEY_TRIES_MAX``, or is skipped) so that the
+no-acknowledged-write-lost check stays exact.  A
+throttled write (``ProvisionedThroughputExceededException``,
+``ThrottlingException``) is a refused write like any other 4xx: never
+applied, never acknowledged, its key stays in use; it is counted apart
+(per region and per second) and its ``ThrottlingReasons`` go into the
+history.
 
 **Visibility probes.**  Every Nth acknowledged single-writer write, each
 other region is read (GetItem, ConsistentRead) until it returns that
@@ -47,9 +58,11 @@ from typing import Any
 from meridian.cluster import limits
 from meridian.model.limits import ITEM_SIZE_BYTES_MAX
 
-from .client import DynamoClient
+from .client import DynamoClient, Reply
 from .history import RunWriter
 from .spec import (
+    UNIFORM,
+    KeyDistribution,
     Versions,
     WorkloadSpec,
     conflict_key,
@@ -62,7 +75,7 @@ from .spec import (
     version_base,
     writer_of,
 )
-from .stats import LiveStats, WorkloadStats
+from .stats import THROTTLE_ERRORS, LiveStats, WorkloadStats
 
 log = logging.getLogger("meridian.lab.load")
 
@@ -89,15 +102,34 @@ class OperationPlan:
         self.writable = {r: [region_key(r, j) for j in range(owned[r])] + conflicts for r in self.regions}
         #: Every key, for reads.
         self.all_keys = [region_key(r, j) for r in self.regions for j in range(owned[r])] + conflicts
+        #: Per region, where each of its writable keys is in ``all_keys`` (a skewed region's reads).
+        self._read_index: dict[str, list[int]] = {}
+        offset, conflicts_at = 0, len(self.all_keys) - len(conflicts)
+        for r in self.regions:
+            self._read_index[r] = [offset + j for j in range(owned[r])] + [conflicts_at + j for j in range(len(conflicts))]
+            offset += owned[r]
+        self.distributions = dict.fromkeys(self.regions, KeyDistribution(spec.key_distribution, spec.zipf_s))
         self._rng = random.Random(spec.seed)
         self._pad_offsets = ITEM_SIZE_BYTES_MAX
+
+    def set_key_distribution(self, region: str, distribution: KeyDistribution | None) -> None:
+        """From now on draw ``region``'s keys from ``distribution`` (None: the spec's)."""
+        if region not in self.distributions:
+            raise ValueError(f"{region!r} is not a region of this workload")
+        self.distributions[region] = distribution or KeyDistribution(self.spec.key_distribution, self.spec.zipf_s)
 
     def next(self) -> Operation:
         rng = self._rng
         region = self.regions[rng.randrange(len(self.regions))]
         write = rng.random() < self.spec.write_ratio
-        keys = self.writable[region] if write else self.all_keys
-        return Operation(region, write, rng.randrange(len(keys)), rng.randrange(self._pad_offsets) if write else 0)
+        distribution = self.distributions[region]
+        if write:
+            index = distribution.draw(rng, len(self.writable[region]))
+        elif distribution.name == UNIFORM:
+            index = distribution.draw(rng, len(self.all_keys))
+        else:  # a skewed region reads its own hot keys
+            index = self._read_index[region][distribution.draw(rng, len(self._read_index[region]))]
+        return Operation(region, write, index, rng.randrange(self._pad_offsets) if write else 0)
 
 
 class Workload:
@@ -118,7 +150,6 @@ class Workload:
         self.started_at: float | None = None
         self.versions = Versions(0)
         self._pad = pad_source(spec.seed)
-        self._busy: set[tuple[str, str]] = set()  # (key, region) with a write in flight
         self._retired: set[str] = set()
         self._in_flight = dict.fromkeys(self.plan.regions, 0)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,6 +179,13 @@ class Workload:
     @property
     def probes_running(self) -> int:
         return len(self._probes)
+
+    def set_key_distribution(self, region: str, distribution: KeyDistribution | None) -> None:
+        """Draw ``region``'s keys from ``distribution`` from the next request on (None: the spec's).
+
+        Call it on the workload's event loop.
+        """
+        self.plan.set_key_distribution(region, distribution)
 
     async def run(self, stop: asyncio.Event | None = None) -> WorkloadStats:
         """Run until ``duration_s`` has passed or ``stop`` is set; then let what is in flight finish."""
@@ -237,28 +275,28 @@ class Workload:
         keys = self.plan.writable[region]
         for step in range(min(limits.KEY_TRIES_MAX, len(keys))):
             key = keys[(operation.key_index + step) % len(keys)]
-            if (key, region) not in self._busy and key not in self._retired:
+            if key not in self._retired:
                 break
         else:
             return None
-        self._busy.add((key, region))
         version = self.versions.next(key, region)
+        floor = self.versions.sent(key, region, version)
         length = pad_length(key, version, region, self.spec.item_bytes)
         item = make_item(key, version, region, self._pad[operation.pad_offset : operation.pad_offset + length])
-        return self._put(region, key, version, item)
+        return self._put(region, key, version, floor, item)
 
-    async def _put(self, region: str, key: str, version: int, item: dict[str, Any]) -> None:
+    async def _put(self, region: str, key: str, version: int, floor: int, item: dict[str, Any]) -> None:
         t = time.time()
         try:
             reply = await self._clients[region].call("PutItem", {"TableName": self.spec.table, "Item": item})
         finally:
             self._in_flight[region] -= 1
-            self._busy.discard((key, region))
+            self.versions.answered(key, region, version)
         self.live.record(region, "put", reply.ok, reply.error, reply.latency_ms)
-        self._history(t, region, "put", key, reply.ok, reply.error, reply.latency_ms, version)
+        self._history(t, region, "put", key, reply, version)
         single_writer = writer_of(key, self.spec.regions) is not None
         if reply.ok:
-            self.versions.acknowledge(key, version, region)
+            self.versions.acknowledge(key, version, region, floor)
             self.live.acknowledged_writes += 1
             if single_writer:
                 self._maybe_probe(region, key, version)
@@ -276,16 +314,20 @@ class Workload:
             self._in_flight[region] -= 1
         held = parse_item(reply.body.get("Item")) if reply.ok and reply.body is not None else None
         self.live.record(region, "get", reply.ok, reply.error, reply.latency_ms)
-        self._history(t, region, "get", key, reply.ok, reply.error, reply.latency_ms, held[0] if held else None)
+        self._history(t, region, "get", key, reply, held[0] if held else None)
 
-    def _history(
-        self, t: float, region: str, op: str, key: str, ok: bool, error: str | None, latency_ms: float, version: int | None
-    ) -> None:
+    def _history(self, t: float, region: str, op: str, key: str, reply: Reply, version: int | None) -> None:
+        reasons = _throttle_reasons(reply) if reply.error in THROTTLE_ERRORS else None
+        if reasons is not None:
+            self.live.throttle_reasons.update(reasons or ["(none given)"])
         if self._writer is not None:
-            self._writer.history.append({
-                "t": round(t, 6), "region": region, "op": op, "key": key, "ok": ok, "error": error,
-                "latency_ms": round(latency_ms, 3), "version": version,
-            })  # fmt: skip
+            record = {
+                "t": round(t, 6), "region": region, "op": op, "key": key, "ok": reply.ok, "error": reply.error,
+                "latency_ms": round(reply.latency_ms, 3), "version": version,
+            }  # fmt: skip
+            if reasons is not None:
+                record["throttle"] = reasons
+            self._writer.history.append(record)
 
     # --- visibility probes ----------------------------------------------------
 
@@ -378,6 +420,14 @@ class Workload:
             f"<Workload {self.spec.table} regions={list(self.spec.regions)} sent={self.live.sent} "
             f"in_flight={self.in_flight} behind={self.live.behind}>"
         )
+
+
+def _throttle_reasons(reply: Reply) -> list[str]:
+    """The ``reason`` of each of a throttled answer's ``ThrottlingReasons`` (empty when it gives none)."""
+    given = reply.body.get("ThrottlingReasons") if reply.body is not None else None
+    if not isinstance(given, list):
+        return []
+    return [str(entry.get("reason")) for entry in given if isinstance(entry, dict) and entry.get("reason")]
 
 
 def _lag_rows(control: Any, table: str) -> list[dict[str, Any]]:

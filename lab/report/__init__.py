@@ -3,8 +3,9 @@
 Reads the run dir's files (``run.json``, ``history.jsonl``,
 ``visibility.jsonl``, ``lag.jsonl``, ``faults.jsonl``, ``checks.json``; each
 optional) and writes next to them ``lag.png``, ``throughput.png``,
-``read_latency.png``, ``report.md`` and ``report.html`` (which shows the
-PNGs). Needs matplotlib (``pip install 'meridian-db[report]'``).
+``read_latency.png``, ``throttles.png`` (when a request was throttled),
+``report.md`` and ``report.html`` (which shows the PNGs). Needs matplotlib
+(``pip install 'meridian-db[report]'``).
 
 Modules: ``rundir`` reads, ``figures`` computes, ``plots`` draws,
 ``summary`` writes the text, ``document`` renders it as Markdown and HTML.
@@ -22,6 +23,7 @@ REPORT_HTML = "report.html"
 LAG_PNG = "lag.png"
 THROUGHPUT_PNG = "throughput.png"
 READ_LATENCY_PNG = "read_latency.png"
+THROTTLES_PNG = "throttles.png"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,10 @@ def write_report(run_dir: str | Path) -> ReportFiles:
         "Throughput and errors per region": plots.plot_throughput(data, out / THROUGHPUT_PNG),
         "Local vs cross-region read latency": plots.plot_read_latency(data, out / READ_LATENCY_PNG),
     }
-    for stale in {LAG_PNG, THROUGHPUT_PNG, READ_LATENCY_PNG} - {p.name for p in made.values() if p}:
+    throttles = plots.plot_throttles(data, out / THROTTLES_PNG)
+    if throttles is not None:  # a run without throttles has no such plot, and that is not news
+        made["Throttled requests per region"] = throttles
+    for stale in {LAG_PNG, THROUGHPUT_PNG, READ_LATENCY_PNG, THROTTLES_PNG} - {p.name for p in made.values() if p}:
         (out / stale).unlink(missing_ok=True)  # from an earlier report of a run dir that has changed
     doc = summary.build(data, {title: path.name if path else None for title, path in made.items()})
     (out / REPORT_MD).write_text(to_markdown(doc), encoding="utf-8")

@@ -10,6 +10,10 @@ How each figure is defined (the report repeats these definitions):
 * **max pending**: the largest pending-change count a pair reported.
 * **errors during faults**: failed requests whose start lies inside any
   fault window (injection to revert).
+* **throttles**: requests answered with a throttling error
+  (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
+  ``RequestLimitExceeded``), per region; the peak is the busiest 1-second
+  bin by request start.
 * **catch-up after the last heal**: from the last revert to the first
   sample at which every pair's pending count was back at or below its
   level before the first fault (0 when no sample precedes it).
@@ -199,6 +203,31 @@ def region_figures(data: RunData) -> list[RegionFigures]:
             requests_in_faults=traffic.requests_in_faults, errors_in_faults=traffic.errors_in_faults,
             get_p50_ms=percentile(latencies, 50), get_p99_ms=percentile(latencies, 99),
             gets=traffic.get_latency.seen,
+        ))  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RegionThrottles:
+    region: str
+    requests: int
+    throttled: int
+    peak_per_s: int
+    first_s: float | None  # seconds since t0 of the first and last bins with a throttle
+    last_s: float | None
+
+    @property
+    def share(self) -> float | None:
+        return self.throttled / self.requests if self.requests else None
+
+
+def throttle_figures(data: RunData) -> list[RegionThrottles]:
+    out = []
+    for region, traffic in sorted((data.history or {}).items()):
+        seconds = sorted(s for s, n in traffic.throttled_by_second.items() if n)
+        out.append(RegionThrottles(
+            region, traffic.requests, traffic.throttled, max(traffic.throttled_by_second.values(), default=0),
+            float(seconds[0]) if seconds else None, float(seconds[-1]) if seconds else None,
         ))  # fmt: skip
     return out
 

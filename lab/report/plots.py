@@ -159,6 +159,40 @@ def plot_throughput(data: RunData, path: Path) -> Path | None:
     return _save(figure, path)
 
 
+def plot_throttles(data: RunData, path: Path) -> Path | None:
+    """Throttled requests per second per region against the requests sent (1 s bins), faults shaded."""
+    if not data.history or not any(t.throttled for t in data.history.values()):
+        return None
+    regions = sorted(data.history)
+    colours = _colours(regions)
+    last = max(max(t.requests_by_second, default=0) for t in data.history.values())
+    last = max(last, math.ceil(data.duration_s) - 1)
+    seconds = list(range(last + 1))
+    figure = Figure(figsize=(10, 5.6), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    for region in regions:
+        traffic = data.history[region]
+        sent = _per_second(traffic.requests_by_second, last)
+        throttled = _per_second(traffic.throttled_by_second, last)
+        top.step(seconds, throttled, where="post", color=colours[region], linewidth=1.8, label=f"{region} throttled")
+        top.step(seconds, sent, where="post", color=colours[region], linestyle=":", linewidth=1.0,
+                 label=f"{region} requests")
+        share = [100.0 * n / total if total else _GAP for n, total in zip(throttled, sent)]
+        bottom.step(seconds, share, where="post", color=colours[region], label=region)
+    top.set_title("Throttled requests per region (1 s bins)")
+    top.set_ylabel("requests / s")
+    top.grid(True, alpha=0.3)
+    top.set_ylim(bottom=0)
+    bottom.set_ylabel("throttled (% of requests)")
+    bottom.set_xlabel("seconds since start")
+    bottom.set_ylim(0, 100)
+    bottom.grid(True, alpha=0.3)
+    _mark_faults((top, bottom), data, label=True)
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    bottom.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(figure, path)
+
+
 def _cdf(ax, values: list[float], total: float, **style) -> None:
     """Fraction of ``total`` at or below each value: unseen probes keep the curve below 1."""
     ordered = sorted(values)

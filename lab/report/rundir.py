@@ -6,9 +6,9 @@ is ``None`` (the report then says "not recorded"); an unreadable line is
 skipped and counted in ``RunData.skipped_lines``.
 
 ``history.jsonl`` can hold one line per request of a long run, so it is
-folded while it is read: 1-second bins of requests and errors per region,
-exact counts inside fault windows, and the latencies of gets kept in a
-bounded uniform sample (``Reservoir``), never the whole file.
+folded while it is read: 1-second bins of requests, errors and throttles
+per region, exact counts inside fault windows, and the latencies of gets
+kept in a bounded uniform sample (``Reservoir``), never the whole file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 from meridian.cluster import limits
+from meridian.lab.load.stats import THROTTLE_ERRORS
 
 #: Seed of the reservoirs' sampling, so one run dir always gives one report.
 REPORT_SAMPLE_SEED = 0
@@ -105,6 +106,9 @@ class RegionTraffic:
     requests_in_faults: int = 0
     errors_in_faults: int = 0
     get_latency: Reservoir = field(default_factory=Reservoir)  # (t, latency_ms) of successful gets
+    throttled: int = 0  # errors whose type is a throttle (THROTTLE_ERRORS)
+    throttled_by_second: Counter = field(default_factory=Counter)
+    throttle_reasons: Counter = field(default_factory=Counter)  # ThrottlingReasons' reason -> requests
 
 
 @dataclass
@@ -261,6 +265,12 @@ def _read_history(path: Path, t0: float, faults: list[FaultWindow], skipped: Cou
             traffic.errors += 1
             traffic.errors_by_second[second] += 1
             traffic.error_types[str(r.get("error") or "unknown")] += 1
+            if r.get("error") in THROTTLE_ERRORS:
+                traffic.throttled += 1
+                traffic.throttled_by_second[second] += 1
+                reasons = r.get("throttle")
+                for reason in reasons if isinstance(reasons, list) and reasons else ["(none given)"]:
+                    traffic.throttle_reasons[str(reason)] += 1
         if faults and _in_any(t, faults):
             traffic.requests_in_faults += 1
             traffic.errors_in_faults += 0 if ok else 1

@@ -115,6 +115,27 @@ def _errors_section(doc: Document, data: RunData) -> None:
         doc.paragraph("Error types: " + "; ".join(f"{name} ({', '.join(v)})" for name, v in types.items()) + ".")
 
 
+def _throttles_section(doc: Document, data: RunData) -> None:
+    doc.heading(2, "Throttling")
+    if data.history is None:
+        doc.paragraph(_not_recorded(HISTORY_FILE, "no workload ran"))
+        return
+    rows = figures.throttle_figures(data)
+    if not any(r.throttled for r in rows):
+        doc.paragraph("No request was throttled.")
+        return
+    doc.table(["region", "requests", "throttled", "share", "peak (per s)", "first (s)", "last (s)"], [
+        [r.region, str(r.requests), str(r.throttled), f"{100 * r.share:.1f} %" if r.share is not None else NOT_AVAILABLE,
+         str(r.peak_per_s), seconds(r.first_s), seconds(r.last_s)]
+        for r in rows
+    ])  # fmt: skip
+    reasons: dict[str, list[str]] = {}
+    for region, traffic in sorted(data.history.items()):
+        for name, n in traffic.throttle_reasons.most_common():
+            reasons.setdefault(name, []).append(f"{region} {n}")
+    doc.paragraph("Throttling reasons: " + "; ".join(f"{name} ({', '.join(v)})" for name, v in reasons.items()) + ".")
+
+
 def _catch_up_section(doc: Document, data: RunData) -> None:
     doc.heading(2, "Catch-up after the last heal")
     if data.fault_events is None:
@@ -169,6 +190,9 @@ _DEFINITIONS = [
     "with its change count; cumulative (total) samples use the last one.",
     "max pending: the largest pending-change count (PendingReplicationCount) a pair reported.",
     "errors during faults: failed requests that started between a fault's injection and its revert.",
+    "throttled: requests answered ProvisionedThroughputExceededException, ThrottlingException or "
+    "RequestLimitExceeded (never applied), per region; peak: the busiest 1-second bin by request start; reasons: "
+    "the ThrottlingReasons of the answers, as history.jsonl records them.",
     "catch-up: from the last revert to the first sample where every pair's pending count was back at or below "
     "its largest value before the first fault.",
     "local read latency: latency of successful gets in history.jsonl, per region; cross-region visibility: "
@@ -185,6 +209,7 @@ def build(data: RunData, plots: dict[str, str | None]) -> Document:
     _lag_section(doc, data)
     _faults_section(doc, data)
     _errors_section(doc, data)
+    _throttles_section(doc, data)
     _catch_up_section(doc, data)
     _read_latency_section(doc, data)
     doc.heading(1, "Plots")
