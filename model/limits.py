@@ -495,6 +495,28 @@ THROUGHPUT_KEY_HASHES_MAX = 100_000
 
 assert THROUGHPUT_LEASE_S < THROUGHPUT_MAX_BURST_S <= THROUGHPUT_PARTITION_BURST_S <= THROUGHPUT_BURST_S
 
+# --- Contributor Insights (router/actions/contributor_insights.py, router/contributors.py) ---
+#: Meridian's: ENABLING, DISABLING last this long (live DynamoDB: ~1 s, up to 16 s; ~2 s).
+CONTRIBUTOR_INSIGHTS_ENABLING_S = 1.0
+CONTRIBUTOR_INSIGHTS_DISABLING_S = 2.0
+#: DynamoDB's: ListContributorInsights' MaxResults at most, and a page's size without one.
+CONTRIBUTOR_INSIGHTS_LIST_RESULTS_MAX = 100
+#: Meridian's: keys counted per rule (Space-Saving: every key above this share of
+#: the rule's requests is kept), and shown per rule (CloudWatch's reports: 10).
+CONTRIBUTOR_INSIGHTS_KEYS_TRACKED = 64
+CONTRIBUTOR_INSIGHTS_KEYS_REPORTED = 10
+#: Meridian's: a request's weight decays by e every this many seconds (a key's count is
+#: about its last minute's requests); below this count a key is not shown; counters are
+#: rescaled once a weight reaches e ** this (a float holds e ** 709).
+CONTRIBUTOR_INSIGHTS_WINDOW_S = 60.0
+CONTRIBUTOR_INSIGHTS_COUNT_REPORTED_MIN = 0.01
+CONTRIBUTOR_INSIGHTS_WEIGHT_EXPONENT_MAX = 64.0
+#: Meridian's: tables' and indexes' rules one router keeps (the oldest dropped past it); plans.
+CONTRIBUTOR_INSIGHTS_RESOURCES_MAX = 1000
+CONTRIBUTOR_INSIGHTS_PLANS_MAX = 10_000
+assert 1 <= CONTRIBUTOR_INSIGHTS_KEYS_REPORTED <= CONTRIBUTOR_INSIGHTS_KEYS_TRACKED
+assert CONTRIBUTOR_INSIGHTS_WINDOW_S > 0 and 0 < CONTRIBUTOR_INSIGHTS_WEIGHT_EXPONENT_MAX < 700
+
 # --- meridian.testing (testing/): an embedded server inside a test process -------
 # Meridian's: how long a test's embedded server may take to open its engine
 # and listen (seconds; a cold start is ~0.1 s, a loaded CI machine far slower).

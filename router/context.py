@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog import Catalog
+from .contributors import Contributors
 from meridian.model import limits
 from meridian.model.ring import Ring
 from .storage import Storage
@@ -28,6 +29,10 @@ class RouterContext:
     #: Throughput limits of provisioned tables (``router/throttle.py``); None:
     #: nothing is metered (a context built without a server, in tests).
     throttle: Throttle | None = None
+    #: Contributor Insights' rules: each enabled table's and index's most
+    #: accessed and throttled keys (``router/contributors.py``), fed by the
+    #: actions; never None, so a hook needs no test but the table's own.
+    contributors: Contributors = field(default_factory=Contributors)
     #: per coordinator node, the transactions whose decision it may drop: sent
     #: with the next decision it records (``router/transactions.py``)
     txn_forgets: dict[str, list[bytes]] = field(default_factory=dict)

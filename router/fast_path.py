@@ -25,7 +25,8 @@ Why the answers are the general path's, byte for byte: the fast path runs
 the same functions in the same order (``check_authorization``, the schema's
 JSON-type check of ``Key``/``Item``, ``validate_item``, ``item_size``, then
 ``router/actions/items.py``'s ``get_op``/``put_op``, ``prepare_write``,
-``get_answer``/``write_answer``, and ``Application.failed`` and ``encode``
+``get_answer``/``write_answer``, the throttle and the Contributor Insights
+hooks around it, and ``Application.failed`` and ``encode``
 for the answer), and skips only steps that cannot fail or change anything
 for the bodies it accepts: the schema walk over members it checked itself
 (a table in the catalog has a name that passes every TableName
@@ -56,6 +57,7 @@ from meridian.model.values import item_size, validate_item
 
 from .actions.items import get_answer, get_op, metering, prepare_write, put_op, write_answer
 from .app import Application, check_authorization
+from .contributors import THROTTLED
 from .http import Request, Response
 from .throttle import READ, WRITE
 from .validation_types import compile_types
@@ -159,8 +161,14 @@ class FastPath:
         try:
             if throttle is not None:
                 key_hash = throttle.key_hash(table, op.key_item)
-                if not throttle.admit_now(table, READ, key_hash=key_hash):
-                    return None  # a lease to await: the general path does
+                try:
+                    if not throttle.admit_now(table, READ, key_hash=key_hash):
+                        return None  # a lease to await: the general path does
+                except THROTTLED:
+                    self._ctx.contributors.throttled(table, op.key_item)
+                    raise
+            if table.contributor_insights:
+                self._ctx.contributors.accessed(table, op.key_item)
             result, durable = self._execute_now(op)
             if durable is not None:
                 return self._get_later(body, ctype, table, result, durable, throttle, key_hash)
@@ -211,8 +219,14 @@ class FastPath:
         try:
             if throttle is not None:
                 key_hash = throttle.key_hash(table, key)
-                if not throttle.admit_now(table, WRITE, key_hash=key_hash):
-                    return None  # a lease to await: the general path does
+                try:
+                    if not throttle.admit_now(table, WRITE, key_hash=key_hash):
+                        return None  # a lease to await: the general path does
+                except THROTTLED:
+                    self._ctx.contributors.throttled(table, key, item=item)
+                    raise
+            if table.contributor_insights:
+                self._ctx.contributors.accessed(table, key, item=item)
             indexed, requested = prepare_write(body, table, op, throttle)
             result, durable = self._execute_now(op)
             if durable is not None:

@@ -146,6 +146,43 @@ def throughput_metrics_text(ctx: RouterContext) -> str:
     return "".join(out)
 
 
+_CONTRIBUTOR_FAMILIES = {
+    False: ("meridian_contributor_insights_accessed_keys",
+            "A table's or global index's most accessed keys through this router (Contributor Insights' PKC and "
+            "SKC rules): requests admitted in about the last minute, exponentially weighted; an estimate, never low."),
+    True: ("meridian_contributor_insights_throttled_keys",
+           "A table's or global index's most throttled keys through this router (Contributor Insights' PKT and "
+           "SKT rules): requests refused in about the last minute, exponentially weighted; an estimate, never low."),
+}
+
+
+def contributor_metrics_text(ctx: RouterContext) -> str:
+    """Each table's and global index's top keys per Contributor Insights rule
+    (``router/contributors.py``), largest first; only resources with it on.
+    ``Key`` is the partition key's value, ``SortKey`` the sort key's (SKC, SKT)."""
+    contributors = getattr(ctx, "contributors", None)  # a context without a server may have none
+    if contributors is None:
+        return ""
+    tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
+    contributors.prune(tables)  # a deleted table's or disabled resource's rules
+    samples: dict[bool, list[str]] = {False: [], True: []}
+    for table in tables:
+        if not table.contributor_insights:
+            continue
+        for index_name, code, ranked in contributors.top(table):
+            labels = (f'TableName="{_label_value(table.name)}",IndexName="{_label_value(index_name or "")}",'
+                      f'Rule="{code}"')
+            for key, count in ranked:
+                pk, sk = (key[0], key[1]) if code.startswith("SK") else (key, ("", ""))
+                samples[code.endswith("T")].append(
+                    f'{labels},Key="{_label_value(pk[1])}",SortKey="{_label_value(sk[1])}"}} {count:.6g}\n')
+    out = []
+    for throttled, (name, text) in _CONTRIBUTOR_FAMILIES.items():
+        out.append(f"# HELP {name} {text}\n# TYPE {name} gauge\n")
+        out.extend(f"{name}{{{sample}" for sample in samples[throttled])
+    return "".join(out)
+
+
 def _build_info_text() -> str:
     """``meridian_build_info{version=...} 1``: which Meridian serves this router
     (the version is looked up on the first scrape, not at start-up)."""
@@ -159,11 +196,13 @@ def _build_info_text() -> str:
 
 
 def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
-    """``GET /metrics``: the replicator's metrics (when the router has one), then this router's TTL counts."""
+    """``GET /metrics``: the replicator's metrics (when the router has one), then this router's own
+    (TTL counts, throughput, Contributor Insights' top keys)."""
 
     async def metrics() -> Response:
         if relay is None:
-            text = _build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+            text = (_build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+                    + contributor_metrics_text(ctx))
             return Response(200, text.encode(), _PROMETHEUS_HEADER)
         relayed = await relay()
         if relayed.status != 200:
@@ -171,7 +210,8 @@ def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
         text = relayed.body.decode()
         if text and not text.endswith("\n"):
             text += "\n"
-        text += _build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+        text += (_build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
+                 + contributor_metrics_text(ctx))
         return Response(200, text.encode(), _PROMETHEUS_HEADER)
 
     return metrics

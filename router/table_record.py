@@ -34,6 +34,13 @@ Point-in-time recovery: ``pitr_enabled_s`` and ``pitr_recovery_days`` (set
 while PITR is enabled) are what the storage nodes' PITR task reads (periodic
 checkpoints, change-log retention); ``restore`` is the RestoreSummary of a
 table being restored (``router/restore.py``), None once it is ACTIVE.
+
+Contributor Insights: ``contributor_insights`` holds the setting of each
+resource where it is on, ``contributor_insights_disabled`` the last one of
+each where it was turned off (``router/actions/contributor_insights.py``);
+every router reads the first to know which tables' and indexes' keys to
+rank (``router/contributors.py``), and a request on a table where it is
+empty costs one attribute test.
 """
 
 from __future__ import annotations
@@ -195,6 +202,11 @@ class Table:
     #: RestoreInProgress) plus Meridian's own keys (``router/restore.py``);
     #: None for a table not being restored.  The table is CREATING meanwhile.
     restore: dict[str, Any] | None = None
+    #: Contributor Insights, per resource ("" the table, else a global index's
+    #: name) where it is on: {"mode", "changed_s", "rules_ms", "index_id"
+    #: (an index's)}; where it was turned off, its last setting.
+    contributor_insights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contributor_insights_disabled: dict[str, dict[str, Any]] = field(default_factory=dict)
     revision: int = 0
 
     @property
@@ -250,7 +262,8 @@ class Table:
             "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
             "ttl_changed_s": self.ttl_changed_s, "past_streams": self.past_streams,
             "pitr_enabled_s": self.pitr_enabled_s, "pitr_recovery_days": self.pitr_recovery_days,
-            "restore": self.restore,
+            "restore": self.restore, "contributor_insights": self.contributor_insights,
+            "contributor_insights_disabled": self.contributor_insights_disabled,
         }
 
     @classmethod

@@ -10,10 +10,11 @@ from . import query_scan  # noqa: E402
 
 ACTIONS.update(query_scan.ACTIONS)
 
-from . import partiql, transact  # noqa: E402
+from . import contributor_insights, partiql, transact  # noqa: E402
 
 ACTIONS.update(transact.ACTIONS)
 ACTIONS.update(partiql.ACTIONS)
+ACTIONS.update(contributor_insights.ACTIONS)
 
 #: The DynamoDB Streams API (``DynamoDBStreams_20120810.<Action>``), served on the same endpoint.
 STREAM_ACTIONS = dict(streams.ACTIONS)

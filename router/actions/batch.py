@@ -54,6 +54,7 @@ from meridian.model.values import (
 from .. import capacity
 from ..capacity import Consistency, Tally
 from ..context import RouterContext
+from ..contributors import Contributors
 from ..table_record import Table
 from ..throttle import READ, WRITE, Throttle
 from .items import _route, collection_metrics, metering
@@ -143,17 +144,21 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     requested = _check_get_request(body)
     calls: list[tuple[str, ItemOp]] = []
     owners: list[tuple[_GetTable, dict[str, Any]]] = []  # (table, key) of each call
+    tables: list[Table] = []  # the table of each call
+    insights = False  # some table ranks its keys (Contributor Insights)
     for request in requested:
         table = await ctx.catalog.require(request.name)
+        insights = insights or bool(table.contributor_insights)
         for key_in in request.keys:
             key = validate_key(key_in, table.key_schema)
             key_bytes, node = _route(ctx, table, key)
             calls.append((node, ItemOp(OpKind.GET, table.table_id, key_bytes, key,
                                        projection=request.projection, names=request.names, legacy=request.legacy)))
             owners.append((request, key))
+            tables.append(table)
     throttle = metering(ctx)
-    tables = [await ctx.catalog.require(request.name) for request, _key in owners] if throttle else []
-    hashes, admitted = await _admitted(throttle, READ, [(t, key) for t, (_r, key) in zip(tables, owners)])
+    hashes, admitted = await _admitted(throttle, READ, [(t, key) for t, (_r, key) in zip(tables, owners)],
+                                       ctx.contributors if insights else None)
     results = await _execute_admitted(ctx, calls, admitted)
 
     mode = body.get("ReturnConsumedCapacity")
@@ -200,30 +205,47 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
 # --- BatchWriteItem ----------------------------------------------------------------
 
 
-async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table, dict[str, Any]]]) -> tuple[
+async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table, dict[str, Any]]],
+                    contributors: Contributors | None, items: list[dict[str, Any] | None] | None = None) -> tuple[
         list[int | None], list[bool]]:
     """Throttling a batch key by key: each key's partition hash (None when
     nothing is metered) and whether it may run now.  A throttled key comes
     back unprocessed; a batch none of whose keys may run is the throttling
-    error itself, as DynamoDB answers it."""
+    error itself, as DynamoDB answers it.  ``contributors`` (None when no
+    table of the batch has Contributor Insights on) counts each key as
+    admitted or throttled (``items``: each put's item, for its indexes)."""
     if throttle is None:
-        return [None] * len(entries), [True] * len(entries)
+        admitted = [True] * len(entries)
+        if contributors is not None:
+            _count_accessed(contributors, entries, admitted, items)
+        return [None] * len(entries), admitted
     hashes: list[int | None] = []
-    admitted: list[bool] = []
+    admitted = []
     refusal: DynamoError | None = None
-    for table, key in entries:
+    for position, (table, key) in enumerate(entries):
         key_hash = throttle.key_hash(table, key)
         hashes.append(key_hash)
         try:
             await throttle.admit(table, meter, key_hash=key_hash)
         except (ProvisionedThroughputExceededException, ThrottlingException) as err:
+            if contributors is not None:
+                contributors.throttled(table, key, item=items[position] if items else None)
             refusal = err
             admitted.append(False)
             continue
         admitted.append(True)
+    if contributors is not None:
+        _count_accessed(contributors, entries, admitted, items)
     if refusal is not None and not any(admitted):
         raise refusal
     return hashes, admitted
+
+
+def _count_accessed(contributors: Contributors, entries: list[tuple[Table, dict[str, Any]]], admitted: list[bool],
+                    items: list[dict[str, Any] | None] | None) -> None:
+    for position, ((table, key), ok) in enumerate(zip(entries, admitted)):
+        if ok and table.contributor_insights:
+            contributors.accessed(table, key, item=items[position] if items else None)
 
 
 async def _execute_admitted(ctx: RouterContext, calls: list[tuple[str, ItemOp]],
@@ -305,8 +327,10 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     owners: list[tuple[str, _Write]] = []
     keys: list[tuple[Table, dict[str, Any]]] = []
     indexed_tables: set[str] = set()  # the node returns the old item, for the indexes' units
+    insights = False  # some table ranks its keys (Contributor Insights)
     for name, table_writes in writes.items():
         table = await ctx.catalog.require(name)
+        insights = insights or bool(table.contributor_insights)
         indexed = bool(table.indexes) and (counting or (throttle is not None and throttle.metered_indexes(table)))
         if indexed:
             indexed_tables.add(name)
@@ -330,7 +354,8 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             calls.append((node, op))
             owners.append((name, write))
             keys.append((table, key))
-    hashes, admitted = await _admitted(throttle, WRITE, keys)
+    hashes, admitted = await _admitted(throttle, WRITE, keys, ctx.contributors if insights else None,
+                                       [write.item for _name, write in owners] if insights else None)
     results = await _execute_admitted(ctx, calls, admitted)
 
     tally = Tally(writes)

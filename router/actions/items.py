@@ -34,6 +34,7 @@ from .. import capacity
 from ..capacity import Consistency, Units, Usage
 from ..capacity import index_write_units as index_write_units  # the rule's old home: transact.py imports it here
 from ..context import RouterContext
+from ..contributors import THROTTLED
 from ..table_record import Table
 from ..throttle import READ, WRITE, Throttle
 
@@ -200,7 +201,13 @@ async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: di
     key_hash = None
     if throttle is not None:
         key_hash = throttle.key_hash(table, key)
-        await throttle.admit(table, WRITE, key_hash=key_hash)
+        try:
+            await throttle.admit(table, WRITE, key_hash=key_hash)
+        except THROTTLED:
+            ctx.contributors.throttled(table, key, item=new_item)
+            raise
+    if table.contributor_insights:
+        ctx.contributors.accessed(table, key, item=new_item)
     result = await ctx.storage.call(node, op)
     return write_answer(body, table, key, result, new_item, indexed, requested, None, throttle, key_hash)
 
@@ -278,10 +285,16 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     table = await ctx.catalog.require(body["TableName"])
     node, op = get_op(ctx, table, key_in, projection, names, legacy)
     throttle = metering(ctx)
-    if throttle is None:
-        return get_answer(body, table, await ctx.storage.call(node, op))
-    key_hash = throttle.key_hash(table, op.key_item)
-    await throttle.admit(table, READ, key_hash=key_hash)
+    key_hash = None
+    if throttle is not None:
+        key_hash = throttle.key_hash(table, op.key_item)
+        try:
+            await throttle.admit(table, READ, key_hash=key_hash)
+        except THROTTLED:
+            ctx.contributors.throttled(table, op.key_item)
+            raise
+    if table.contributor_insights:
+        ctx.contributors.accessed(table, op.key_item)
     return get_answer(body, table, await ctx.storage.call(node, op), throttle, key_hash)
 
 

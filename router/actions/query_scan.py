@@ -115,6 +115,7 @@ from meridian.model.values import (
 from .. import capacity
 from ..capacity import Consistency
 from ..context import RouterContext
+from ..contributors import THROTTLED
 from ..table_record import Index, Table
 from ..throttle import READ, Throttle
 from .items import _merge, metering
@@ -469,10 +470,17 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
                      count_only=count_only, fetch=fetch, whole_items=_whole_items(body), **expressions)
     throttle = metering(ctx)
     key_hash = None
+    index_name = index.name if index is not None else None
     if throttle is not None:
         if index is None:  # a table's partition: its ceiling applies
             key_hash = partition_hash(schema[0][1], condition.pk_value)
-        await throttle.admit(table, READ, index.name if index is not None else None, key_hash)
+        try:
+            await throttle.admit(table, READ, index_name, key_hash)
+        except THROTTLED:
+            ctx.contributors.throttled(table, {schema[0][0]: condition.pk_value}, index_name)
+            raise
+    if table.contributor_insights:  # a Query's partition key
+        ctx.contributors.accessed(table, {schema[0][0]: condition.pk_value}, index_name)
     page = await ctx.storage.read_range(node, read)
     last_key = _last_key(page, table, index, scanned=False)
     return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, throttle, key_hash))

@@ -9,6 +9,9 @@
     GET  /console/api/events         every region's control events, oldest first
     GET  /console/api/capacity       per table: billing mode, provisioned (or on-demand maximum) units,
                                      units consumed and requests throttled through this router (cumulative)
+    GET  /console/api/contributors?table=T
+                                     Contributor Insights of T and its global indexes: status, mode, and
+                                     each rule's top keys through this router (most accessed, most throttled)
     POST /console/api/link           {"action": cut|heal|set, "source", "target", ...}
 
 ``console_handler`` wraps the application's handler: paths under
@@ -41,6 +44,7 @@ import orjson
 from meridian.model import limits
 from meridian.model.errors import DynamoError
 
+from ..actions.contributor_insights import console_view as contributors_view
 from ..context import RouterContext
 from ..http import Request, Response
 from ..throttle import READ, WRITE
@@ -106,6 +110,7 @@ class Console:
             b"/console/api/items": self._items,
             b"/console/api/replication": self._replication_state,
             b"/console/api/events": self._events,
+            b"/console/api/contributors": self._contributors,
             b"/console/api/capacity": self._capacity,
         }
         self._post: dict[bytes, Callable[[Any], Awaitable[Response]]] = {b"/console/api/link": self._link}
@@ -191,6 +196,12 @@ class Console:
             except orjson.JSONDecodeError:
                 return _message(400, "start must be a LastEvaluatedKey in JSON")
         return _json(200, await scan_page(self._ctx, table, limit, start))
+
+    async def _contributors(self, params: dict[str, str]) -> Response:
+        table = params.get("table")
+        if not table:
+            return _message(400, "table is required")
+        return _json(200, await contributors_view(self._ctx, table))
 
     # --- replication ---------------------------------------------------------
     def _need_replication(self) -> ReplicationView:

@@ -84,7 +84,10 @@ NOT_BOUNDS: dict[str, str] = {
 FILE_LINES_MAX = 600
 SOURCE_FOLDERS = ("model", "proto", "node", "router", "replication", "cluster", "lab", "cli", "testing", "bench")
 #: path -> why it is still one file past FILE_LINES_MAX lines.
-LONG_FILES: dict[str, str] = {}
+LONG_FILES: dict[str, str] = {
+    "model/limits.py": "every bound of the database in one module, as the design card asks: one file to read, "
+    "its relations asserted together",
+}
 
 
 def _is_generated(path: Path) -> bool:
