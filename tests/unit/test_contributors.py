@@ -44,12 +44,21 @@ def test_space_saving_keeps_every_heavy_hitter_and_never_underestimates(stream, 
     for key, count in truth.items():
         if count * capacity > total:
             assert key in summary.counts, (key, count, total, capacity)
+    assert_heap_sound(summary)
     for n in range(1, capacity + 1):
         reported = {key for key, _count, _error in summary.top(n)}
         assert len(reported) == min(n, len(summary.counts))
         for key, count in truth.items():
             if count * n > total:
                 assert key in reported, (key, count, total, n)
+
+
+def assert_heap_sound(summary: SpaceSaving) -> None:
+    """One heap entry per kept key, never above its count, in heap order (what eviction relies on)."""
+    heap = summary._heap
+    assert sorted(key for _seen, _order, key in heap) == sorted(summary.counts)
+    assert all(seen <= summary.counts[key] for seen, _order, key in heap)
+    assert all(heap[(i - 1) // 2][:2] <= heap[i][:2] for i in range(1, len(heap)))
 
 
 @settings(max_examples=200, deadline=None)
@@ -79,6 +88,7 @@ def test_decayed_heavy_hitters_are_reported_with_counts_never_low(events, capaci
         if weight * capacity > total * (1 + 1e-9):
             assert key in counts, (key, weight, total, capacity)
     assert [count for _key, count in ranked] == sorted(counts.values(), reverse=True)
+    assert_heap_sound(ranker.summary)
 
 
 def test_a_key_gone_cold_fades_below_a_hot_one():
