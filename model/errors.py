@@ -49,6 +49,8 @@ class DynamoError(Exception):
     type_name: str = "InternalServerError"
     namespace: str = _DYNAMO_NS
     status: int = 400
+    #: the body's key for the message: DynamoDB spells it ``Message`` for a few types
+    message_key: str = "message"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message)
@@ -62,7 +64,7 @@ class DynamoError(Exception):
         """The JSON body DynamoDB sends for this error."""
         out: dict[str, Any] = {"__type": self.full_type}
         if self.message is not None:
-            out["message"] = self.message
+            out[self.message_key] = self.message
         return out
 
     def __repr__(self) -> str:
@@ -74,12 +76,7 @@ class SerializationException(DynamoError):
 
     type_name = "SerializationException"
     namespace = _CORAL_SERVICE_NS
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"__type": self.full_type}
-        if self.message is not None:
-            out["Message"] = self.message
-        return out
+    message_key = "Message"
 
 
 class ValidationException(DynamoError):
@@ -232,6 +229,7 @@ class TransactionCanceledException(DynamoError):
 
     type_name = "TransactionCanceledException"
     reasons: list[dict[str, Any]] | None = None  # None: rebuilt by error_from_type, reasons unknown
+    message_key = "Message"
 
     def __init__(self, reasons: list[dict[str, Any]]) -> None:
         codes = ", ".join(reason["Code"] for reason in reasons)
@@ -243,7 +241,7 @@ class TransactionCanceledException(DynamoError):
         if self.reasons is not None:
             out["CancellationReasons"] = self.reasons
         if self.message is not None:
-            out["Message"] = self.message
+            out[self.message_key] = self.message
         return out
 
 
@@ -252,15 +250,10 @@ class TransactionInProgressException(DynamoError):
     (the SDKs retry it).  ``Message`` with a capital M, as botocore's shape has it."""
 
     type_name = "TransactionInProgressException"
+    message_key = "Message"
 
     def __init__(self, message: str | None = "Transaction from previous request is still in progress") -> None:
         super().__init__(message)
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"__type": self.full_type}
-        if self.message is not None:
-            out["Message"] = self.message
-        return out
 
 
 class IdempotentParameterMismatchException(DynamoError):
@@ -268,12 +261,7 @@ class IdempotentParameterMismatchException(DynamoError):
     ``Message`` with a capital M, as botocore's shape has it."""
 
     type_name = "IdempotentParameterMismatchException"
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"__type": self.full_type}
-        if self.message is not None:
-            out["Message"] = self.message
-        return out
+    message_key = "Message"
 
 
 class ReplicatedWriteConflictException(DynamoError):
