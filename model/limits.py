@@ -471,7 +471,11 @@ THROUGHPUT_BURST_S = 300.0
 #: time from the table's budget node (at least one unit).
 THROUGHPUT_LEASE_S = 0.1
 #: Meridian's: timeout of one lease call.
-THROUGHPUT_LEASE_TIMEOUT_S = 5.0
+THROUGHPUT_LEASE_TIMEOUT_S = 1.0
+#: Meridian's: after a lease call to a table's budget node fails, a router
+#: meters that node's tables on its own buckets for this long before it asks
+#: the node again: a dead budget node must not make its tables unavailable.
+THROUGHPUT_LEASE_RETRY_S = 1.0
 #: DynamoDB's: one partition serves at most this many units a second.
 PARTITION_READ_UNITS_PER_S = 3000
 PARTITION_WRITE_UNITS_PER_S = 1000

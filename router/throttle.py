@@ -26,6 +26,13 @@ one table together get its rate, not twice it.  The error bound is one
 lease per router per resource (``THROUGHPUT_LEASE_S`` of its rate) plus one
 request's overdraft.
 
+When a table's budget node cannot be reached (dead, restarting, cut off),
+the router meters that table on buckets of its own for
+``THROUGHPUT_LEASE_RETRY_S`` at a time and then asks the node again: while
+the node is away each router gets the whole rate (the budget fails open, as
+it must: one dead node does not make every partition of its tables
+unavailable), and the shared buckets resume when it is back.
+
 In ``meridian serve`` the budget node is the router's own engine and a
 lease is a function call, so the fast path (``router/fast_path.py``) admits
 synchronously (``admit_now``).  With throttling off (``--no-throttling``)
@@ -39,6 +46,7 @@ partitions from its own share of the traffic.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable
@@ -46,7 +54,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from meridian.model import limits
-from meridian.model.errors import DynamoError, ProvisionedThroughputExceededException, ThrottlingException
+from meridian.model.errors import (
+    DynamoError,
+    InternalServerError,
+    ProvisionedThroughputExceededException,
+    ServiceUnavailable,
+    ThrottlingException,
+)
 from meridian.model.keycodec import partition_hash
 from meridian.model.ring import Ring
 from meridian.model.throughput import (
@@ -67,6 +81,8 @@ from meridian.node.budget import BudgetHolder
 from .capacity import Usage
 from .storage import Storage
 from .table_record import Table, warm_throughput
+
+log = logging.getLogger(__name__)
 
 READ = Meter.READ
 WRITE = Meter.WRITE
@@ -223,6 +239,10 @@ class Throttle:
         self._ring = ring
         #: in-process budgets (meridian serve): leases need no await
         self._local_holder: BudgetHolder | None = getattr(storage, "budget", None)
+        #: this router's own buckets, for tables whose budget node is away
+        self._fallback_holder = BudgetHolder()
+        #: budget node -> when to ask it again after a failed lease (monotonic s)
+        self._away_until: dict[str, float] = {}
         #: (table id, revision, meter, index) -> what such an operation draws on
         self._plans: dict[tuple[int, int, Meter, str | None], _Plan] = {}
         #: per meter, the last table-wide plan used (same table object, same revision: still right)
@@ -370,9 +390,27 @@ class Throttle:
         needed = self._needed(table, meter, index_name, key_hash)
         short = self._short(table, meter, needed)
         owner = budget_owner(self._ring, table.table_id)
-        granted = [await self._storage.lease_capacity(owner, request) for _r, request in short]
+        granted = [await self._lease(owner, request) for _r, request in short]
         self._settle(table, meter, short, granted)
         self._reserve(table, meter, needed)
+
+    async def _lease(self, owner: str, request: LeaseRequest) -> float:
+        """Units from the budget node, or from this router's own buckets while it is away."""
+        away_until = self._away_until.get(owner)
+        if away_until is None or time.monotonic() >= away_until:
+            try:
+                granted = await self._storage.lease_capacity(owner, request)
+            except (ServiceUnavailable, InternalServerError) as error:
+                if away_until is None:
+                    log.warning("budget node %s unreachable (%s): metering its tables on this router's own "
+                                "buckets", owner, error.message)
+                self._away_until[owner] = time.monotonic() + limits.THROUGHPUT_LEASE_RETRY_S
+            else:
+                if away_until is not None:
+                    del self._away_until[owner]
+                    log.warning("budget node %s is back: its tables' budgets are shared again", owner)
+                return granted
+        return self._fallback_holder.lease(request)
 
     def metered_indexes(self, table: Table) -> bool:
         """Whether a write must know the old item: a local index's entries

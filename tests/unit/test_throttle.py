@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from meridian.model import limits
-from meridian.model.errors import ProvisionedThroughputExceededException, ThrottlingException
+from meridian.model.errors import ProvisionedThroughputExceededException, ServiceUnavailable, ThrottlingException
 from meridian.model.ring import Ring
 from meridian.model.throughput import partition_of, LeaseRequest, Limit, Meter, TokenBucket, initial_tokens, lease_units
 from meridian.node.budget import BudgetHolder
@@ -173,6 +173,43 @@ def test_a_remote_budget_is_leased_over_the_seam():
     # 3 units left after the debt, plus one unit of overdraft at most
     assert 3 <= asyncio.run(run()) <= 4
     assert set(asked) == {budget_owner(Ring(["a", "b"]), 42)}
+
+
+def test_an_unreachable_budget_node_fails_open_to_the_routers_own_buckets(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("meridian.router.throttle.time.monotonic", clock)
+    holder = BudgetHolder(monotonic_s=clock)
+    calls = []
+    state = {"up": False}
+
+    class Remote:
+        async def lease_capacity(self, node_id, request: LeaseRequest) -> float:
+            calls.append(clock.now)
+            if not state["up"]:
+                raise ServiceUnavailable(f"Storage node {node_id} is unavailable")
+            return holder.lease(request)
+
+    throttle = Throttle(Remote(), Ring(["a", "b"]))
+    t = table(read_capacity=3)
+
+    async def reads(n: int) -> int:
+        done = 0
+        for _ in range(n):
+            try:
+                await throttle.admit(t, Meter.READ)
+            except ProvisionedThroughputExceededException:
+                break
+            throttle.spend(t, Meter.READ, 1.0)
+            done += 1
+        return done
+
+    # the node is down: reads are admitted, and still metered (on the router's own bucket)
+    assert asyncio.run(reads(10_000)) == pytest.approx(3 * limits.THROUGHPUT_BURST_S, abs=2)
+    assert len(calls) == 1  # asked once, then not again within the retry interval
+    clock.now += limits.THROUGHPUT_LEASE_RETRY_S
+    state["up"] = True
+    asyncio.run(reads(1))
+    assert len(calls) == 2 and holder.leases >= 1  # back: the shared bucket is used again
 
 
 def test_partition_count_follows_throughput():
