@@ -622,3 +622,63 @@ REPLICATOR_STOP_GRACE_S = 2.0
 # A router's control call outlives the forward it causes, so a region that
 # does not answer comes back as a clean 503 rather than the router's timeout.
 assert REPLICATION_CONTROL_FORWARD_TIMEOUT_S < ROUTER_CONTROL_TIMEOUT_S
+
+# --- DAX server (router/dax/server.py, router/dax/auth.py) --------------------------
+
+# Open DAX connections per DAX node; one more is closed as it is accepted.
+# The clients keep a small pool per node (and the JS client caps its own).
+DAX_CONNECTIONS_MAX = 4096
+# A DAX connection with no traffic for this long is closed.  The clients
+# health-check every node every 5 s and reap their own idle connections
+# (Python 30 s, JS 5 s), so only a leaked or dead peer's socket gets here.
+DAX_CONNECTION_IDLE_S = 600.0
+# A closing DAX node waits this long for the requests it is running, then cancels them.
+DAX_CLOSE_GRACE_S = 5.0
+assert DAX_CONNECTIONS_MAX >= 1 and DAX_CONNECTION_IDLE_S > 0 and DAX_CLOSE_GRACE_S > 0
+
+# --- DAX caches (router/dax/cache.py, router/dax/metrics.py) -------------------------
+
+# DAX's default parameter group: record-ttl-millis and query-ttl-millis are
+# 300000 (5 minutes) each; a DAX node takes them unless configured otherwise.
+DAX_RECORD_TTL_MS_DEFAULT = 300_000
+DAX_QUERY_TTL_MS_DEFAULT = 300_000
+# Each DAX node's item cache (GetItem/BatchGetItem answers) and query cache
+# (Query/Scan pages) holds at most this many bytes; past it the least recently
+# used entries go (DAX's always-on LRU).  A real node sizes them by its memory.
+DAX_ITEM_CACHE_BYTES_MAX = 64 * 1024 * 1024
+DAX_QUERY_CACHE_BYTES_MAX = 64 * 1024 * 1024
+# Bookkeeping charged per cache entry on top of its key's and answer's bytes
+# (dict slot, list links, entry record), so many tiny entries cannot exceed
+# the byte bound in real memory.
+DAX_CACHE_ENTRY_OVERHEAD_BYTES = 128
+# The largest item, and a full Query/Scan page, fit many times over.
+assert 16 * ITEM_SIZE_BYTES_MAX <= DAX_ITEM_CACHE_BYTES_MAX
+assert 16 * PAGE_BYTES_MAX <= DAX_QUERY_CACHE_BYTES_MAX
+assert 0 < DAX_CACHE_ENTRY_OVERHEAD_BYTES < ITEM_SIZE_BYTES_MAX
+
+# --- DAX wire format (router/dax/cbor.py, router/dax/values.py, router/dax/attribute_lists.py) ---
+# One DAX request (its CBOR items) may hold at most this many bytes; a CBOR
+# length or count declaring more is malformed, and a connection buffering more
+# is closed.  As large as an HTTP request: a BatchWriteItem of 25 full items fits.
+DAX_REQUEST_BYTES_MAX = HTTP_REQUEST_BYTES_MAX
+# CBOR containers and tags nest at most this deep in one item.  A document is
+# at most DOCUMENT_DEPTH_MAX deep and an expression EXPRESSION_NESTING_MAX, each
+# adding a few levels of framing; deeper input is refused before Python's stack is.
+DAX_CBOR_DEPTH_MAX = 2 * EXPRESSION_NESTING_MAX
+# Attribute lists (sorted attribute-name tuples <-> int ids) one DAX node
+# remembers; ids are never evicted (clients cache them for good), so a node
+# that is full refuses new lists instead.
+DAX_ATTRIBUTE_LISTS_MAX = 100_000
+assert ITEM_SIZE_BYTES_MAX < DAX_REQUEST_BYTES_MAX
+assert DOCUMENT_DEPTH_MAX + 4 <= DAX_CBOR_DEPTH_MAX and EXPRESSION_NESTING_MAX + 4 <= DAX_CBOR_DEPTH_MAX
+assert DAX_ATTRIBUTE_LISTS_MAX >= 1
+
+# --- DAX data methods (router/dax/methods.py, batches.py, key_schemas.py, upstream.py) ---
+#: Meridian's: how long a DAX node trusts a table's key schema before asking DescribeTable again.
+DAX_KEY_SCHEMA_TTL_S = 60.0
+#: Meridian's: how many tables' key schemas a DAX node remembers (past it, it forgets them all).
+DAX_KEY_SCHEMAS_MAX = 10_000
+#: Meridian's: a standalone DAX node's connections to its upstream endpoint (`meridian dax --upstream`).
+DAX_UPSTREAM_CONNECTIONS_MAX = 64
+#: Meridian's: a standalone DAX node's timeout for one upstream call.
+DAX_UPSTREAM_TIMEOUT_S = 30.0

@@ -1,0 +1,1 @@
+"""DAX: the binary protocol the DAX client libraries speak, served in front of the same action layer."""
