@@ -314,13 +314,16 @@ def encode_values(item: dict, key_names: Iterable[str], registry: AttributeListR
 def decode_values(data: bytes, registry: AttributeListRegistry) -> dict:
     """The non-key attributes held by values bytes.
 
-    ``KeyError`` if the attribute-list id is unknown to ``registry``.
+    ``ValidationException`` if the attribute-list id is unknown to ``registry``.
     """
     data = bytes(data)
     list_id, pos = _decoded(data)
     if not _is_int(list_id):
         raise _invalid("values bytes must start with an attribute list id")
-    names = registry.names_for(list_id)
+    try:
+        names = registry.names_for(list_id)
+    except KeyError:
+        raise _invalid(f"unknown attribute list id {list_id}") from None
     item = {}
     for name in names:
         if pos >= len(data):

@@ -284,7 +284,7 @@ def test_values_bytes_agree_with_the_client(item: dict) -> None:
 def test_values_bytes_errors() -> None:
     registry = AttributeListRegistry()
     two = registry.id_for(("a", "b"))
-    with pytest.raises(KeyError):
+    with pytest.raises(ValidationException, match="unknown attribute list id 12345"):
         values.decode_values(dumps(12345), registry)
     with pytest.raises(ValidationException):
         values.decode_values(dumps(two) + dumps("x"), registry)  # one value short
@@ -366,3 +366,27 @@ def test_registry_is_bounded() -> None:
     with pytest.raises(LimitExceededException):
         registry.id_for(("c",))
     assert registry.id_for(("a",)) and len(registry) == 3
+
+
+def test_a_journal_keeps_ids_across_restarts_and_nodes(tmp_path) -> None:
+    journal = str(tmp_path / "lists.jsonl")
+    first = AttributeListRegistry(journal_path=journal)
+    ids = [first.id_for(names) for names in (("a",), ("a", "b"), ("z", "é"))]
+    # a restarted node knows every id its clients cached
+    again = AttributeListRegistry(journal_path=journal)
+    assert [again.names_for(i) for i in ids] == [("a",), ("a", "b"), ("z", "é")]
+    # another node sharing the file learns what the first registers later, when asked
+    other = AttributeListRegistry(journal_path=journal)
+    late = first.id_for(("late",))
+    assert other.names_for(late) == ("late",)
+    assert other.id_for(("late",)) == late
+    with pytest.raises(KeyError):
+        other.names_for(12345)
+
+
+def test_a_torn_journal_line_is_skipped(tmp_path) -> None:
+    journal = tmp_path / "lists.jsonl"
+    journal.write_bytes(b'["a"]\n["b"\n["c"]\n["d"')  # a torn line, and one still being written
+    registry = AttributeListRegistry(journal_path=str(journal))
+    assert registry.names_for(registry.id_for(("a",))) == ("a",)
+    assert len(registry) == 3  # (), ("a",), ("c",)
