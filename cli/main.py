@@ -83,10 +83,49 @@ def _add_front_options(p: argparse.ArgumentParser) -> None:
         help="never throttle: provisioned tables accept any rate (consumed capacity is still reported)",
     )
     p.add_argument(
+        "--dax-port", type=int, default=None, metavar="PORT",
+        help="also serve DAX's protocol on this port (dax://HOST:PORT, as the DAX client libraries speak it): "
+        "a DAX node with an item cache and a query cache in front of this router",
+    )
+    _add_dax_ttls(p)
+    _add_dax_attribute_lists(p)
+    p.add_argument(
         "--credentials", default=None, metavar="FILE_OR_PAIRS",
         help="verify every request's SigV4 signature against these keys: a file of ACCESS_KEY:SECRET[:SESSION_TOKEN] "
         "lines ('#' comments), or comma-separated ACCESS_KEY:SECRET pairs. Default: any signature passes",
     )  # fmt: skip
+
+
+def _add_dax_ttls(p: argparse.ArgumentParser) -> None:
+    """DAX's parameter group: the caches' TTLs (DAX's default: 5 minutes each)."""
+    from meridian.model import limits
+
+    p.add_argument(
+        "--dax-record-ttl-ms", type=int, default=limits.DAX_RECORD_TTL_MS_DEFAULT, metavar="MS",
+        help="DAX item cache TTL (DAX's record-ttl-millis; 0: entries never expire)",
+    )
+    p.add_argument(
+        "--dax-query-ttl-ms", type=int, default=limits.DAX_QUERY_TTL_MS_DEFAULT, metavar="MS",
+        help="DAX query cache TTL (DAX's query-ttl-millis; 0: Query and Scan answers are not cached)",
+    )
+
+
+def _add_dax_attribute_lists(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dax-attribute-lists", default=None, metavar="FILE",
+        help="keep DAX attribute lists in this journal, so clients' cached ids survive restarts and are shared "
+        "by the DAX nodes that use the same file (meridian serve: DATA_DIR/dax-attribute-lists.jsonl)",
+    )
+
+
+def _add_dax(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dax", help="a DAX node: DAX's protocol, with its caches, in front of a DynamoDB endpoint")
+    p.add_argument("--listen", default="127.0.0.1:8111", help="HOST:PORT to serve DAX on (default 127.0.0.1:8111)")
+    p.add_argument("--upstream", default="http://127.0.0.1:8000", help="the DynamoDB endpoint behind it")
+    p.add_argument("--region", default=DEFAULT_REGION)
+    p.add_argument("--node-id", default="dax-0")
+    _add_dax_ttls(p)
+    _add_dax_attribute_lists(p)
 
 
 def _front_options(ns: argparse.Namespace):
@@ -112,7 +151,9 @@ def _front_options(ns: argparse.Namespace):
             raise SystemExit(f"--credentials: {exc}") from None
     return RouterOptions(
         cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials,
-        stream_retention_s=ns.stream_retention_s, throttling=not ns.no_throttling,
+        stream_retention_s=ns.stream_retention_s, throttling=not ns.no_throttling, dax_port=ns.dax_port,
+        dax_record_ttl_ms=ns.dax_record_ttl_ms, dax_query_ttl_ms=ns.dax_query_ttl_ms,
+        dax_attribute_lists_path=ns.dax_attribute_lists,
     )  # fmt: skip
 
 
@@ -172,7 +213,7 @@ def parse_nodes(text: str) -> list[tuple[str, str]]:
 # The commands whose parsers import nothing heavy: ``meridian serve`` and
 # the processes of a cluster build only these (the operator tools' parsers
 # import their modules, and start-up time is what a user of `serve` feels).
-_SERVER_COMMANDS = frozenset({"serve", "node", "router", "replicator"})
+_SERVER_COMMANDS = frozenset({"serve", "node", "router", "replicator", "dax"})
 
 
 def _command_word(argv: list[str]) -> str | None:
@@ -204,6 +245,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_node(sub)
     _add_router(sub)
     _add_replicator(sub)
+    _add_dax(sub)
     if command in _SERVER_COMMANDS:
         return parser
     from meridian.cluster import up
@@ -246,7 +288,7 @@ class _VersionAction(argparse.Action):
 
 # The commands whose start-up failures are one line and an exit code
 # (cluster/startup_errors.py); a new server front (``dax``) joins them here.
-_GUARDED_COMMANDS = frozenset({"serve", "node", "router", "replicator", "up"})
+_GUARDED_COMMANDS = frozenset({"serve", "node", "router", "replicator", "up", "dax"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,6 +355,13 @@ def _run(ns: argparse.Namespace) -> int:
                  stream_retention_s=ns.stream_retention_s, stream_shard_period_s=ns.stream_shard_period_s,
                  replicated=not ns.no_replicator, pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s)
         return 0
+    if ns.command == "dax":
+        from meridian.router.dax.front import run_dax
+
+        host, _sep, port = ns.listen.rpartition(":")
+        return run_dax(host=host or "127.0.0.1", port=int(port), upstream_url=ns.upstream, region=ns.region,
+                       node_id=ns.node_id, record_ttl_ms=ns.dax_record_ttl_ms, query_ttl_ms=ns.dax_query_ttl_ms,
+                       attribute_lists_path=ns.dax_attribute_lists)
     if ns.command == "router":
         from meridian.router.server import run_router
 

@@ -345,6 +345,8 @@ class LocalCluster:
         stream_retention_s: float | None = None,
         stream_shard_period_s: float | None = None,
         pitr_checkpoint_interval_s: float | None = None,
+        dax_base_port: int | None = None,
+        router_args: list[str] | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -367,6 +369,11 @@ class LocalCluster:
         self.stream_retention_s = stream_retention_s
         self.stream_shard_period_s = stream_shard_period_s
         self.pitr_checkpoint_interval_s = pitr_checkpoint_interval_s
+        #: region i's router serves a DAX node on this port + i (None: no DAX)
+        self.dax_base_port = dax_base_port
+        self.dax_endpoints: dict[str, str] = {}
+        #: more flags for every router (tests: shorter DAX TTLs, ...)
+        self.router_args = list(router_args or [])
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         # A wildcard bind is reached through loopback.
@@ -560,6 +567,12 @@ class LocalCluster:
             if region in self.replicator_addresses:
                 args += ["--replicator", self.replicator_addresses[region]]
             args += self._stream_args(shard_period=False)
+            if self.dax_base_port is not None:
+                dax_port = self.dax_base_port + self.regions.index(region)
+                args += ["--dax-port", str(dax_port),
+                         "--dax-attribute-lists", str(self.data_dir / "dax-attribute-lists.jsonl")]
+                self.dax_endpoints[region] = f"dax://{self._connect_host}:{dax_port}"
+            args += self.router_args
             self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
             self.endpoints[region] = f"http://{self._connect_host}:{ports[region]}"
         for region in self.regions:

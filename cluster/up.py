@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data of every node (<dir>/<region>/node-<i>) and logs (<dir>/logs) (default: ./meridian-cluster)",
     )  # fmt: skip
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
+    parser.add_argument(
+        "--dax-port", type=_port, default=None,
+        help="each region's router also serves a DAX node (dax://HOST:PORT) on this port + the region's index",
+    )  # fmt: skip
     add_ttl_interval(parser)
     add_pitr_interval(parser)
     add_stream_options(parser)
@@ -104,6 +108,8 @@ def _print_banner(cluster: LocalCluster) -> None:
         print(f"  {region:<{width}}  {url}", flush=True)
     first = next(iter(cluster.endpoints.values()))
     print(f"try this: aws dynamodb list-tables --endpoint-url {first}", flush=True)
+    for region, url in cluster.dax_endpoints.items():
+        print(f"  {region:<{width}}  DAX {url}", flush=True)
     for region, address in cluster.replicator_addresses.items():
         print(f"  {region:<{width}}  replicator {address}", flush=True)
     print(f"logs in {cluster.log_dir}; Ctrl-C stops everything", flush=True)
@@ -141,7 +147,7 @@ def run_up(ns: argparse.Namespace) -> int:
             link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
             ttl_interval_s=ns.ttl_interval_s, stream_retention_s=ns.stream_retention_s,
             stream_shard_period_s=ns.stream_shard_period_s,
-            pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s,
+            pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s, dax_base_port=ns.dax_port,
         )  # fmt: skip
     except ValueError as error:
         print(f"meridian up: {error}", file=sys.stderr, flush=True)

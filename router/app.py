@@ -253,6 +253,17 @@ class Application:
         return self._error(InternalServerError("Internal server error"), content_type)
 
     # --- dispatch -------------------------------------------------------------
+    async def invoke(self, name: str, body: dict[str, Any]) -> Any:
+        """Run one DynamoDB action in-process (the DAX front, ``router/dax/``):
+        validated as over HTTP (step 6, then 7); raises its ``DynamoError``."""
+        entry = self._actions.get(_API_PREFIXES[0] + name)
+        if entry is None:
+            raise UnknownOperationException(None)
+        _name, fn, validate = entry
+        validate(name, body)
+        result = await fn(self.ctx, body)
+        return orjson.loads(result) if result.__class__ is bytes else result
+
     async def handle(self, req: Request) -> Response:
         if req.method != b"POST":
             if req.method == b"OPTIONS" and req.origin is not None:

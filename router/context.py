@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass, field
 
 from .catalog import Catalog
@@ -36,3 +37,5 @@ class RouterContext:
     #: per coordinator node, the transactions whose decision it may drop: sent
     #: with the next decision it records (``router/transactions.py``)
     txn_forgets: dict[str, list[bytes]] = field(default_factory=dict)
+    #: the DAX node served in front of this router (``router/dax/front.py``), or None
+    dax: Any = None

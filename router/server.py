@@ -8,6 +8,7 @@ over the nodes' gRPC streams).  Every event loop is uvloop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import uvloop
@@ -53,6 +55,7 @@ class RouterServer:
     catalog: Catalog
     server: asyncio.AbstractServer
     stats: HttpStats
+    dax: Any = None  # router.dax.front.DaxFront when --dax-port is set
 
     @property
     def port(self) -> int:
@@ -60,6 +63,8 @@ class RouterServer:
 
     async def close(self) -> None:
         self.server.close()
+        if self.dax is not None:
+            await self.dax.close()
         await self.catalog.stop()
         await self.storage.close()
 
@@ -195,6 +200,16 @@ def _build_info_text() -> str:
     )
 
 
+def dax_metrics_text(ctx: RouterContext) -> str:
+    """The DAX node's cache and request counters, when this router serves one."""
+    dax = getattr(ctx, "dax", None)  # a context stand-in (tests) may lack it
+    if dax is None:
+        return ""
+    from .dax.metrics import render
+
+    return "".join(render([dax]))
+
+
 def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
     """``GET /metrics``: the replicator's metrics (when the router has one), then this router's own
     (TTL counts, throughput, Contributor Insights' top keys)."""
@@ -202,7 +217,7 @@ def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
     async def metrics() -> Response:
         if relay is None:
             text = (_build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
-                    + contributor_metrics_text(ctx))
+                    + contributor_metrics_text(ctx) + dax_metrics_text(ctx))
             return Response(200, text.encode(), _PROMETHEUS_HEADER)
         relayed = await relay()
         if relayed.status != 200:
@@ -211,7 +226,7 @@ def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
         if text and not text.endswith("\n"):
             text += "\n"
         text += (_build_info_text() + await ttl_metrics_text(ctx) + throughput_metrics_text(ctx)
-                 + contributor_metrics_text(ctx))
+                 + contributor_metrics_text(ctx) + dax_metrics_text(ctx))
         return Response(200, text.encode(), _PROMETHEUS_HEADER)
 
     return metrics
@@ -302,6 +317,9 @@ class RouterOptions:
     ``throttling``: provisioned tables and indexes are held to their
     throughput, as DynamoDB does (``router/throttle.py``); False meters
     nothing (consumed capacity is still reported).
+    ``dax_port``: also serve a DAX node on this port (``router/dax/``), in
+    front of this router's action layer; its clients' credentials are
+    checked against ``credentials`` too.
     """
 
     cors_origins: str | list[str] = "*"
@@ -309,6 +327,10 @@ class RouterOptions:
     credentials: dict[str, Credential] | None = None
     stream_retention_s: float = limits.STREAM_RETENTION_S_DEFAULT
     throttling: bool = True
+    dax_port: int | None = None
+    dax_record_ttl_ms: int = limits.DAX_RECORD_TTL_MS_DEFAULT
+    dax_query_ttl_ms: int = limits.DAX_QUERY_TTL_MS_DEFAULT
+    dax_attribute_lists_path: str | None = None
 
 
 async def start_router(
@@ -366,7 +388,19 @@ async def start_router(
     )
     if port == 0:
         ctx.address = f"{host}:{server.sockets[0].getsockname()[1]}"
-    return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats)
+    dax = None
+    if options.dax_port is not None:
+        from .dax.front import start_dax_node  # only when asked: the embedded start-up stays lean
+        from .dax.upstream import InProcessUpstream
+
+        from .dax.cache import DaxCaches
+
+        caches = DaxCaches(record_ttl_ms=options.dax_record_ttl_ms, query_ttl_ms=options.dax_query_ttl_ms)
+        dax = await start_dax_node(InProcessUpstream(app), host=host, port=options.dax_port, caches=caches,
+                                   node_id=f"{region}-dax-0", az=f"{region}a", credentials=options.credentials,
+                                   attribute_lists_path=options.dax_attribute_lists_path)
+        ctx.dax = dax
+    return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats, dax=dax)
 
 
 async def _wait_for_signal() -> None:
@@ -392,11 +426,16 @@ async def serve_embedded(
     engine = Engine(data_dir, node_id="embedded", region=region, sync=sync, replicated=False,
                     stream_retention_s=options.stream_retention_s, stream_shard_period_s=stream_shard_period_s)
     storage = EmbeddedStorage(engine, ttl_interval_s=ttl_interval_s, pitr_checkpoint_interval_s=pitr_checkpoint_interval_s)
+    if options.dax_port is not None and options.dax_attribute_lists_path is None:
+        # DAX clients cache attribute-list ids across the node's restarts: keep the lists with the data
+        options = dataclasses.replace(options, dax_attribute_lists_path=os.path.join(data_dir, "dax-attribute-lists.jsonl"))
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
     from meridian import __version__  # after listening: the lookup costs ~10 ms
 
     print(f"meridian serve {__version__}: listening on http://{host}:{router.port} "
           f"(data in {data_dir}{', fsync on' if sync else ''})", flush=True)  # fmt: skip
+    if router.dax is not None:
+        print(f"meridian serve: DAX on {router.dax.url}", flush=True)
     try:
         await _wait_for_signal()
     finally:
@@ -416,6 +455,8 @@ async def serve_router(
     from meridian import __version__
 
     print(f"meridian router {__version__}: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
+    if router.dax is not None:
+        print(f"meridian router: DAX on {router.dax.url}", flush=True)
     try:
         await _wait_for_signal()
     finally:
