@@ -87,6 +87,13 @@ def _add_front_options(p: argparse.ArgumentParser) -> None:
         help="also serve DAX's protocol on this port (dax://HOST:PORT, as the DAX client libraries speak it): "
         "a DAX node with an item cache and a query cache in front of this router",
     )
+    p.add_argument(
+        "--dax-nodes", type=int, default=1, metavar="N",
+        help="nodes of the DAX cluster --dax-port starts, on ports PORT, PORT+1, ...: the first is the leader, "
+        "the others read replicas (DAX: 1 to 11; default 1)",
+    )
+    p.add_argument("--dax-cluster-name", default="meridian", metavar="NAME",
+                   help="name of the DAX cluster --dax-port starts (DescribeClusters; default meridian)")
     _add_dax_ttls(p)
     _add_dax_attribute_lists(p)
     p.add_argument(
@@ -153,7 +160,7 @@ def _front_options(ns: argparse.Namespace):
         cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials,
         stream_retention_s=ns.stream_retention_s, throttling=not ns.no_throttling, dax_port=ns.dax_port,
         dax_record_ttl_ms=ns.dax_record_ttl_ms, dax_query_ttl_ms=ns.dax_query_ttl_ms,
-        dax_attribute_lists_path=ns.dax_attribute_lists,
+        dax_attribute_lists_path=ns.dax_attribute_lists, dax_nodes=ns.dax_nodes, dax_cluster_name=ns.dax_cluster_name,
     )  # fmt: skip
 
 

@@ -346,6 +346,7 @@ class LocalCluster:
         stream_shard_period_s: float | None = None,
         pitr_checkpoint_interval_s: float | None = None,
         dax_base_port: int | None = None,
+        dax_nodes: int = 1,
         router_args: list[str] | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
@@ -369,8 +370,8 @@ class LocalCluster:
         self.stream_retention_s = stream_retention_s
         self.stream_shard_period_s = stream_shard_period_s
         self.pitr_checkpoint_interval_s = pitr_checkpoint_interval_s
-        #: region i's router serves a DAX node on this port + i (None: no DAX)
-        self.dax_base_port = dax_base_port
+        #: region i's router serves a DAX cluster of dax_nodes nodes from dax_base_port + i * dax_nodes
+        self.dax_base_port, self.dax_nodes = dax_base_port, dax_nodes
         self.dax_endpoints: dict[str, str] = {}
         #: more flags for every router (tests: shorter DAX TTLs, ...)
         self.router_args = list(router_args or [])
@@ -568,8 +569,8 @@ class LocalCluster:
                 args += ["--replicator", self.replicator_addresses[region]]
             args += self._stream_args(shard_period=False)
             if self.dax_base_port is not None:
-                dax_port = self.dax_base_port + self.regions.index(region)
-                args += ["--dax-port", str(dax_port),
+                dax_port = self.dax_base_port + self.regions.index(region) * self.dax_nodes
+                args += ["--dax-port", str(dax_port), "--dax-nodes", str(self.dax_nodes),
                          "--dax-attribute-lists", str(self.data_dir / "dax-attribute-lists.jsonl")]
                 self.dax_endpoints[region] = f"dax://{self._connect_host}:{dax_port}"
             args += self.router_args

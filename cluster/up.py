@@ -70,7 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
     parser.add_argument(
         "--dax-port", type=_port, default=None,
-        help="each region's router also serves a DAX node (dax://HOST:PORT) on this port + the region's index",
+        help="each region's router also serves a DAX cluster (dax://HOST:PORT): region i's nodes on this port "
+        "+ i * --dax-nodes, ...",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dax-nodes", type=_positive_int, default=1,
+        help="nodes of each region's DAX cluster (the first the leader, the others read replicas; default 1)",
     )  # fmt: skip
     add_ttl_interval(parser)
     add_pitr_interval(parser)
@@ -147,7 +152,7 @@ def run_up(ns: argparse.Namespace) -> int:
             link_latency_ms=ns.link_latency_ms, realistic_links=ns.realistic_links,
             ttl_interval_s=ns.ttl_interval_s, stream_retention_s=ns.stream_retention_s,
             stream_shard_period_s=ns.stream_shard_period_s,
-            pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s, dax_base_port=ns.dax_port,
+            pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s, dax_base_port=ns.dax_port, dax_nodes=ns.dax_nodes,
         )  # fmt: skip
     except ValueError as error:
         print(f"meridian up: {error}", file=sys.stderr, flush=True)

@@ -682,3 +682,76 @@ DAX_KEY_SCHEMAS_MAX = 10_000
 DAX_UPSTREAM_CONNECTIONS_MAX = 64
 #: Meridian's: a standalone DAX node's timeout for one upstream call.
 DAX_UPSTREAM_TIMEOUT_S = 30.0
+#: DAX's: a cluster has at most 11 nodes (a primary and up to 10 read replicas).
+DAX_CLUSTER_NODES_MAX = 11
+
+# --- DAX console panel and demo (router/console/dax.py, lab/demo/dax.py) ---
+#: DAX nodes the console's /console/api/dax lists per router (the rest are counted
+#: as truncated): room for many full clusters in one router.
+CONSOLE_DAX_NODES_MAX = 100
+#: `meridian demo dax`: items it loads by default, and the most it will load
+#: (each is read through DAX and directly; a few MB at most).
+DEMO_DAX_ITEMS_DEFAULT = 1000
+DEMO_DAX_ITEMS_MAX = 100_000
+#: `meridian demo dax`: seconds of readings its "now" columns cover (a sliding window).
+DEMO_DAX_WINDOW_S = 5.0
+#: `meridian demo dax`: how often the dashboard is redrawn (and plain mode prints a line).
+DEMO_DAX_REDRAW_INTERVAL_S = 0.5
+DEMO_DAX_PLAIN_INTERVAL_S = 1.0
+#: `meridian demo dax`: waits for its own `meridian serve`, and for one read or console call.
+DEMO_DAX_START_TIMEOUT_S = 60.0
+DEMO_DAX_CALL_TIMEOUT_S = 10.0
+assert DAX_CLUSTER_NODES_MAX <= CONSOLE_DAX_NODES_MAX
+assert 1 <= DEMO_DAX_ITEMS_DEFAULT <= DEMO_DAX_ITEMS_MAX
+assert 0 < DEMO_DAX_REDRAW_INTERVAL_S <= DEMO_DAX_PLAIN_INTERVAL_S < DEMO_DAX_WINDOW_S
+
+# --- DAX request latency (router/dax/latency.py, router/dax/server.py, router/dax/metrics.py) ---
+#: Meridian's: significant bits a DAX node's request-latency histogram keeps per value: 2**4 buckets
+#: per power of two, so a percentile is within ~6 % of the true value.
+DAX_LATENCY_SIGNIFICANT_BITS = 4
+#: Meridian's: the longest request time (ns, ~137 s) that histogram tells apart; longer ones count as it.
+#: With the bits above, this fixes the histogram at 544 buckets per node, whatever is recorded.
+DAX_LATENCY_NS_MAX = (1 << 37) - 1
+assert 1 <= DAX_LATENCY_SIGNIFICANT_BITS <= 8 and DAX_LATENCY_NS_MAX >= 10**9 * 60
+
+# --- DAX control plane (router/dax/control_model.py, router/actions/dax_control.py) ---
+#: Meridian's: DAX clusters one router runs (their nodes live in its process).
+DAX_CONTROL_CLUSTERS_MAX = 20
+#: Meridian's: DAX nodes one router runs, over all its clusters (NodeQuotaForCustomerExceededFault past it).
+DAX_CONTROL_NODES_MAX = 50
+#: Meridian's: parameter groups (the default one included) and subnet groups one router keeps.
+DAX_CONTROL_PARAMETER_GROUPS_MAX = 20
+DAX_CONTROL_SUBNET_GROUPS_MAX = 50
+#: Meridian's: subnet ids in one subnet group (SubnetQuotaExceededFault past it).
+DAX_CONTROL_SUBNETS_PER_GROUP_MAX = 20
+#: DAX's: tags on one cluster (TagQuotaPerResourceExceeded past it).
+DAX_CONTROL_TAGS_PER_RESOURCE_MAX = 50
+#: DAX's: a cluster name holds 1 to 20 letters, digits or hyphens.
+DAX_CLUSTER_NAME_CHARS_MAX = 20
+#: DAX's: other names (parameter and subnet groups) hold at most this many characters.
+DAX_GROUP_NAME_CHARS_MAX = 255
+#: DAX's: MaxResults of the Describe* calls must be between 20 and 100 (100 when absent).
+DAX_CONTROL_PAGE_RESULTS_MIN = 20
+DAX_CONTROL_PAGE_RESULTS_MAX = 100
+#: DAX's: DescribeEvents reaches 14 days back, and the last 24 hours when no time is given
+#: (Meridian keeps at most DAX_CONTROL_EVENTS_MAX events, the oldest dropped first).
+DAX_CONTROL_EVENTS_RETENTION_S = 14 * 24 * 3600.0
+DAX_CONTROL_EVENTS_DEFAULT_WINDOW_S = 24 * 3600.0
+DAX_CONTROL_EVENTS_MAX = 1000
+assert DAX_CLUSTER_NODES_MAX <= DAX_CONTROL_NODES_MAX
+assert 1 <= DAX_CONTROL_PAGE_RESULTS_MIN <= DAX_CONTROL_PAGE_RESULTS_MAX
+assert DAX_CONTROL_EVENTS_DEFAULT_WINDOW_S <= DAX_CONTROL_EVENTS_RETENTION_S and DAX_CONTROL_EVENTS_MAX >= 1
+
+# --- DAX TLS, daxs:// (router/dax/tls.py, router/dax/server.py) ---
+#: Meridian's: a daxs:// client has this long to finish its TLS handshake (asyncio's default is 60 s),
+#: so connections that never finish one do not hold one of DAX_CONNECTIONS_MAX for a minute.
+DAX_TLS_HANDSHAKE_TIMEOUT_S = 10.0
+#: Meridian's: a certificate made by --dax-tls is valid this long (mkcert's 825 days, the most
+#: Apple's clients accept for a server certificate) ...
+DAX_TLS_CERT_VALID_DAYS = 825
+#: ... and is made again at start-up when it has fewer days than this left.
+DAX_TLS_CERT_RENEW_DAYS = 30
+#: Meridian's: a made certificate is valid from this long before it was made (clients with a slow clock).
+DAX_TLS_CERT_BACKDATE_S = 3600
+assert 0 < DAX_TLS_HANDSHAKE_TIMEOUT_S <= DAX_CONNECTION_IDLE_S
+assert 0 < DAX_TLS_CERT_RENEW_DAYS < DAX_TLS_CERT_VALID_DAYS and DAX_TLS_CERT_BACKDATE_S >= 0

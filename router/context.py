@@ -37,5 +37,6 @@ class RouterContext:
     #: per coordinator node, the transactions whose decision it may drop: sent
     #: with the next decision it records (``router/transactions.py``)
     txn_forgets: dict[str, list[bytes]] = field(default_factory=dict)
-    #: the DAX node served in front of this router (``router/dax/front.py``), or None
-    dax: Any = None
+    #: the DAX clusters served in front of this router, by name (``router/dax/cluster.py``):
+    #: the one ``--dax-port`` starts, and those the DAX control plane created
+    dax_clusters: dict[str, Any] = field(default_factory=dict)

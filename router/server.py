@@ -55,7 +55,8 @@ class RouterServer:
     catalog: Catalog
     server: asyncio.AbstractServer
     stats: HttpStats
-    dax: Any = None  # router.dax.front.DaxFront when --dax-port is set
+    ctx: RouterContext | None = None
+    dax: Any = None  # router.dax.cluster.DaxCluster when --dax-port is set
 
     @property
     def port(self) -> int:
@@ -63,7 +64,10 @@ class RouterServer:
 
     async def close(self) -> None:
         self.server.close()
-        if self.dax is not None:
+        if self.ctx is not None:  # the --dax-port cluster and those the control plane created
+            for cluster in list(self.ctx.dax_clusters.values()):
+                await cluster.close()
+        elif self.dax is not None:
             await self.dax.close()
         await self.catalog.stop()
         await self.storage.close()
@@ -202,12 +206,12 @@ def _build_info_text() -> str:
 
 def dax_metrics_text(ctx: RouterContext) -> str:
     """The DAX node's cache and request counters, when this router serves one."""
-    dax = getattr(ctx, "dax", None)  # a context stand-in (tests) may lack it
-    if dax is None:
+    clusters = getattr(ctx, "dax_clusters", None)  # a context stand-in (tests) may lack it
+    if not clusters:
         return ""
     from .dax.metrics import render
 
-    return "".join(render([dax]))
+    return "".join(render([node for cluster in clusters.values() for node in cluster.nodes]))
 
 
 def _metrics_route(ctx: RouterContext, relay: Route | None) -> Route:
@@ -331,6 +335,8 @@ class RouterOptions:
     dax_record_ttl_ms: int = limits.DAX_RECORD_TTL_MS_DEFAULT
     dax_query_ttl_ms: int = limits.DAX_QUERY_TTL_MS_DEFAULT
     dax_attribute_lists_path: str | None = None
+    dax_nodes: int = 1
+    dax_cluster_name: str = "meridian"
 
 
 async def start_router(
@@ -390,17 +396,17 @@ async def start_router(
         ctx.address = f"{host}:{server.sockets[0].getsockname()[1]}"
     dax = None
     if options.dax_port is not None:
-        from .dax.front import start_dax_node  # only when asked: the embedded start-up stays lean
+        from .dax.cluster import start_dax_cluster  # only when asked: the embedded start-up stays lean
         from .dax.upstream import InProcessUpstream
 
-        from .dax.cache import DaxCaches
-
-        caches = DaxCaches(record_ttl_ms=options.dax_record_ttl_ms, query_ttl_ms=options.dax_query_ttl_ms)
-        dax = await start_dax_node(InProcessUpstream(app), host=host, port=options.dax_port, caches=caches,
-                                   node_id=f"{region}-dax-0", az=f"{region}a", credentials=options.credentials,
-                                   attribute_lists_path=options.dax_attribute_lists_path)
-        ctx.dax = dax
-    return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats, dax=dax)
+        dax = await start_dax_cluster(
+            InProcessUpstream(app), name=options.dax_cluster_name, host=host, node_count=options.dax_nodes,
+            base_port=options.dax_port, record_ttl_ms=options.dax_record_ttl_ms,
+            query_ttl_ms=options.dax_query_ttl_ms, attribute_lists_path=options.dax_attribute_lists_path,
+            region=region, credentials=options.credentials,
+        )  # fmt: skip
+        ctx.dax_clusters[dax.name] = dax
+    return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats, ctx=ctx, dax=dax)
 
 
 async def _wait_for_signal() -> None:
@@ -435,7 +441,8 @@ async def serve_embedded(
     print(f"meridian serve {__version__}: listening on http://{host}:{router.port} "
           f"(data in {data_dir}{', fsync on' if sync else ''})", flush=True)  # fmt: skip
     if router.dax is not None:
-        print(f"meridian serve: DAX on {router.dax.url}", flush=True)
+        print(f"meridian serve: DAX cluster {router.dax.name} on {router.dax.url} "
+              f"({len(router.dax.nodes)} node(s))", flush=True)
     try:
         await _wait_for_signal()
     finally:
@@ -456,7 +463,8 @@ async def serve_router(
 
     print(f"meridian router {__version__}: listening on http://{host}:{router.port} -> {len(nodes)} node(s)", flush=True)
     if router.dax is not None:
-        print(f"meridian router: DAX on {router.dax.url}", flush=True)
+        print(f"meridian router: DAX cluster {router.dax.name} on {router.dax.url} "
+              f"({len(router.dax.nodes)} node(s))", flush=True)
     try:
         await _wait_for_signal()
     finally:

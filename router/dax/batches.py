@@ -194,15 +194,15 @@ class BatchMethods(ItemMethods):
             for entry in entries:
                 request = entry.get("PutRequest", {}).get("Item") or entry.get("DeleteRequest", {}).get("Key")
                 skipped.add((table, encode_key(request, schemas[table])))
-        items_cache = self.node.caches.items
+        node = self.node
         for table, key_bytes, item in writes:
             if (table, key_bytes) in skipped:
                 continue
             if item is None:
-                items_cache.write_through(table, key_bytes, None, 0)
+                node.write_through(table, key_bytes, None, 0)
             else:
-                values = encode_values(item, key_names(schemas[table]), self.node.registry)
-                items_cache.write_through(table, key_bytes, (item, values), len(values))
+                values = encode_values(item, key_names(schemas[table]), node.registry)
+                node.write_through(table, key_bytes, (item, values), len(values))
         enc = Encoder()
         enc.map_header(len(unprocessed))
         for table, entries in unprocessed.items():
@@ -318,7 +318,7 @@ class BatchMethods(ItemMethods):
             answer = await self.call("TransactWriteItems", body)
         finally:
             for table, key_bytes in touched:
-                self.node.caches.items.invalidate(table, key_bytes)
+                self.node.invalidate(table, key_bytes)
         enc = Encoder()
         enc.array_header(3)
         enc.null()

@@ -195,6 +195,13 @@ class ItemCache:
         self.hits = 0
         self.misses = 0
 
+    def set_ttl_ms(self, record_ttl_ms: int) -> None:
+        """A parameter group change: entries stored from now on live this long (0: no expiry)."""
+        if record_ttl_ms < 0:
+            raise ValueError(f"record_ttl_ms must be >= 0, not {record_ttl_ms}")
+        self.record_ttl_ms = record_ttl_ms
+        self._ttl_s = float("inf") if record_ttl_ms == 0 else record_ttl_ms / 1000
+
     def get(self, table_name: str, key: bytes) -> object:
         """The cached item, ``None`` (cached as absent), or ``MISS``; counts ItemCacheHits/Misses."""
         entry = self._store.get((table_name, key))
@@ -289,6 +296,12 @@ class QueryCache:
         self._store = _LruStore(capacity_bytes, monotonic_s)
         self.hits: dict[str, int] = {"Query": 0, "Scan": 0}
         self.misses: dict[str, int] = {"Query": 0, "Scan": 0}
+
+    def set_ttl_ms(self, query_ttl_ms: int) -> None:
+        """A parameter group change: answers stored from now on live this long (0: none is stored)."""
+        if query_ttl_ms < 0:
+            raise ValueError(f"query_ttl_ms must be >= 0, not {query_ttl_ms}")
+        self.query_ttl_ms = query_ttl_ms
 
     @property
     def enabled(self) -> bool:

@@ -104,10 +104,13 @@ class DaxFront:
 async def start_dax_node(
     upstream: Upstream, *, host: str, port: int, node_id: str = "dax-0", az: str = "us-east-1a",
     caches: DaxCaches | None = None, credentials: dict | None = None, attribute_lists_path: str | None = None,
+    registry: AttributeListRegistry | None = None,
 ) -> DaxFront:  # fmt: skip
     """``attribute_lists_path``: the attribute-list journal (``router/dax/attribute_lists.py``);
-    None keeps lists in memory only, so clients that outlive the node must reconnect."""
-    registry = AttributeListRegistry(journal_path=attribute_lists_path)
+    None keeps lists in memory only, so clients that outlive the node must reconnect.
+    ``registry``: a cluster's shared registry (then ``attribute_lists_path`` is unused)."""
+    if registry is None:
+        registry = AttributeListRegistry(journal_path=attribute_lists_path)
     node = DaxNode.create(node_id, upstream, registry=registry, caches=caches)
 
     async def describe_key_schema(table_name: str) -> list[tuple[str, str]] | None:

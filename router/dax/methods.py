@@ -173,17 +173,16 @@ class ItemMethods:
         """Run a write, then write it through to the item cache.  ``new_item``:
         the item as the write leaves it, None for deleted, ``MISS`` for unknown."""
         answer = await self.call(action, body)
-        items = self.node.caches.items
-        self.node.statistics.write_throughs += 1
+        node = self.node
         if action == "UpdateItem" and body.get("ReturnValues") == "ALL_NEW":
             new_item = answer.get("Attributes")
         if new_item is MISS:
-            items.invalidate(table, key_bytes)
+            node.invalidate(table, key_bytes)
         elif new_item is None:
-            items.write_through(table, key_bytes, None, 0)
+            node.write_through(table, key_bytes, None, 0)
         else:
-            values = encode_values(new_item, names, self.node.registry)
-            items.write_through(table, key_bytes, (new_item, values), len(values))
+            values = encode_values(new_item, names, node.registry)
+            node.write_through(table, key_bytes, (new_item, values), len(values))
         return self._single_answer(self._attributes_part(answer, body.get("ReturnValues"), names), answer,
                                    answers.ATTRIBUTES)
 

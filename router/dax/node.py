@@ -32,9 +32,25 @@ class DaxNode:
     caches: DaxCaches
     key_schemas: KeySchemas
     statistics: DaxStatistics = field(default_factory=DaxStatistics)
+    #: the other nodes of its cluster, whose item caches a write through this node reaches too
+    peers: list[DaxNode] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<DaxNode {self.node_id} {self.caches!r}>"
+
+    def write_through(self, table: str, key_bytes: bytes, value: object, size_bytes: int) -> None:
+        """A write through this node succeeded: every node of the cluster caches the item as it now is
+        (DAX: written to the table, then through to the item caches)."""
+        self.statistics.write_throughs += 1
+        self.caches.items.write_through(table, key_bytes, value, size_bytes)
+        for peer in self.peers:
+            peer.caches.items.write_through(table, key_bytes, value, size_bytes)
+
+    def invalidate(self, table: str, key_bytes: bytes) -> None:
+        """A write whose resulting item is not known here: the next read of the key misses, on every node."""
+        self.caches.items.invalidate(table, key_bytes)
+        for peer in self.peers:
+            peer.caches.items.invalidate(table, key_bytes)
 
     @classmethod
     def create(cls, node_id: str, upstream: Upstream, registry: AttributeListRegistry | None = None,

@@ -10,6 +10,7 @@ consistent reads passing through.
 
 from __future__ import annotations
 
+import socket
 import time
 from decimal import Decimal
 
@@ -27,7 +28,8 @@ QUERY_TTL_MS = 1500
 
 @pytest.fixture(scope="module", params=["embedded", "cluster"])
 def server(request, tmp_path_factory):
-    """``meridian serve --dax-port``, or a 3-node cluster whose router serves DAX (``meridian up --dax-port``)."""
+    """``meridian serve --dax-port``, or a 3-node cluster whose router serves a 3-node DAX cluster
+    (``meridian up --dax-port --dax-nodes 3``)."""
     if request.param == "cluster":
         yield from _cluster(tmp_path_factory)
         return
@@ -41,18 +43,32 @@ def server(request, tmp_path_factory):
     try:
         wait_for_http_ok(f"http://127.0.0.1:{http_port}/health", 30, process=process)
         wait_for_port("127.0.0.1", dax_port, 30, process=process)
-        yield {"http": f"http://127.0.0.1:{http_port}", "dax": f"dax://127.0.0.1:{dax_port}", "log": log}
+        yield {"http": f"http://127.0.0.1:{http_port}", "dax": f"dax://127.0.0.1:{dax_port}", "log": log,
+               "dax_nodes": 1}
     finally:
         process.terminate()
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _cluster(tmp_path_factory):
+    """Three storage nodes, and a DAX cluster of three nodes (a leader, two replicas)."""
+    base = free_port()
+    while not all(_port_free(base + i) for i in range(3)):
+        base = free_port()
     cluster = LocalCluster([REGION], 3, None, tmp_path_factory.mktemp("dax-cluster"), sync=False,
-                           dax_base_port=free_port(), router_args=["--dax-query-ttl-ms", str(QUERY_TTL_MS)])
+                           dax_base_port=base, dax_nodes=3, router_args=["--dax-query-ttl-ms", str(QUERY_TTL_MS)])
     try:
         cluster.start()
         yield {"http": cluster.endpoints[REGION], "dax": cluster.dax_endpoints[REGION],
-               "log": cluster.log_dir / f"{REGION}-router.log"}
+               "log": cluster.log_dir / f"{REGION}-router.log", "dax_nodes": 3}
     finally:
         cluster.stop()
 
@@ -246,14 +262,19 @@ def test_transactions(dax, ddb):
 
 
 def test_item_cache_is_stale_after_a_direct_write_until_a_write_through(dax, ddb):
+    """A write through DAX reaches every node's item cache; one that bypassed DAX reaches none."""
     key = {"pk": {"S": "stale"}}
+
+    def values() -> set[str]:
+        return {dax.get_item(TableName="dax_h", Key=key)["Item"]["v"]["S"] for _ in range(30)}
+
     dax.put_item(TableName="dax_h", Item={**key, "v": {"S": "one"}})
-    assert dax.get_item(TableName="dax_h", Key=key)["Item"]["v"] == {"S": "one"}
+    assert values() == {"one"}
     ddb.put_item(TableName="dax_h", Item={**key, "v": {"S": "two"}})  # not through DAX
-    assert dax.get_item(TableName="dax_h", Key=key)["Item"]["v"] == {"S": "one"}  # DAX's documented staleness
+    assert values() == {"one"}  # DAX's documented staleness, on every node
     assert dax.get_item(TableName="dax_h", Key=key, ConsistentRead=True)["Item"]["v"] == {"S": "two"}
     dax.put_item(TableName="dax_h", Item={**key, "v": {"S": "three"}})
-    assert dax.get_item(TableName="dax_h", Key=key)["Item"]["v"] == {"S": "three"}
+    assert values() == {"three"}
 
 
 def test_query_cache_is_stale_after_a_write_until_its_ttl(dax):
@@ -261,10 +282,12 @@ def test_query_cache_is_stale_after_a_write_until_its_ttl(dax):
         return dax.query(TableName="dax_hr", KeyConditionExpression="pk = :p",
                          ExpressionAttributeValues={":p": {"S": "qc"}})["Count"]
 
+    # Each node of a DAX cluster has its own query cache and the client spreads reads over the
+    # nodes: asked 30 times, every node of three has been asked (all but surely) and caches 1.
     dax.put_item(TableName="dax_hr", Item={"pk": {"S": "qc"}, "sk": {"N": "1"}})
-    assert count() == 1
+    assert {count() for _ in range(30)} == {1}
     dax.put_item(TableName="dax_hr", Item={"pk": {"S": "qc"}, "sk": {"N": "2"}})
-    assert count() == 1  # the query cache is not invalidated by writes
+    assert {count() for _ in range(30)} == {1}  # no node's query cache is invalidated by writes
     time.sleep(QUERY_TTL_MS / 1000 + 0.2)
     assert count() == 2
 
@@ -319,3 +342,22 @@ def test_a_restarted_node_keeps_attribute_lists_and_starts_with_empty_caches(tmp
         if client is not None:
             client.close()
         process.terminate()
+
+
+def test_metrics_count_every_nodes_hits_and_requests(server, dax):
+    """/metrics shows each DAX node's counters; in a 3-node cluster the client spread its reads over all three."""
+    import urllib.request
+
+    key = {"pk": {"S": "metrics"}}
+    dax.put_item(TableName="dax_h", Item={**key, "v": {"N": "1"}})
+    for _ in range(30):
+        dax.get_item(TableName="dax_h", Key=key)
+    with urllib.request.urlopen(f"{server['http']}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    hits = {}
+    for line in text.splitlines():
+        if line.startswith("meridian_dax_item_cache_hits_total{"):
+            labels, value = line.rsplit(" ", 1)
+            hits[labels.split('NodeId="', 1)[1].split('"', 1)[0]] = float(value)
+    assert len(hits) == server["dax_nodes"], hits
+    assert all(value > 0 for value in hits.values()), hits
