@@ -1,5 +1,5 @@
-// Meridian console: tables and items, capacity and throttling, live replication latency, link controls,
-// fault timeline.
+// Meridian console: tables and items, capacity and throttling, DAX caches, live replication latency,
+// link controls, fault timeline.
 //
 // Plain JavaScript, no build step, nothing fetched from anywhere but this router.
 // Every value that comes from data (table names, attribute names and values,
@@ -8,7 +8,7 @@
 "use strict";
 
 (() => {
-  const POLL_INTERVAL_MS = 1000; // capacity, replication and events
+  const POLL_INTERVAL_MS = 1000; // capacity, DAX, replication and events
   const TABLES_INTERVAL_MS = 2000;
   const WINDOW_POINTS_MAX = 300; // samples kept per region pair (one per poll)
   const CHART_SPAN_S = 120; // what a chart shows at most; less while the page is younger
@@ -135,6 +135,7 @@
     replication: null,
     events: [],
     capacity: { series: new Map(), t: null, polled: false }, // table name -> {read, write: {points, levels, prev}, table}
+    dax: { series: new Map(), t: null }, // "cluster/node" -> {points: [{t, hits, misses}], prev, recent}
   };
 
   async function loadOverview() {
@@ -145,6 +146,7 @@
     $("regions").textContent = overview.regions.join(", ");
     $("window-s").textContent = String(CHART_SPAN_S);
     $("capacity-window-s").textContent = String(CHART_SPAN_S);
+    $("dax-window-s").textContent = String(CHART_SPAN_S);
     $("timeline-span").textContent = `${TIMELINE_SPANS_S[0] / 60} min`;
     document.title = `Meridian console · ${overview.region}`;
     if (!overview.replication) {
@@ -889,6 +891,209 @@
     }
   }
 
+  // --- DAX -----------------------------------------------------------------------------------
+  // The router answers each DAX node's cumulative counters (its CloudWatch
+  // figures); each poll becomes one point per node: item cache hits and misses
+  // a second since the previous reading, over the router's own clock, and the
+  // hit rates of that interval beside the cumulative ones.
+  const fmtRate = (r) => (r === null || r === undefined ? "–" : `${(r * 100).toFixed(1)} %`);
+  const daxKey = (node) => `${node.cluster}/${node.node_id}`;
+
+  async function pollDax() {
+    try {
+      updateDax(await api("/console/api/dax"));
+      setProblem("dax", null);
+    } catch (err) {
+      setProblem("dax", `dax: ${err.message}`);
+    } finally {
+      setTimeout(pollDax, POLL_INTERVAL_MS);
+    }
+  }
+
+  // Lookups since the previous reading; a counter that went back started again (a node rebooted).
+  const since = (now, before) => (before === undefined ? null : now >= before ? now - before : now);
+
+  function intervalRate(hits, misses) {
+    if (hits === null || misses === null || hits + misses === 0) return null;
+    return hits / (hits + misses);
+  }
+
+  function updateDax(answer) {
+    const now = Date.now() / 1000;
+    const dax = state.dax;
+    const dt = dax.t === null ? 0 : answer.t - dax.t;
+    const seen = new Set();
+    for (const cluster of answer.clusters) {
+      for (const node of cluster.nodes) {
+        const key = daxKey(node);
+        seen.add(key);
+        let s = dax.series.get(key);
+        if (!s) { s = { points: [], prev: null, recent: { item: null, query: null } }; dax.series.set(key, s); }
+        const reading = { ih: node.item_cache.hits, im: node.item_cache.misses,
+          qh: node.query_cache.hits, qm: node.query_cache.misses };
+        if (s.prev && dt > 0) {
+          const ih = since(reading.ih, s.prev.ih), im = since(reading.im, s.prev.im);
+          push(s.points, { t: now, hits: ih / dt, misses: im / dt });
+          s.recent = { item: intervalRate(ih, im), query: intervalRate(since(reading.qh, s.prev.qh), since(reading.qm, s.prev.qm)) };
+        }
+        s.prev = reading;
+      }
+    }
+    for (const key of [...dax.series.keys()]) if (!seen.has(key)) dax.series.delete(key);
+    dax.t = answer.t;
+    renderDax(answer);
+  }
+
+  function renderDax(answer) {
+    const off = $("dax-off");
+    const container = $("dax");
+    const count = answer.clusters.reduce((n, c) => n + c.nodes.length, 0);
+    $("dax-count").textContent = count ? `${count} node${count === 1 ? "" : "s"}${answer.truncated ? "+" : ""}` : "";
+    if (!answer.configured) {
+      off.textContent = "This router serves no DAX: start it with --dax-port PORT (meridian serve, meridian up), " +
+        "or create a cluster with aws dax create-cluster.";
+      off.hidden = false;
+      container.replaceChildren();
+      return;
+    }
+    off.hidden = true;
+    const wanted = new Set(answer.clusters.map((c) => c.name));
+    for (const box of [...container.children]) if (!wanted.has(box.dataset.cluster)) box.remove();
+    answer.clusters.forEach((cluster, i) => {
+      let box = [...container.children].find((b) => b.dataset.cluster === cluster.name);
+      if (!box) box = buildDaxCluster(cluster);
+      if (container.children[i] !== box) container.insertBefore(box, container.children[i] || null);
+      updateDaxCluster(box, cluster);
+    });
+  }
+
+  function buildDaxCluster(cluster) {
+    return el("section", { class: "dax-cluster", "data-cluster": cluster.name },
+      el("header", { class: "dax-cluster-head" },
+        el("span", { class: "table-name" }, cluster.name),
+        el("span", { class: "muted" }, "discovery ", el("code", { class: "discovery" })),
+        el("span", { class: "muted node-count" })),
+      el("div", { class: "dax-nodes" }));
+  }
+
+  function updateDaxCluster(box, cluster) {
+    box.querySelector(".discovery").textContent = cluster.discovery;
+    box.querySelector(".node-count").textContent = `${cluster.nodes.length} node${cluster.nodes.length === 1 ? "" : "s"}`;
+    const list = box.querySelector(".dax-nodes");
+    const wanted = new Set(cluster.nodes.map((n) => n.node_id));
+    for (const card of [...list.children]) if (!wanted.has(card.dataset.node)) card.remove();
+    cluster.nodes.forEach((node, i) => {
+      let card = [...list.children].find((c) => c.dataset.node === node.node_id);
+      if (!card) card = buildDaxNode(node);
+      if (list.children[i] !== card) list.insertBefore(card, list.children[i] || null);
+      updateDaxNode(card, node, state.dax.series.get(daxKey(node)));
+    });
+  }
+
+  function buildDaxNode(node) {
+    const cacheBox = (kind, title) => el("div", { class: "dax-cache", "data-cache": kind },
+      el("div", { class: "dax-box-title" }, title),
+      el("b", { class: "hit-rate" }, "–"), el("span", { class: "muted" }, " hit rate · now "),
+      el("span", { class: "hit-rate-now" }, "–"),
+      el("div", { class: "dax-small" }, el("span", { class: "hits" }, "0"), " hits · ",
+        el("span", { class: "misses" }, "0"), " misses"));
+    return el("article", { class: "dax-node", "data-node": node.node_id },
+      el("header", { class: "dax-node-head" },
+        el("span", { class: "table-name node-name" }, node.node_id),
+        el("span", { class: "badge role" }),
+        el("code", { class: "dax-url" }),
+        el("span", { class: "muted" }, el("span", { class: "connections" }, "0"), " connection(s)")),
+      el("div", { class: "dax-figures" },
+        cacheBox("item", "item cache (GetItem, BatchGetItem)"),
+        cacheBox("query", "query cache (Query, Scan)"),
+        el("div", { class: "dax-memory" },
+          el("div", { class: "dax-box-title" }, "memory"),
+          el("b", { class: "utilization" }, "–"), el("span", { class: "muted" }, " in use"),
+          el("div", { class: "dax-small" }, el("span", { class: "cached" }), " cached · ",
+            el("span", { class: "evicted" }), " evicted"),
+          el("div", { class: "dax-small muted ttls" })),
+        el("div", { class: "dax-requests" },
+          el("div", { class: "dax-box-title" }, el("span", { class: "requests-total" }, "0"), " requests"),
+          el("ul", { class: "methods" }))),
+      el("canvas", { class: "chart dax-chart", height: "110", "data-points": "0" }));
+  }
+
+  function updateDaxNode(card, node, s) {
+    const role = card.querySelector(".badge.role");
+    role.textContent = node.role;
+    role.dataset.role = node.role;
+    card.querySelector(".dax-url").textContent = node.url;
+    card.querySelector(".connections").textContent = fmtCount(node.connections);
+    for (const kind of ["item", "query"]) {
+      const box = card.querySelector(`.dax-cache[data-cache="${kind}"]`);
+      const cache = node[`${kind}_cache`];
+      box.querySelector(".hit-rate").textContent = fmtRate(cache.hit_rate);
+      box.querySelector(".hit-rate-now").textContent = fmtRate(s ? s.recent[kind] : null);
+      box.querySelector(".hits").textContent = fmtCount(cache.hits);
+      box.querySelector(".misses").textContent = fmtCount(cache.misses);
+    }
+    const capacity = node.capacity_bytes === null ? "" : ` of ${fmtBytes(node.capacity_bytes)}`;
+    card.querySelector(".utilization").textContent = `${node.memory_utilization_percent.toFixed(2)} %`;
+    card.querySelector(".cached").textContent = `${fmtBytes(node.cached_bytes)}${capacity}`;
+    card.querySelector(".evicted").textContent = fmtBytes(node.evicted_bytes);
+    const ttl = (ms) => (ms === null || ms === undefined ? "–" : `${fmtCount(ms / 1000)} s`);
+    card.querySelector(".ttls").textContent = `TTL: items ${ttl(node.record_ttl_ms)}, queries ${ttl(node.query_ttl_ms)}`;
+    card.querySelector(".requests-total").textContent = fmtCount(node.requests_total);
+    const methods = Object.entries(node.requests);
+    card.querySelector(".methods").replaceChildren(...(methods.length ? methods.map(([method, n]) =>
+      el("li", { "data-method": method }, el("span", null, method), el("b", { class: "n" }, fmtCount(n))))
+      : [el("li", { class: "muted" }, "none yet")]));
+    drawDaxChart(card.querySelector("canvas"), s ? s.points : []);
+  }
+
+  // Item cache hits a second (green) and misses a second (orange), one point per reading.
+  function drawDaxChart(canvas, allPoints) {
+    const { g, width, height } = prepareCanvas(canvas, 110);
+    const now = Date.now() / 1000;
+    const span = chartSpan(now);
+    const t0 = now - span;
+    const left = 40, right = 10, top = 14, bottom = 18;
+    const w = width - left - right, h = height - top - bottom;
+    const x = (t) => left + ((t - t0) / span) * w;
+    const points = allPoints.filter((p) => p.t >= t0);
+    canvas.dataset.points = String(points.length);
+    const yMax = niceMax(Math.max(1, ...points.map((p) => Math.max(p.hits, p.misses))) * 1.1);
+    const y = (v) => top + h - (Math.min(v, yMax) / yMax) * h;
+    g.font = "10px system-ui, sans-serif";
+    g.lineWidth = 1;
+    g.textAlign = "right";
+    g.textBaseline = "middle";
+    const divisions = yMax / 10 ** Math.floor(Math.log10(yMax)) === 2 ? 4 : 5; // round gridlines
+    for (let i = 0; i <= divisions; i++) {
+      const v = (yMax * i) / divisions;
+      const yy = Math.round(y(v)) + 0.5;
+      g.strokeStyle = i === 0 ? "#dde2ea" : "#f0f2f6";
+      g.beginPath(); g.moveTo(left, yy); g.lineTo(left + w, yy); g.stroke();
+      g.fillStyle = "#6b7280";
+      g.fillText(fmtUnits(v), left - 4, yy);
+    }
+    g.textAlign = "left";
+    g.textBaseline = "top";
+    g.fillStyle = "#9aa3af";
+    g.fillText("item cache lookups/s", left + 4, top - 12);
+    timeTicks(g, x, span, now, top + h + 4);
+    for (const [field, color] of [["misses", "#e8890c"], ["hits", "#2f9e44"]]) {
+      g.strokeStyle = color;
+      g.fillStyle = color;
+      g.lineWidth = 1.5;
+      g.beginPath();
+      points.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p[field])) : g.moveTo(x(p.t), y(p[field]))));
+      g.stroke();
+      if (points.length === 1) { g.beginPath(); g.arc(x(points[0].t), y(points[0][field]), 2.2, 0, Math.PI * 2); g.fill(); }
+    }
+    if (!points.length) {
+      g.fillStyle = "#9aa3af";
+      g.textAlign = "center";
+      g.textBaseline = "middle";
+      g.fillText("waiting for two readings", left + w / 2, top + h / 2);
+    }
+  }
+
   // --- events and the fault timeline -------------------------------------------------------
   async function pollEventsOnce() {
     try {
@@ -993,6 +1198,7 @@
     }
     pollTables();
     pollCapacity();
+    pollDax();
     if (overview.replication) {
       pollReplication();
       pollEvents();

@@ -12,6 +12,9 @@
     GET  /console/api/contributors?table=T
                                      Contributor Insights of T and its global indexes: status, mode, and
                                      each rule's top keys through this router (most accessed, most throttled)
+    GET  /console/api/dax            per DAX node of this router (``--dax-port``, DAX clusters): URL, item and
+                                     query cache hits and misses, evicted and cached bytes, connections,
+                                     requests per method (cumulative; ``console/dax.py``)
     POST /console/api/link           {"action": cut|heal|set, "source", "target", ...}
 
 ``console_handler`` wraps the application's handler: paths under
@@ -48,6 +51,7 @@ from ..actions.contributor_insights import console_view as contributors_view
 from ..context import RouterContext
 from ..http import Request, Response
 from ..throttle import READ, WRITE
+from .dax import dax_state
 from .replication import ConsoleError, ReplicationView
 from .tables import list_tables, page_limit, scan_page
 
@@ -112,6 +116,7 @@ class Console:
             b"/console/api/events": self._events,
             b"/console/api/contributors": self._contributors,
             b"/console/api/capacity": self._capacity,
+            b"/console/api/dax": self._dax,
         }
         self._post: dict[bytes, Callable[[Any], Awaitable[Response]]] = {b"/console/api/link": self._link}
 
@@ -226,6 +231,10 @@ class Console:
     # --- capacity ------------------------------------------------------------
     async def _capacity(self, params: dict[str, str]) -> Response:
         return _json(200, capacity_state(self._ctx))
+
+    # --- DAX -----------------------------------------------------------------
+    async def _dax(self, params: dict[str, str]) -> Response:
+        return _json(200, dax_state(self._ctx))
 
 
 def _maximum(units: int | None) -> int | None:
