@@ -94,6 +94,7 @@ def _add_front_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dax-cluster-name", default="meridian", metavar="NAME",
                    help="name of the DAX cluster --dax-port starts (DescribeClusters; default meridian)")
+    _add_dax_tls(p)
     _add_dax_ttls(p)
     _add_dax_attribute_lists(p)
     p.add_argument(
@@ -125,12 +126,41 @@ def _add_dax_attribute_lists(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dax_tls(p: argparse.ArgumentParser) -> None:
+    """daxs:// (``meridian.router.dax.tls``): the operator's certificate, or one Meridian makes."""
+    p.add_argument("--dax-tls-cert", default=None, metavar="FILE",
+                   help="serve daxs:// (TLS) with this PEM certificate (chain); needs --dax-tls-key")
+    p.add_argument("--dax-tls-key", default=None, metavar="FILE", help="the PEM private key of --dax-tls-cert")
+    p.add_argument(
+        "--dax-tls", action="store_true",
+        help="serve daxs:// (TLS); without --dax-tls-cert, with a self-signed certificate made once (in the data "
+        "folder, else a per-user temporary folder) whose path is printed, to trust with SSL_CERT_FILE (Python) "
+        "or NODE_EXTRA_CA_CERTS (node)",
+    )  # fmt: skip
+
+
+def _dax_tls_args(ns: argparse.Namespace) -> dict:
+    """The TLS flags, checked now: the pair goes together, and given files must load."""
+    cert, key = ns.dax_tls_cert, ns.dax_tls_key
+    if (cert is None) != (key is None):
+        raise SystemExit("--dax-tls-cert and --dax-tls-key go together")
+    if cert is not None:
+        from meridian.router.dax import tls
+
+        try:
+            tls.server_context(tls.TlsFiles(cert_path=cert, key_path=key))
+        except tls.TlsError as exc:
+            raise SystemExit(str(exc)) from None
+    return {"cert_path": cert, "key_path": key, "generate": ns.dax_tls}
+
+
 def _add_dax(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dax", help="a DAX node: DAX's protocol, with its caches, in front of a DynamoDB endpoint")
     p.add_argument("--listen", default="127.0.0.1:8111", help="HOST:PORT to serve DAX on (default 127.0.0.1:8111)")
     p.add_argument("--upstream", default="http://127.0.0.1:8000", help="the DynamoDB endpoint behind it")
     p.add_argument("--region", default=DEFAULT_REGION)
     p.add_argument("--node-id", default="dax-0")
+    _add_dax_tls(p)
     _add_dax_ttls(p)
     _add_dax_attribute_lists(p)
 
@@ -156,11 +186,15 @@ def _front_options(ns: argparse.Namespace):
             credentials = parse_credentials(entries)
         except ValueError as exc:
             raise SystemExit(f"--credentials: {exc}") from None
+    tls = _dax_tls_args(ns)
+    if ns.dax_port is None and (tls["generate"] or tls["cert_path"]):
+        raise SystemExit("--dax-tls and --dax-tls-cert need --dax-port")
     return RouterOptions(
         cors_origins=cors, ttl_change_interval_s=ns.ttl_change_interval_s, credentials=credentials,
         stream_retention_s=ns.stream_retention_s, throttling=not ns.no_throttling, dax_port=ns.dax_port,
         dax_record_ttl_ms=ns.dax_record_ttl_ms, dax_query_ttl_ms=ns.dax_query_ttl_ms,
         dax_attribute_lists_path=ns.dax_attribute_lists, dax_nodes=ns.dax_nodes, dax_cluster_name=ns.dax_cluster_name,
+        dax_tls_cert_path=tls["cert_path"], dax_tls_key_path=tls["key_path"], dax_tls_generate=tls["generate"],
     )  # fmt: skip
 
 
@@ -366,9 +400,11 @@ def _run(ns: argparse.Namespace) -> int:
         from meridian.router.dax.front import run_dax
 
         host, _sep, port = ns.listen.rpartition(":")
+        tls = _dax_tls_args(ns)
         return run_dax(host=host or "127.0.0.1", port=int(port), upstream_url=ns.upstream, region=ns.region,
                        node_id=ns.node_id, record_ttl_ms=ns.dax_record_ttl_ms, query_ttl_ms=ns.dax_query_ttl_ms,
-                       attribute_lists_path=ns.dax_attribute_lists)
+                       attribute_lists_path=ns.dax_attribute_lists, tls_cert_path=tls["cert_path"],
+                       tls_key_path=tls["key_path"], tls_generate=tls["generate"])
     if ns.command == "router":
         from meridian.router.server import run_router
 

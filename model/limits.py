@@ -695,6 +695,9 @@ DEMO_DAX_ITEMS_DEFAULT = 1000
 DEMO_DAX_ITEMS_MAX = 100_000
 #: `meridian demo dax`: seconds of readings its "now" columns cover (a sliding window).
 DEMO_DAX_WINDOW_S = 5.0
+#: `meridian demo dax`: reads per path whose latencies the window keeps (more than
+#: one Python client thread makes in DEMO_DAX_WINDOW_S).
+DEMO_DAX_WINDOW_READS_MAX = 200_000
 #: `meridian demo dax`: how often the dashboard is redrawn (and plain mode prints a line).
 DEMO_DAX_REDRAW_INTERVAL_S = 0.5
 DEMO_DAX_PLAIN_INTERVAL_S = 1.0
@@ -755,3 +758,77 @@ DAX_TLS_CERT_RENEW_DAYS = 30
 DAX_TLS_CERT_BACKDATE_S = 3600
 assert 0 < DAX_TLS_HANDSHAKE_TIMEOUT_S <= DAX_CONNECTION_IDLE_S
 assert 0 < DAX_TLS_CERT_RENEW_DAYS < DAX_TLS_CERT_VALID_DAYS and DAX_TLS_CERT_BACKDATE_S >= 0
+
+# --- DynamoDB's export format: meridian import / export (lab/export_format/), S3 export and import actions (router/actions/exports.py) ---
+#: Meridian's: BatchWriteItem calls one `meridian import` keeps in flight (each up to BATCH_WRITE_ITEMS_MAX puts),
+#: enough to keep a router busy over keep-alive connections without queueing past them.
+IMPORT_BATCHES_IN_FLIGHT_MAX = 16
+#: Meridian's: a batch's UnprocessedItems (or a throttle, or a lost connection) is retried this many times,
+#: with an exponential backoff from IMPORT_BACKOFF_BASE_S up to IMPORT_BACKOFF_MAX_S, before the import stops.
+IMPORT_BATCH_RETRIES_MAX = 12
+IMPORT_BACKOFF_BASE_S = 0.05
+IMPORT_BACKOFF_MAX_S = 5.0
+#: Meridian's: the progress file (which data files and lines are done) is rewritten at most this often.
+IMPORT_PROGRESS_SAVE_INTERVAL_S = 1.0
+#: Meridian's: a data file's line longer than this is a bad line, not read further (a 400 KB item grows
+#: in DynamoDB JSON: base64 binaries by 4/3, escaped strings up to 6x).
+IMPORT_LINE_BYTES_MAX = 8 * 1024 * 1024
+#: Meridian's: bad lines printed as they are met; all of them go to the errors file.
+IMPORT_BAD_LINES_SHOWN_MAX = 20
+#: Meridian's: items `meridian export` writes to one data file before starting the next.
+EXPORT_ITEMS_PER_FILE_MAX = 100_000
+#: Meridian's: parallel Scan segments of an export (each writes its own data files).
+EXPORT_SCAN_SEGMENTS = 4
+#: Meridian's: how long `meridian export --at` waits for its temporary restored table to be ACTIVE,
+#: polling every EXPORT_POLL_INTERVAL_S.
+EXPORT_RESTORE_TIMEOUT_S = 600.0
+EXPORT_POLL_INTERVAL_S = 0.2
+#: DynamoDB's: ListExports' MaxResults and ListImports' PageSize are 1 to 25 (25 when absent here).
+LIST_EXPORTS_PAGE_MAX = 25
+#: DynamoDB's: an incremental export covers at least 15 minutes.
+INCREMENTAL_EXPORT_PERIOD_MIN_S = 15 * 60.0
+#: DynamoDB's: a ClientToken names the same export or import for 8 hours.
+EXPORT_CLIENT_TOKEN_WINDOW_S = 8 * 3600.0
+#: Meridian's: exports and imports a router remembers (the oldest forgotten first); DynamoDB lists
+#: them for EXPORT_RECORD_RETENTION_S.
+EXPORT_RECORDS_MAX = 1000
+EXPORT_RECORD_RETENTION_S = 90 * 24 * 3600.0
+assert IMPORT_LINE_BYTES_MAX > 6 * ITEM_SIZE_BYTES_MAX and 1 <= IMPORT_BATCHES_IN_FLIGHT_MAX
+assert 0 < IMPORT_BACKOFF_BASE_S < IMPORT_BACKOFF_MAX_S and IMPORT_BATCH_RETRIES_MAX >= 1
+assert EXPORT_ITEMS_PER_FILE_MAX >= 1 and EXPORT_SCAN_SEGMENTS >= 1 and EXPORT_RECORDS_MAX >= LIST_EXPORTS_PAGE_MAX
+
+# --- multi-attribute GSI keys (model/ops.py, router/validation_rules.py, model/expressions/key_condition.py) ---
+#: DynamoDB's (2025): a global secondary index's key holds up to four HASH and up to four RANGE
+#: attributes (a table's key and a local index's stay one of each).
+GSI_HASH_KEY_ATTRIBUTES_MAX = 4
+GSI_RANGE_KEY_ATTRIBUTES_MAX = 4
+#: DynamoDB's: a KeyConditionExpression names each key attribute once, so no more conditions than this.
+KEY_CONDITIONS_MAX = GSI_HASH_KEY_ATTRIBUTES_MAX + GSI_RANGE_KEY_ATTRIBUTES_MAX
+assert KEY_CONDITIONS_MAX >= 2 and GSI_HASH_KEY_ATTRIBUTES_MAX >= 1 and GSI_RANGE_KEY_ATTRIBUTES_MAX >= 1
+
+# --- the lab as a Docker Swarm stack (lab/swarm.py, lab/chaos/swarm_target.py) ---
+#: Meridian's: one ``docker swarm init|leave``, ``docker node update``, ``inspect`` or ``ps`` call.
+SWARM_COMMAND_TIMEOUT_S = 60.0
+#: Meridian's: ``docker stack deploy`` (it only submits the services; the wait is below).
+SWARM_DEPLOY_TIMEOUT_S = 300.0
+#: Meridian's: one storage node's rolling update (``docker service update --detach=false``:
+#: stop, start, the health check's start period, then the update's 30 s monitor window).
+SWARM_NODE_UPDATE_TIMEOUT_S = 300.0
+#: Meridian's: every service of the stack to have a running task whose health check passed.
+SWARM_READY_TIMEOUT_S = 300.0
+#: Meridian's: ``docker stack rm`` to have removed every container and network of the stack.
+SWARM_REMOVE_TIMEOUT_S = 180.0
+#: Meridian's: a service killed by chaos to be back (the restart policy's delay, then its health check).
+SWARM_TASK_READY_TIMEOUT_S = 120.0
+#: Meridian's: pause between two looks at the stack while waiting.
+SWARM_POLL_INTERVAL_S = 1.0
+assert SWARM_POLL_INTERVAL_S < SWARM_COMMAND_TIMEOUT_S <= SWARM_DEPLOY_TIMEOUT_S
+assert SWARM_TASK_READY_TIMEOUT_S <= SWARM_READY_TIMEOUT_S
+
+# --- DAX bad input (router/dax/cbor.py; tests/unit/test_dax_fuzz_methods.py) ---
+#: Meridian's: a CBOR bignum (tags 2 and 3) whose magnitude is longer than this is decoded as a
+#: tagged byte string, not an int.  No DynamoDB number needs more (38 digits, exponent at most 125:
+#: under 64 bytes), and Python refuses to print an int past 4,300 digits (about 1,785 bytes), so no
+#: error message or repr downstream may meet one.
+DAX_CBOR_BIGNUM_BYTES_MAX = 256
+assert 8 * DAX_CBOR_BIGNUM_BYTES_MAX >= 4 * (NUMBER_EXPONENT_MAX + 2) and DAX_CBOR_BIGNUM_BYTES_MAX < 1785

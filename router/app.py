@@ -12,7 +12,8 @@ This module only dispatches and formats; the work of each action lives in
 2. body is not JSON                              -> SerializationException
 3. unknown ``X-Amz-Target``                      -> UnknownOperationException
    (``DynamoDB_20120810.<Action>``, and ``DynamoDBStreams_20120810.<Action>``
-   for the DynamoDB Streams API, served on the same endpoint)
+   for the DynamoDB Streams API, served on the same endpoint; ``AmazonDAXV3.<Action>``
+   for the DAX control plane, JSON 1.1, its faults bare ``__type`` names)
 4. missing/odd ``Authorization``                 -> MissingAuthenticationToken /
                                                     IncompleteSignature;
    with ``credentials``: the SigV4 signature      -> ``sigv4.verify``'s checks, in DynamoDB's
@@ -77,6 +78,8 @@ _JSON_10 = "application/x-amz-json-1.0"
 _JSON = "application/json"
 _API_PREFIXES = ("DynamoDB_20120810.",)
 _STREAMS_PREFIX = "DynamoDBStreams_20120810."
+_DAX_PREFIX = "AmazonDAXV3."
+_JSON_11 = "application/x-amz-json-1.1"  # the DAX control plane's (router/actions/dax_control.py)
 _UNKNOWN_OPERATION_XML = b"<UnknownOperationException/>\n"
 # CORS: the response headers a browser script may read (what the JavaScript SDKs look at).
 _CORS_EXPOSE = b"Access-Control-Expose-Headers: x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,x-amz-crc32,Date\r\n"
@@ -140,7 +143,9 @@ class Application:
     (already JSON, spliced as they are).  ``ctx`` is the router context
     handed to every action (catalog, storage, ring, region).
     ``stream_actions``: the same for the DynamoDB Streams API
-    (``ListStreams`` ...), served under its own target prefix.
+    (``ListStreams`` ...), served under its own target prefix;
+    ``dax_actions``: the DAX control plane's (``CreateCluster`` ...), which
+    check their own requests (``router/dax/control_faults.py``).
     """
 
     def __init__(
@@ -154,6 +159,7 @@ class Application:
         cors_origins: str | list[str] = "*",
         credentials: dict[str, sigv4.Credential] | None = None,
         stream_actions: dict[str, ActionFn] | None = None,
+        dax_actions: dict[str, ActionFn] | None = None,
     ) -> None:
         """``extra_routes``: GET paths; ``post_routes``: POST paths other than
         DynamoDB's ``/`` (the handler gets the request, body included);
@@ -172,6 +178,8 @@ class Application:
         }
         for name, fn in (stream_actions or {}).items():
             self._actions[_STREAMS_PREFIX + name] = (name, fn, validate_stream_request)
+        for name, fn in (dax_actions or {}).items():
+            self._actions[_DAX_PREFIX + name] = (name, fn, _checked_by_action)
         self._extra_routes = extra_routes or {}
         self._post_routes = post_routes or {}
         self._ids = RequestIds()
@@ -283,6 +291,8 @@ class Application:
             ctype = b"Content-Type: application/x-amz-json-1.0\r\n"
         elif content_type == _JSON or not req.body:
             ctype = b"Content-Type: application/json\r\n"
+        elif content_type == _JSON_11 and (req.target or "").startswith(_DAX_PREFIX):
+            ctype = b"Content-Type: application/x-amz-json-1.1\r\n"
         else:
             return Response(404, _UNKNOWN_OPERATION_XML, b"Content-Type: application/json\r\n")
 
@@ -336,7 +346,12 @@ class Application:
         return sigv4.verify(
             method=req.method.decode("latin-1"), path=path.decode("latin-1"), query=query.decode("latin-1"),
             headers=req.headers, body=req.body, credentials=self.credentials, now=time.time(), keys=self.signing_keys,
+            service="dax" if (req.target or "").startswith(_DAX_PREFIX) else sigv4.SERVICE,
         )  # fmt: skip
+
+
+def _checked_by_action(name: str, body: Any) -> None:
+    """The DAX control plane's actions check their requests themselves."""
 
 
 _SIGNATURE_PART = ", Signature="

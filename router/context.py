@@ -40,3 +40,6 @@ class RouterContext:
     #: the DAX clusters served in front of this router, by name (``router/dax/cluster.py``):
     #: the one ``--dax-port`` starts, and those the DAX control plane created
     dax_clusters: dict[str, Any] = field(default_factory=dict)
+    #: the DAX control plane's records and work (``router/dax/control_model.py``'s
+    #: ``DaxControl``), set by the server; None: no control plane (a bare context)
+    dax_control: Any = None

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from .actions import ACTIONS, STREAM_ACTIONS
+from .actions import ACTIONS, DAX_ACTIONS, STREAM_ACTIONS
 from .app import Application
 from .catalog import Catalog, RegionDirectory
 from .context import RouterContext
@@ -65,6 +65,8 @@ class RouterServer:
     async def close(self) -> None:
         self.server.close()
         if self.ctx is not None:  # the --dax-port cluster and those the control plane created
+            if self.ctx.dax_control is not None:
+                await self.ctx.dax_control.close()  # its creations and resizes in flight first
             for cluster in list(self.ctx.dax_clusters.values()):
                 await cluster.close()
         elif self.dax is not None:
@@ -324,6 +326,10 @@ class RouterOptions:
     ``dax_port``: also serve a DAX node on this port (``router/dax/``), in
     front of this router's action layer; its clients' credentials are
     checked against ``credentials`` too.
+    ``dax_tls_cert_path``/``dax_tls_key_path``: the DAX nodes speak ``daxs://``
+    (TLS) with these PEM files; ``dax_tls_generate`` without them: with a
+    self-signed certificate made once in ``dax_tls_dir`` (None: a per-user
+    temporary folder), see ``router/dax/tls.py``.
     """
 
     cors_origins: str | list[str] = "*"
@@ -337,6 +343,23 @@ class RouterOptions:
     dax_attribute_lists_path: str | None = None
     dax_nodes: int = 1
     dax_cluster_name: str = "meridian"
+    dax_tls_cert_path: str | None = None
+    dax_tls_key_path: str | None = None
+    dax_tls_generate: bool = False
+    dax_tls_dir: str | None = None
+
+
+def with_dax_tls(options: RouterOptions, host: str) -> tuple[RouterOptions, Any]:
+    """(``options`` naming the files, ``tls.TlsFiles`` or None): a certificate asked for is made (or reused)
+    now, so the banner can print its path; starting the router then only loads the files."""
+    if options.dax_port is None or not (options.dax_tls_generate or options.dax_tls_cert_path):
+        return options, None
+    from .dax import tls
+
+    files = tls.resolve(cert_path=options.dax_tls_cert_path, key_path=options.dax_tls_key_path,
+                        generate=options.dax_tls_generate, directory=options.dax_tls_dir, host=host)  # fmt: skip
+    assert files is not None  # asked for above
+    return dataclasses.replace(options, dax_tls_cert_path=files.cert_path, dax_tls_key_path=files.key_path), files
 
 
 async def start_router(
@@ -378,8 +401,12 @@ async def start_router(
     routes[b"/metrics"] = _metrics_route(ctx, relay)
     app = Application(
         ctx, ACTIONS, routes, post_routes, inflight_max=inflight_max, cors_origins=options.cors_origins,
-        credentials=options.credentials, stream_actions=STREAM_ACTIONS,
+        credentials=options.credentials, stream_actions=STREAM_ACTIONS, dax_actions=DAX_ACTIONS,
     )
+    from .dax.control_model import DaxControl  # the DAX control plane (router/actions/dax_control.py)
+    from .dax.upstream import InProcessUpstream
+
+    ctx.dax_control = DaxControl(InProcessUpstream(app), host=host, region=region, credentials=options.credentials)
     handle = console_handler(app.handle, ctx, replicator)  # /console: the web console (router/console/)
     fast = fast_path_for(app, storage)  # embedded GetItem/PutItem without coroutines (router/fast_path.py)
     # A signature covers headers the plain protocol skips: keep them all only when they are checked.
@@ -399,11 +426,17 @@ async def start_router(
         from .dax.cluster import start_dax_cluster  # only when asked: the embedded start-up stays lean
         from .dax.upstream import InProcessUpstream
 
+        options, tls_files = with_dax_tls(options, host)
+        tls_context = None
+        if tls_files is not None:  # daxs://: each node of the cluster serves TLS with this context
+            from .dax.tls import server_context
+
+            tls_context = server_context(tls_files)
         dax = await start_dax_cluster(
             InProcessUpstream(app), name=options.dax_cluster_name, host=host, node_count=options.dax_nodes,
             base_port=options.dax_port, record_ttl_ms=options.dax_record_ttl_ms,
             query_ttl_ms=options.dax_query_ttl_ms, attribute_lists_path=options.dax_attribute_lists_path,
-            region=region, credentials=options.credentials,
+            region=region, credentials=options.credentials, tls=tls_context,
         )  # fmt: skip
         ctx.dax_clusters[dax.name] = dax
     return RouterServer(app=app, storage=storage, catalog=catalog, server=server, stats=stats, ctx=ctx, dax=dax)
@@ -435,6 +468,7 @@ async def serve_embedded(
     if options.dax_port is not None and options.dax_attribute_lists_path is None:
         # DAX clients cache attribute-list ids across the node's restarts: keep the lists with the data
         options = dataclasses.replace(options, dax_attribute_lists_path=os.path.join(data_dir, "dax-attribute-lists.jsonl"))
+    options, dax_tls = with_dax_tls(options, host)
     router = await start_router(storage, host=host, port=port, region=region, shared_catalog=False, options=options)
     from meridian import __version__  # after listening: the lookup costs ~10 ms
 
@@ -443,6 +477,10 @@ async def serve_embedded(
     if router.dax is not None:
         print(f"meridian serve: DAX cluster {router.dax.name} on {router.dax.url} "
               f"({len(router.dax.nodes)} node(s))", flush=True)
+        if dax_tls is not None:
+            from .dax.tls import trust_hint
+
+            print(f"meridian serve: DAX daxs:// {trust_hint(dax_tls)}", flush=True)
     try:
         await _wait_for_signal()
     finally:
@@ -456,6 +494,7 @@ async def serve_router(
     from .storage_grpc import GrpcStorage
 
     storage = GrpcStorage(nodes)
+    options, dax_tls = with_dax_tls(options, host)
     router = await start_router(
         storage, host=host, port=port, region=region, shared_catalog=True, replicator=replicator, options=options
     )
@@ -465,6 +504,10 @@ async def serve_router(
     if router.dax is not None:
         print(f"meridian router: DAX cluster {router.dax.name} on {router.dax.url} "
               f"({len(router.dax.nodes)} node(s))", flush=True)
+        if dax_tls is not None:
+            from .dax.tls import trust_hint
+
+            print(f"meridian router: DAX daxs:// {trust_hint(dax_tls)}", flush=True)
     try:
         await _wait_for_signal()
     finally:
@@ -478,6 +521,8 @@ def run_serve(
     pitr_checkpoint_interval_s: float = limits.PITR_CHECKPOINT_INTERVAL_S_DEFAULT,
 ) -> int:  # fmt: skip
     scratch = None
+    if not in_memory and options.dax_tls_dir is None:  # a made DAX certificate lives with the data
+        options = dataclasses.replace(options, dax_tls_dir=data_dir)
     if in_memory:
         # RocksDB still writes files; on a RAM-backed folder nothing touches disk.
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -311,8 +311,12 @@ def verify(
     credentials: Mapping[str, Credential],
     now: float,
     keys: SigningKeys | None = None,
+    service: str = SERVICE,
 ) -> DynamoError | None:
     """None if the request is signed by one of ``credentials``, else DynamoDB's error.
+
+    ``service``: the scope's service the request must be signed for
+    (``dynamodb``; ``dax`` for the DAX control plane on the same endpoint).
 
     ``headers``: every header as sent, names lower-cased, in order (repeats
     kept); ``path`` and ``query``: the request target as sent, split at
@@ -359,12 +363,12 @@ def verify(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
             f"got '{credential}'"
         )
-    access_key, day, region, service, terminator = parts
+    access_key, day, region, scoped_service, terminator = parts
     problems = []
     if not region:  # guess: any named region is accepted (see the module docstring)
         problems.append(f"Credential should be scoped to a valid region, not '{region}'.")
-    if service != SERVICE:
-        problems.append(f"Credential should be scoped to correct service: '{SERVICE}'.")
+    if scoped_service != service:
+        problems.append(f"Credential should be scoped to correct service: '{service}'.")
     if terminator != TERMINATOR:
         problems.append(f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'.")
     if day != amz_date[:8]:

@@ -1,5 +1,5 @@
 """DynamoDB actions, one module per group; ``ACTIONS`` maps each action name to its function,
-``STREAM_ACTIONS`` each DynamoDB Streams action's."""
+``STREAM_ACTIONS`` each DynamoDB Streams action's, ``DAX_ACTIONS`` each DAX control-plane action's."""
 
 from . import account, backups, batch, global_tables, items, streams, tables, tags, ttl
 
@@ -18,3 +18,8 @@ ACTIONS.update(contributor_insights.ACTIONS)
 
 #: The DynamoDB Streams API (``DynamoDBStreams_20120810.<Action>``), served on the same endpoint.
 STREAM_ACTIONS = dict(streams.ACTIONS)
+
+from . import dax_control  # noqa: E402
+
+#: The DAX control plane (``AmazonDAXV3.<Action>``, JSON 1.1), served on the same endpoint.
+DAX_ACTIONS = dict(dax_control.ACTIONS)

@@ -20,6 +20,7 @@ region's router in ``meridian up``), not as processes of their own.
 
 from __future__ import annotations
 
+import ssl
 import string
 from dataclasses import dataclass, field
 
@@ -48,6 +49,8 @@ class DaxCluster:
     registry: AttributeListRegistry
     credentials: dict | None = None
     base_port: int | None = None
+    #: daxs:// (router/dax/tls.py): every node serves TLS with this context
+    tls: ssl.SSLContext | None = None
     nodes: list[DaxFront] = field(default_factory=list)
     _letters_used: int = 0
 
@@ -88,7 +91,8 @@ class DaxCluster:
             port = 0 if self.base_port is None else self.base_port + index
             zone = zones[i] if zones and i < len(zones) else self.zone_of(index)
             front = await start_dax_node(self.upstream, host=self.host, port=port, node_id=self._node_id(), az=zone,
-                                         caches=self._caches(), credentials=self.credentials, registry=self.registry)
+                                         caches=self._caches(), credentials=self.credentials, registry=self.registry,
+                                         tls=self.tls)
             if shared is not None:
                 front.node.key_schemas = shared.key_schemas
             front.cluster_id = self.name
@@ -154,11 +158,12 @@ async def start_dax_cluster(
     upstream: Upstream, *, name: str, host: str, node_count: int, base_port: int | None,
     record_ttl_ms: int = limits.DAX_RECORD_TTL_MS_DEFAULT, query_ttl_ms: int = limits.DAX_QUERY_TTL_MS_DEFAULT,
     attribute_lists_path: str | None = None, region: str = "us-east-1", credentials: dict | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> DaxCluster:  # fmt: skip
     """Start ``node_count`` nodes (``base_port`` + i, or free ports when None)."""
     cluster = DaxCluster(name=name, upstream=upstream, host=host, region=region, record_ttl_ms=record_ttl_ms,
                          query_ttl_ms=query_ttl_ms, registry=AttributeListRegistry(journal_path=attribute_lists_path),
-                         credentials=credentials, base_port=base_port)
+                         credentials=credentials, base_port=base_port, tls=tls)
     try:
         await cluster.add_nodes(node_count)
     except BaseException:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meridian.model.errors import DynamoError, ResourceNotFoundException, ValidationException
 
@@ -21,6 +21,9 @@ from .node import DaxNode
 from .requests import BadArgument
 from .server import DaxServer
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("meridian.dax")
 
@@ -74,7 +77,8 @@ class DaxFront:
 
     @property
     def url(self) -> str:
-        return f"dax://{self.host}:{self.port}"
+        scheme = "dax" if self.server.ssl_context is None else "daxs"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def node_id(self) -> str:
@@ -104,11 +108,12 @@ class DaxFront:
 async def start_dax_node(
     upstream: Upstream, *, host: str, port: int, node_id: str = "dax-0", az: str = "us-east-1a",
     caches: DaxCaches | None = None, credentials: dict | None = None, attribute_lists_path: str | None = None,
-    registry: AttributeListRegistry | None = None,
+    registry: AttributeListRegistry | None = None, tls: ssl.SSLContext | None = None,
 ) -> DaxFront:  # fmt: skip
     """``attribute_lists_path``: the attribute-list journal (``router/dax/attribute_lists.py``);
     None keeps lists in memory only, so clients that outlive the node must reconnect.
-    ``registry``: a cluster's shared registry (then ``attribute_lists_path`` is unused)."""
+    ``registry``: a cluster's shared registry (then ``attribute_lists_path`` is unused).
+    ``tls``: serve ``daxs://`` with this context (``tls.server_context``)."""
     if registry is None:
         registry = AttributeListRegistry(journal_path=attribute_lists_path)
     node = DaxNode.create(node_id, upstream, registry=registry, caches=caches)
@@ -125,22 +130,33 @@ async def start_dax_node(
         registry=node.registry,
         node=Node(node_id=node_id, hostname=host, az=az),
         credentials=credentials,
+        ssl_context=tls,
     )
     bound_host, bound_port = await server.start(host, port)
-    log.info("DAX node %s listening on dax://%s:%d", node_id, bound_host, bound_port)
-    return DaxFront(node=node, server=server, host=bound_host, port=bound_port)
+    front = DaxFront(node=node, server=server, host=bound_host, port=bound_port)
+    log.info("DAX node %s listening on %s", node_id, front.url)
+    return front
 
 
 async def serve_dax(*, host: str, port: int, upstream_url: str, region: str, node_id: str,
-                    record_ttl_ms: int, query_ttl_ms: int, attribute_lists_path: str | None = None) -> None:
+                    record_ttl_ms: int, query_ttl_ms: int, attribute_lists_path: str | None = None,
+                    tls_cert_path: str | None = None, tls_key_path: str | None = None,
+                    tls_generate: bool = False) -> None:  # fmt: skip
+    """``tls_*``: ``tls.resolve``'s choices (a certificate made here goes to the per-user temporary folder)."""
     from meridian.router.server import _wait_for_signal  # noqa: PLC0415 - the same SIGTERM/SIGINT handling
 
+    from . import tls  # noqa: PLC0415
     from .upstream import HttpUpstream  # noqa: PLC0415
 
+    tls_files = tls.resolve(cert_path=tls_cert_path, key_path=tls_key_path, generate=tls_generate, directory=None,
+                            host=host)  # fmt: skip
     caches = DaxCaches(record_ttl_ms=record_ttl_ms, query_ttl_ms=query_ttl_ms)
     front = await start_dax_node(HttpUpstream(upstream_url, region), host=host, port=port, node_id=node_id,
-                                 az=f"{region}a", caches=caches, attribute_lists_path=attribute_lists_path)
+                                 az=f"{region}a", caches=caches, attribute_lists_path=attribute_lists_path,
+                                 tls=tls.server_context(tls_files) if tls_files else None)  # fmt: skip
     print(f"meridian dax: listening on {front.url} -> {upstream_url}", flush=True)
+    if tls_files is not None:
+        print(f"meridian dax: daxs:// {tls.trust_hint(tls_files)}", flush=True)
     try:
         await _wait_for_signal()
     finally:

@@ -7,12 +7,19 @@ cache ones, the node may add its request counts).  Each becomes one family
 named ``meridian_dax_...``, labelled with CloudWatch's DAX dimensions
 ``ClusterId`` and ``NodeId``.  A family is written only when some node reports
 it, so a node that does not count requests yet adds no empty families.
+
+Meridian adds one family DAX's CloudWatch lacks: each node's server-side
+request time (``latency.py``; last byte of a request parsed -> its answer
+written) as a Prometheus histogram on the fixed ``LATENCY_BOUNDS_US`` grid,
+plus its p50/p99 since start as gauges.  A benchmark takes differences of
+the buckets between two scrapes to get one interval's percentiles
+(``bench/dax.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class DaxNodeStatistics(Protocol):
@@ -75,6 +82,17 @@ FAMILIES: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: ``le`` bounds (µs) of the request-time histogram: 5 µs steps where a cached
+#: GetItem lands, coarser beyond.  A layout, not a bound: every request is counted.
+LATENCY_BOUNDS_US: tuple[int, ...] = (
+    5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 60, 70, 80, 90, 100, 125, 150, 200, 250, 300, 400, 500,
+    750, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000,
+)
+_LATENCY_FAMILY = "meridian_dax_request_duration_seconds"
+_LATENCY_HELP = ("Time this DAX node spent on each request, from its last byte parsed to its answer written "
+                 "(Meridian's; not a CloudWatch metric).")
+
+
 def _label_value(text: str) -> str:
     """A Prometheus label value, escaped as the text exposition format asks."""
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
@@ -102,4 +120,33 @@ def render(nodes: Iterable[DaxNodeStatistics]) -> list[str]:
             f"{_number(value)}\n"
             for node, value in reporting
         )
+    lines.extend(_latency_lines(ordered))
+    return lines
+
+
+def _latency_of(node: Any) -> Any:
+    """The node's request-time histogram (``DaxFront.server.stats.latency``), or None for a node without one."""
+    return getattr(getattr(getattr(node, "server", None), "stats", None), "latency", None)
+
+
+def _latency_lines(nodes: list[DaxNodeStatistics]) -> list[str]:
+    measured = [(node, histogram) for node in nodes if (histogram := _latency_of(node)) is not None]
+    if not measured:
+        return []
+    lines = [f"# HELP {_LATENCY_FAMILY} {_LATENCY_HELP}\n", f"# TYPE {_LATENCY_FAMILY} histogram\n"]
+    quantiles: list[tuple[str, str, str]] = []  # (labels, p50 s, p99 s) per node
+    for node, histogram in measured:
+        labels = f'ClusterId="{_label_value(node.cluster_id)}",NodeId="{_label_value(node.node_id)}"'
+        counts = histogram.cumulative_counts(tuple(bound * 1000 for bound in LATENCY_BOUNDS_US))
+        lines.extend(f'{_LATENCY_FAMILY}_bucket{{{labels},le="{bound / 1e6:g}"}} {n}\n'
+                     for bound, n in zip(LATENCY_BOUNDS_US, counts))
+        lines.append(f'{_LATENCY_FAMILY}_bucket{{{labels},le="+Inf"}} {histogram.count}\n')
+        lines.append(f"{_LATENCY_FAMILY}_sum{{{labels}}} {histogram.sum_ns / 1e9:.9f}\n")
+        lines.append(f"{_LATENCY_FAMILY}_count{{{labels}}} {histogram.count}\n")
+        quantiles.append((labels, f"{histogram.percentile_ns(50) / 1e9:.9f}", f"{histogram.percentile_ns(99) / 1e9:.9f}"))
+    for position, name in ((1, "p50"), (2, "p99")):
+        family = f"meridian_dax_request_duration_{name}_seconds"
+        lines.append(f"# HELP {family} {name} of {_LATENCY_FAMILY} since the node started.\n")
+        lines.append(f"# TYPE {family} gauge\n")
+        lines.extend(f"{family}{{{entry[0]}}} {entry[position]}\n" for entry in quantiles)
     return lines

@@ -50,8 +50,11 @@ from . import endpoints
 from .auth import Authenticator
 from .cbor import CborError, NeedMore, decode_item
 from .errors import encode_error
+from .latency import LatencyHistogram, monotonic_ns
 
 if TYPE_CHECKING:
+    import ssl
+
     from .attribute_lists import AttributeListRegistry
 
 log = logging.getLogger("meridian.router.dax")
@@ -134,6 +137,8 @@ class Statistics:
     connections_malformed: int = 0
     requests: int = 0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    #: each answered request's time in the server: last byte parsed -> answer written
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class _Malformed(Exception):
@@ -160,8 +165,11 @@ class DaxServer:
         credentials: Mapping[str, Credential | str] | None = None,
         connections_max: int = limits.DAX_CONNECTIONS_MAX,
         idle_s: float = limits.DAX_CONNECTION_IDLE_S,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context``: serve ``daxs://`` (TLS, ``tls.py``) instead of ``dax://``; kept across restarts."""
         assert connections_max >= 1 and idle_s > 0
+        self.ssl_context = ssl_context
         self.handlers = handlers
         self.describe_key_schema = describe_key_schema
         self.registry = registry
@@ -191,12 +199,18 @@ class DaxServer:
             "errors_by_type": dict(s.errors_by_type),
             "auth_accepted": self.auth.accepted,
             "auth_rejected": self.auth.rejected,
+            "latency_p50_us": s.latency.percentile_ns(50) / 1000,
+            "latency_p99_us": s.latency.percentile_ns(99) / 1000,
         }
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (port 0: any free one); returns the address bound."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: DaxProtocol(self), host, port)
+        if self.ssl_context is None:
+            server = await loop.create_server(lambda: DaxProtocol(self), host, port)
+        else:  # the protocol sees only decrypted bytes, after the handshake
+            server = await loop.create_server(lambda: DaxProtocol(self), host, port, ssl=self.ssl_context,
+                                              ssl_handshake_timeout=limits.DAX_TLS_HANDSHAKE_TIMEOUT_S)
         self._server = server
         bound = server.sockets[0].getsockname()
         return bound[0], bound[1]
@@ -369,10 +383,12 @@ class DaxProtocol(asyncio.Protocol):
                     return
                 if request is None:
                     return
+                parsed_ns = monotonic_ns()
                 reply = await self._server.answer(self.state, *request)
                 if reply is not None:
                     await self._can_write.wait()
                     self._write(reply)
+                    self._server.stats.latency.record_ns(monotonic_ns() - parsed_ns)
         finally:
             self.task = None
 

@@ -14,6 +14,7 @@ answers (or the ``DynamoError`` the action raised):
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import orjson
@@ -60,11 +61,13 @@ class HttpUpstream:
         # Meridian's routers accept any signature unless configured with
         # credentials; a DAX node in front of such a router is the one that
         # checks its clients' credentials (``router/dax/auth.py``).
+        now = time.gmtime()
         return {
             "Content-Type": "application/x-amz-json-1.0",
             "X-Amz-Target": f"DynamoDB_20120810.{action}",
-            "Authorization": (f"AWS4-HMAC-SHA256 Credential=dax/20260101/{self.region}/dynamodb/aws4_request, "
-                              "SignedHeaders=host, Signature=0"),
+            "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", now),
+            "Authorization": (f"AWS4-HMAC-SHA256 Credential=dax/{time.strftime('%Y%m%d', now)}/{self.region}/"
+                              "dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0"),
         }
 
     async def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
