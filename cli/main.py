@@ -13,6 +13,7 @@
     meridian demo replication  a live replication-latency dashboard
     meridian report RUN_DIR    plots and a summary of a load, chaos or demo run
     meridian streams tail      print a table's stream records as they arrive
+    meridian import | export   a table from / to DynamoDB's S3 export format (JSON or Ion) on disk
 """
 
 from __future__ import annotations
@@ -311,6 +312,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from meridian.lab import streams_tail
 
     streams_tail.add_arguments(sub)
+    from meridian.lab.export_format import cli as export_format_cli
+
+    export_format_cli.add_arguments(sub)
     return parser
 
 
@@ -458,6 +462,10 @@ def _run(ns: argparse.Namespace) -> int:
         from meridian.lab import streams_tail
 
         return streams_tail.run(ns)
+    if ns.command in ("import", "export"):
+        from meridian.lab.export_format import cli as export_format_cli
+
+        return export_format_cli.run(ns)
     raise AssertionError(ns.command)
 
 

@@ -353,6 +353,26 @@ class ServiceUnavailable(DynamoError):
     status = 503
 
 
+class ExportNotFoundException(DynamoError):
+    type_name = "ExportNotFoundException"
+
+
+class ExportConflictException(DynamoError):
+    type_name = "ExportConflictException"
+
+
+class InvalidExportTimeException(DynamoError):
+    type_name = "InvalidExportTimeException"
+
+
+class ImportNotFoundException(DynamoError):
+    type_name = "ImportNotFoundException"
+
+
+class ImportConflictException(DynamoError):
+    type_name = "ImportConflictException"
+
+
 _BY_TYPE_NAME: dict[str, type[DynamoError]] = {}
 
 

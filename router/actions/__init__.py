@@ -16,6 +16,10 @@ ACTIONS.update(transact.ACTIONS)
 ACTIONS.update(partiql.ACTIONS)
 ACTIONS.update(contributor_insights.ACTIONS)
 
+from . import exports  # noqa: E402
+
+ACTIONS.update(exports.ACTIONS)
+
 #: The DynamoDB Streams API (``DynamoDBStreams_20120810.<Action>``), served on the same endpoint.
 STREAM_ACTIONS = dict(streams.ACTIONS)
 
