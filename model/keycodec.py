@@ -49,7 +49,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import struct
-from typing import Any
+from typing import Any, Sequence
 
 from . import limits
 from .numbers import format_parts, number_parts
@@ -162,6 +162,25 @@ def partition_hash(pk_type: str, pk_value: Any) -> int:
     and run (unlike ``hash()``, which is salted per process).
     """
     digest = hashlib.blake2b(encode_value(pk_type, pk_value), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def encode_values(parts: Sequence[tuple[str, Any]]) -> bytes:
+    """Several key values ``(type, value)`` one after another.
+
+    Each encoding is self-delimiting and prefix-free, so the concatenation
+    decodes unambiguously and byte order is the values' order compared one
+    after another, the first deciding: a multi-attribute index key sorts as
+    DynamoDB sorts it, by its first RANGE attribute, then its second, ...
+    """
+    return b"".join(encode_value(key_type, value) for key_type, value in parts)
+
+
+def partition_hash_of(parts: Sequence[tuple[str, Any]]) -> int:
+    """``partition_hash`` of a partition key made of several attributes
+    (a multi-attribute GSI's HASH attributes, in key schema order), hashed
+    together as DynamoDB hashes them; one part hashes as ``partition_hash``."""
+    digest = hashlib.blake2b(encode_values(parts), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 

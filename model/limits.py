@@ -797,7 +797,7 @@ assert IMPORT_LINE_BYTES_MAX > 6 * ITEM_SIZE_BYTES_MAX and 1 <= IMPORT_BATCHES_I
 assert 0 < IMPORT_BACKOFF_BASE_S < IMPORT_BACKOFF_MAX_S and IMPORT_BATCH_RETRIES_MAX >= 1
 assert EXPORT_ITEMS_PER_FILE_MAX >= 1 and EXPORT_SCAN_SEGMENTS >= 1 and EXPORT_RECORDS_MAX >= LIST_EXPORTS_PAGE_MAX
 
-# --- multi-attribute GSI keys (model/ops.py, router/validation_rules.py, model/expressions/key_condition.py) ---
+# --- multi-attribute GSI keys (model/ops.py, router/validation_key_schema.py, model/expressions/key_condition.py) ---
 #: DynamoDB's (2025): a global secondary index's key holds up to four HASH and up to four RANGE
 #: attributes (a table's key and a local index's stay one of each).
 GSI_HASH_KEY_ATTRIBUTES_MAX = 4

@@ -18,11 +18,19 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from . import limits
 from .errors import DynamoError
-from .keycodec import TABLE_PREFIX_BYTES, decode_value, encode_value, partition_hash, prefix_end, table_prefix
+from .keycodec import (
+    TABLE_PREFIX_BYTES,
+    decode_value,
+    encode_values,
+    partition_hash,
+    partition_hash_of,
+    prefix_end,
+    table_prefix,
+)
 
 Item = dict[str, Any]  # wire JSON: attribute name -> {"S": ...} etc.
 
@@ -307,6 +315,14 @@ def fetching_page_bytes(entry_bytes: int, fetched_bytes: int) -> int:
 #     | index id (u64) | hash of index pk (u64) | index key values  | table key values |
 #     +----------------+------------------------+-------------------+------------------+
 #
+# A global index's key may hold several HASH and several RANGE attributes
+# (multi-attribute keys, up to four of each): ``index key values`` are then
+# every HASH value, then every RANGE value, in key schema order, and the hash
+# is that of the HASH values together (``keycodec.partition_hash_of``).  Key
+# values are self-delimiting, so an index partition is still one range, and
+# it sorts by the first RANGE attribute, then the second, ... as DynamoDB's
+# does; equalities on a leading run of RANGE attributes select one sub-range.
+#
 # Index ids are random 63-bit numbers like table ids, so index entries never
 # share a prefix with anything else.  Because the hash is a function of the
 # index partition key, one index partition is still one contiguous range, in
@@ -333,18 +349,42 @@ class IndexSpec:
     name: str
     index_id: int
     is_global: bool
-    key_schema: tuple[tuple[str, str], ...]  # ((pk name, type), (sk name, type)?)
+    #: ((name, type), ...): the HASH attributes (``hash_count`` of them), then
+    #: the RANGE ones; one of each at most but in a multi-attribute GSI.
+    key_schema: tuple[tuple[str, str], ...]
     projection_type: str  # ALL, KEYS_ONLY or INCLUDE
     non_key_attributes: tuple[str, ...] = ()
     #: a global index added to a table that may hold items: every node first
     #: sends the entries of the items it holds (``IndexStats.backfilling``).
     backfill: bool = False
+    #: how many of ``key_schema``'s attributes are HASH attributes (records
+    #: written before multi-attribute keys have none: one).
+    hash_count: int = 1
+
+    @property
+    def hash_schema(self) -> tuple[tuple[str, str], ...]:
+        return self.key_schema[: self.hash_count]
+
+    @property
+    def range_schema(self) -> tuple[tuple[str, str], ...]:
+        return self.key_schema[self.hash_count :]
+
+    @property
+    def multi_attribute(self) -> bool:
+        """More than one HASH or more than one RANGE attribute (DynamoDB's multi-attribute keys)."""
+        return self.hash_count > 1 or len(self.key_schema) - self.hash_count > 1
+
+    def key_schema_elements(self) -> list[dict[str, str]]:
+        """The index's ``KeySchema`` as DynamoDB shows it (every HASH, then every RANGE element)."""
+        return [{"AttributeName": name, "KeyType": "HASH" if position < self.hash_count else "RANGE"}
+                for position, (name, _) in enumerate(self.key_schema)]
 
     def to_record(self) -> dict[str, Any]:
         return {
             "name": self.name, "index_id": self.index_id, "is_global": self.is_global,
             "key_schema": [list(k) for k in self.key_schema], "projection_type": self.projection_type,
             "non_key_attributes": list(self.non_key_attributes), "backfill": self.backfill,
+            "hash_count": self.hash_count,
         }
 
     @classmethod
@@ -356,6 +396,7 @@ class IndexSpec:
             projection_type=record["projection_type"],
             non_key_attributes=tuple(record.get("non_key_attributes") or ()),
             backfill=bool(record.get("backfill")),
+            hash_count=int(record.get("hash_count") or 1),
         )
 
 
@@ -369,23 +410,30 @@ def index_specs_from_catalog(description: dict[str, Any]) -> tuple[int, list[tup
 _INDEX_PREFIX_BYTES = TABLE_PREFIX_BYTES + _SCAN_HASH.size
 
 
-def index_partition_prefix(index_id: int, pk_type: str, pk_value: Any) -> bytes:
-    """The first bytes of every entry of one index partition, and of nothing else."""
-    return table_prefix(index_id) + _SCAN_HASH.pack(partition_hash(pk_type, pk_value)) + encode_value(pk_type, pk_value)
+def index_partition_hash(hash_parts: Sequence[tuple[str, Any]]) -> int:
+    """The hash (ring position) of an index partition whose HASH attributes
+    have the values ``(type, value)`` of ``hash_parts``, in key schema order."""
+    if len(hash_parts) == 1:
+        return partition_hash(*hash_parts[0])
+    return partition_hash_of(hash_parts)
 
 
-def encode_index_key(index_id: int, index_schema: Any, table_key_suffix: bytes, item: Item) -> bytes:
+def index_partition_prefix(index_id: int, hash_parts: Sequence[tuple[str, Any]]) -> bytes:
+    """The first bytes of every entry of one index partition, and of nothing else
+    (``hash_parts``: its HASH attributes' ``(type, value)``, in key schema order)."""
+    return table_prefix(index_id) + _SCAN_HASH.pack(index_partition_hash(hash_parts)) + encode_values(hash_parts)
+
+
+def encode_index_key(index_id: int, index_schema: Any, table_key_suffix: bytes, item: Item,
+                     hash_count: int = 1) -> bytes:
     """The index key of ``item``, whose index key attributes must all be present.
 
+    ``index_schema``: its ``hash_count`` HASH attributes, then its RANGE ones.
     ``table_key_suffix`` is the item's storage key without its table prefix
     (``key[TABLE_PREFIX_BYTES:]``), so base keys are never encoded twice.
     """
-    (pk_name, pk_type), *sort = index_schema
-    key = index_partition_prefix(index_id, pk_type, item[pk_name])
-    if sort:
-        sk_name, sk_type = sort[0]
-        key += encode_value(sk_type, item[sk_name])
-    return key + table_key_suffix
+    parts = [(key_type, item[name]) for name, key_type in index_schema]
+    return index_partition_prefix(index_id, parts[:hash_count]) + encode_values(parts[hash_count:]) + table_key_suffix
 
 
 def index_key_hash(index_key: bytes) -> int:

@@ -7,10 +7,10 @@ catalog entry into compiled ``IndexPlan`` records and reports which indexes
 appeared and which went, so the engine can drop the entries of a removed
 index and the GSI maintainer (``node/gsi.py``) can start on a new one.
 
-An item has an entry in an index when it holds every index key attribute,
-with the attribute's declared type and a non-empty value (indexes are
-sparse); the entry holds the item's projection (``IndexPlan.entry``).  Index
-keys are laid out in ``model/ops.py``.
+An item has an entry in an index when it holds every index key attribute
+(every one of a multi-attribute key's), with the attribute's declared type
+and a non-empty value (indexes are sparse); the entry holds the item's
+projection (``IndexPlan.entry``).  Index keys are laid out in ``model/ops.py``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class IndexPlan:
         """The index key of ``item`` stored under ``table_key``, None if it has no entry."""
         if not self.has_key(item):
             return None
-        return encode_index_key(self.index_id, self.key_schema, table_key[TABLE_PREFIX_BYTES:], item)
+        return encode_index_key(self.index_id, self.key_schema, table_key[TABLE_PREFIX_BYTES:], item,
+                                self.spec.hash_count)
 
     def entry(
         self, item: Item, item_json: bytes, size_bytes: int, table_key: bytes

@@ -36,7 +36,7 @@ def _index_info(index: Index) -> dict[str, Any]:
     projection: dict[str, Any] = {"ProjectionType": index.spec.projection_type}
     if index.spec.projection_type == PROJECTION_INCLUDE:
         projection["NonKeyAttributes"] = sorted(index.spec.non_key_attributes)
-    out: dict[str, Any] = {"IndexName": index.name, "KeySchema": _key_schema(index.spec.key_schema),
+    out: dict[str, Any] = {"IndexName": index.name, "KeySchema": index.spec.key_schema_elements(),
                            "Projection": projection}
     if index.is_global:
         out["ProvisionedThroughput"] = {"ReadCapacityUnits": index.read_capacity,

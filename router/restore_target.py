@@ -67,14 +67,16 @@ def _check_throughput_overrides(source: Table, body: dict[str, Any], billing: st
 
 
 def _override_shape(entry: dict[str, Any]) -> tuple:
-    """What an override entry must share with a source index: key names by role, projection."""
-    keys = tuple(sorted((k.get("KeyType"), k.get("AttributeName")) for k in entry.get("KeySchema") or () if k))
+    """What an override entry must share with a source index: key names by role
+    (a multi-attribute key's in order), projection."""
+    elements = sorted((k for k in entry.get("KeySchema") or () if k), key=lambda k: k.get("KeyType") != "HASH")
+    keys = tuple((k.get("KeyType"), k.get("AttributeName")) for k in elements)
     projection = entry.get("Projection") or {}
     return keys, projection.get("ProjectionType"), tuple(sorted(projection.get("NonKeyAttributes") or ()))
 
 
 def _source_shape(index: Index) -> tuple:
-    keys = tuple(sorted(zip(("HASH", "RANGE"), (name for name, _ in index.spec.key_schema))))
+    keys = tuple((k["KeyType"], k["AttributeName"]) for k in index.spec.key_schema_elements())
     return keys, index.spec.projection_type, tuple(sorted(index.spec.non_key_attributes))
 
 
@@ -113,7 +115,8 @@ def _restored_indexes(
         spec = index.spec
         out.append(Index(
             IndexSpec(name=name, index_id=new_table_id(), is_global=spec.is_global, key_schema=spec.key_schema,
-                      projection_type=spec.projection_type, non_key_attributes=spec.non_key_attributes),
+                      projection_type=spec.projection_type, non_key_attributes=spec.non_key_attributes,
+                      hash_count=spec.hash_count),
             read_capacity=read, write_capacity=write,
         ))
     return out

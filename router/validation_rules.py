@@ -7,7 +7,7 @@ of ..." and its one-change-per-request rules, the tag actions' ARN and tag
 checks, BatchWriteItem's empty requests, TransactWriteItems' one action per
 entry.  The item actions' rules start with expression and attribute-value
 checks, so they live with those actions.
-``check_key_schema`` and ``check_projection`` are also run by UpdateTable
+``check_key_schema`` (``validation_key_schema.py``) and ``check_projection`` are also run by UpdateTable
 against the table (``router/actions/table_indexes.py``), with the same
 messages; ``check_tag_count`` and ``check_tag_set_size`` by TagResource
 against the table's tags (``router/actions/tags.py``).
@@ -30,6 +30,7 @@ from meridian.model import limits
 from meridian.model.errors import ValidationException
 
 from .backup_rules import BACKUP_RULES
+from .validation_key_schema import check_key_schema
 from .validation_constraints import java_length, render
 
 _PARAM = "One or more parameter values were invalid: "
@@ -78,30 +79,6 @@ def _check_throughput_bounds(throughput: dict[str, Any]) -> None:
         units = throughput.get(member)
         if units is not None and units > limits.CAPACITY_UNITS_VALUE_MAX:
             raise ValidationException(f"Given value {units} for {member} is out of bounds")
-
-
-def check_key_schema(
-    key_schema: list[dict[str, Any]], definitions: list[str], known: Iterable[str] | None = None
-) -> None:
-    """The rules a table's and every secondary index's key schema obey, in DynamoDB's order.
-
-    ``definitions``: the request's attribute definitions (named in the
-    message); ``known``: every attribute a key may use, when more than those
-    (UpdateTable: the table's own definitions too).
-    """
-    keys = _names(key_schema)
-    usable = set(definitions if known is None else known)
-    if any(k not in usable for k in keys):
-        raise ValidationException(
-            f"{_PARAM}Some index key attributes are not defined in AttributeDefinitions. "
-            f"Keys: [{', '.join(keys)}], AttributeDefinitions: [{', '.join(definitions)}]"
-        )
-    if len(keys) == 2 and keys[0] == keys[1]:
-        raise ValidationException("Both the Hash Key and the Range Key element in the KeySchema have the same name")
-    if key_schema[0].get("KeyType") != "HASH":
-        raise ValidationException("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
-    if len(key_schema) == 2 and key_schema[1].get("KeyType") != "RANGE":
-        raise ValidationException("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 
 
 def check_projection(projection: dict[str, Any]) -> None:
@@ -358,7 +335,7 @@ def _create_table(body: dict[str, Any]) -> None:
             if not index:
                 continue
             name = index["IndexName"]
-            check_key_schema(_elements(index["KeySchema"]), definitions)
+            check_key_schema(_elements(index["KeySchema"]), definitions, multi_attribute=True)
             check_projection(index["Projection"])
             _check_global_index_capacity(index, billing)
             if name in index_names:

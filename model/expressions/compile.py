@@ -130,11 +130,12 @@ class Compiled:
             return item
         return project_paths(item, self._paths)
 
-    def bind_key_condition(self, key_schema: Sequence[tuple[str, str]]) -> KeyCondition:
-        """Fit the key condition to ``[(partition key, type), (sort key, type)?]``."""
+    def bind_key_condition(self, key_schema: Sequence[tuple[str, str]], hash_count: int = 1) -> KeyCondition:
+        """Fit the key condition to ``[(partition key, type), (sort key, type)?]``
+        (a multi-attribute GSI's: its ``hash_count`` HASH attributes, then its RANGE ones)."""
         if self.key_conditions is None:
             raise ValueError("no KeyConditionExpression was compiled")
-        self.key_condition = bind_key_conditions(self.key_conditions, key_schema)
+        self.key_condition = bind_key_conditions(self.key_conditions, key_schema, hash_count)
         return self.key_condition
 
     def check_filter_keys(self, key_attributes: Sequence[str]) -> None:

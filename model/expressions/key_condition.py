@@ -8,6 +8,14 @@ is looked up, as DynamoDB does); the fit to the table's or index's key
 schema is checked by ``bind_key_conditions`` once the schema is known.
 Both report DynamoDB's messages, which here carry no ``Invalid
 KeyConditionExpression:`` prefix.
+
+A global index's key may hold several HASH and several RANGE attributes
+(multi-attribute keys).  A Query of one then gives every HASH attribute an
+equality, and conditions on a leading run of its RANGE attributes, in key
+schema order with no gap, where only the last one named may be a range
+condition (``<``, ``BETWEEN``, ``begins_with`` ...); the clauses may be
+written in any order.  The number of conditions is therefore only known to
+be too large once the key schema is (``bind_key_conditions``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from .. import limits
 from ..errors import ValidationException
 from ..values import decode_binary
 from .ast import And, AttrPath, Between, Call, Compare, In, Literal, Not, Or
@@ -32,6 +41,10 @@ INDEXABLE_OPERATORS = frozenset({"EQ", "LT", "LE", "GT", "GE", "BETWEEN", "BEGIN
 _OPERATOR_NAMES = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}
 _FLIPPED = {"EQ": "EQ", "LT": "GT", "LE": "GE", "GT": "LT", "GE": "LE"}
 _NOT_KEY_FUNCTIONS = frozenset({"attribute_exists", "attribute_not_exists", "attribute_type", "contains"})
+TOO_MANY_CONDITIONS = "Conditions can be of length 1 or 2 only"
+NOT_SUPPORTED = "Query key condition not supported"
+TYPE_MISMATCH = "One or more parameter values were invalid: Condition parameter type does not match schema type"
+NOT_INDEXABLE = "Attempted conditional constraint is not an indexable operation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,9 @@ class KeyCondition:
 
     ``sk_op`` is one of EQ, LT, LE, GT, GE, BETWEEN, BEGINS_WITH (``None``
     with ``sk_name`` when only the partition key is constrained).
+    A multi-attribute key's other HASH attributes are ``pk_more`` and the
+    equalities on the RANGE attributes before ``sk_name`` are ``sk_equal``,
+    each ``((name, value), ...)`` in key schema order.
     """
 
     pk_name: str
@@ -47,6 +63,13 @@ class KeyCondition:
     sk_name: str | None
     sk_op: str | None
     sk_values: tuple[Value, ...]
+    pk_more: tuple[tuple[str, Value], ...] = ()
+    sk_equal: tuple[tuple[str, Value], ...] = ()
+
+    @property
+    def partition(self) -> tuple[tuple[str, Value], ...]:
+        """Every HASH attribute's ``(name, value)``, in key schema order."""
+        return ((self.pk_name, self.pk_value), *self.pk_more)
 
     def sort_key_matches(self, value: Value | None) -> bool:
         """Whether a sort key value satisfies the sort key condition."""
@@ -81,8 +104,9 @@ class KeyCondition:
 
     def matches(self, item: dict[str, Value]) -> bool:
         """Whether an item (or key) satisfies the whole key condition."""
-        if not values_equal(item.get(self.pk_name), self.pk_value):
-            return False
+        for name, value in (*self.partition, *self.sk_equal):
+            if not values_equal(item.get(name), value):
+                return False
         return self.sk_name is None or self.sort_key_matches(resolve_path(item, (self.sk_name,)))
 
 
@@ -161,35 +185,81 @@ def extract_key_conditions(tree: Any) -> KeyConditions:
     """
     conditions: KeyConditions = {}
     _collect(tree, conditions)
-    if len(conditions) > 2:
-        raise _invalid("Conditions can be of length 1 or 2 only")
+    if len(conditions) > limits.KEY_CONDITIONS_MAX:  # no key schema has more attributes
+        raise _invalid(TOO_MANY_CONDITIONS)
     return conditions
 
 
-def bind_key_conditions(conditions: KeyConditions, key_schema: Sequence[tuple[str, str]]) -> KeyCondition:
-    """Fit conditions to ``[(partition key, type), (sort key, type)?]``."""
+def bind_key_conditions(conditions: KeyConditions, key_schema: Sequence[tuple[str, str]],
+                        hash_count: int = 1) -> KeyCondition:
+    """Fit conditions to a key schema: ``hash_count`` HASH attributes ``(name,
+    type)``, then the RANGE ones (``[(partition key, type), (sort key, type)?]``
+    but for a multi-attribute GSI)."""
+    if hash_count > 1 or len(key_schema) - hash_count > 1:
+        return _bind_multi(conditions, key_schema, hash_count)
+    if len(conditions) > 2:
+        raise _invalid(TOO_MANY_CONDITIONS)
     if len(key_schema) == 1 and len(conditions) > 1:
-        raise _invalid("Query key condition not supported")
+        raise _invalid(NOT_SUPPORTED)
     for name, _ in key_schema:
         if name not in conditions:
             raise _invalid(f"Query condition missed key schema element: {name}")
         if len(conditions) <= 1:
             break
-    for op, _ in conditions.values():
-        if op not in INDEXABLE_OPERATORS:
-            raise _invalid("Attempted conditional constraint is not an indexable operation")
-    for name, key_type in key_schema:
-        condition = conditions.get(name)
-        if condition is not None and any(type_of(value) != key_type for value in condition[1]):
-            raise _invalid(
-                "One or more parameter values were invalid: Condition parameter type does not match schema type"
-            )
+    _check_operators_and_types(conditions, key_schema)
     pk_name = key_schema[0][0]
     pk_op, pk_values = conditions[pk_name]
     if pk_op != "EQ":
-        raise _invalid("Query key condition not supported")
+        raise _invalid(NOT_SUPPORTED)
     if len(key_schema) > 1 and key_schema[1][0] in conditions:
         sk_name = key_schema[1][0]
         sk_op, sk_values = conditions[sk_name]
         return KeyCondition(pk_name, pk_values[0], sk_name, sk_op, sk_values)
     return KeyCondition(pk_name, pk_values[0], None, None, ())
+
+
+def _check_operators_and_types(conditions: KeyConditions, key_schema: Sequence[tuple[str, str]]) -> None:
+    for op, _ in conditions.values():
+        if op not in INDEXABLE_OPERATORS:
+            raise _invalid(NOT_INDEXABLE)
+    for name, key_type in key_schema:
+        condition = conditions.get(name)
+        if condition is not None and any(type_of(value) != key_type for value in condition[1]):
+            raise _invalid(TYPE_MISMATCH)
+
+
+def _bind_multi(conditions: KeyConditions, key_schema: Sequence[tuple[str, str]], hash_count: int) -> KeyCondition:
+    """A multi-attribute key's conditions: every HASH attribute by equality, a
+    leading run of RANGE attributes with only the last one a range (live
+    DynamoDB's wording: "RANGE key attributes b must have equality conditions
+    specified in the query because a condition is present on key attribute c")."""
+    hash_schema, range_schema = key_schema[:hash_count], key_schema[hash_count:]
+    for name, _ in hash_schema:
+        if name not in conditions:
+            raise _invalid(f"Query condition missed key schema element: {name}")
+    key_names = {name for name, _ in key_schema}
+    if any(name not in key_names for name in conditions):
+        raise _invalid(NOT_SUPPORTED)
+    _check_operators_and_types(conditions, key_schema)
+    if any(conditions[name][0] != "EQ" for name, _ in hash_schema):
+        raise _invalid(NOT_SUPPORTED)
+    range_names = [name for name, _ in range_schema]
+    for later, name in enumerate(range_names):
+        if name not in conditions:
+            continue
+        for earlier in range_names[:later]:
+            condition = conditions.get(earlier)
+            if condition is None or condition[0] != "EQ":
+                raise _invalid(
+                    f"RANGE key attributes {earlier} must have equality conditions specified in the query because "
+                    f"a condition is present on key attribute {name}"
+                )
+    named = [name for name in range_names if name in conditions]
+    pk_more = tuple((name, conditions[name][1][0]) for name, _ in hash_schema[1:])
+    (pk_name, _), pk_value = hash_schema[0], conditions[hash_schema[0][0]][1][0]
+    if not named:
+        return KeyCondition(pk_name, pk_value, None, None, (), pk_more)
+    sk_name = named[-1]
+    sk_op, sk_values = conditions[sk_name]
+    sk_equal = tuple((name, conditions[name][1][0]) for name in named[:-1])
+    return KeyCondition(pk_name, pk_value, sk_name, sk_op, sk_values, pk_more, sk_equal)

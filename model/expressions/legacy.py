@@ -263,13 +263,16 @@ def translate_key_conditions(conditions: dict[str, Any]) -> Translation:
     """
     marks = _Placeholders("k")
     parts = _filter_parts(marks, conditions)
-    if not 1 <= len(conditions) <= 2:
+    # More than two fit only a multi-attribute GSI: counted again once the key schema is known.
+    if not 1 <= len(conditions) <= limits.KEY_CONDITIONS_MAX:
         raise ValidationException("Conditions can be of length 1 or 2 only")
     return marks.result(_joined(parts, "AND"))
 
 
-def bind_legacy_key_conditions(conditions: dict[str, Any], key_schema: Sequence[tuple[str, str]]) -> KeyCondition:
-    """Fit ``KeyConditions`` to ``[(partition key, type), (sort key, type)?]``."""
+def bind_legacy_key_conditions(conditions: dict[str, Any], key_schema: Sequence[tuple[str, str]],
+                               hash_count: int = 1) -> KeyCondition:
+    """Fit ``KeyConditions`` to ``[(partition key, type), (sort key, type)?]``
+    (a multi-attribute GSI's: its ``hash_count`` HASH attributes, then its RANGE ones)."""
     bound = {
         attribute: (
             condition["ComparisonOperator"],
@@ -277,7 +280,7 @@ def bind_legacy_key_conditions(conditions: dict[str, Any], key_schema: Sequence[
         )
         for attribute, condition in conditions.items()
     }
-    return bind_key_conditions(bound, key_schema)
+    return bind_key_conditions(bound, key_schema, hash_count)
 
 
 def translate_attribute_updates(updates: dict[str, Any]) -> Translation:

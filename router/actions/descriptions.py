@@ -205,9 +205,7 @@ def index_description(index: Index, table_arn: str, status: str, stats: IndexSta
     ``Backfilling`` while it is CREATING, true once nodes build it.  A GSI's
     capacity settings are ``capacity_settings``'s, in its table's ``billing_mode``.
     """
-    key_schema = [{"AttributeName": index.spec.key_schema[0][0], "KeyType": "HASH"}]
-    if len(index.spec.key_schema) > 1:
-        key_schema.append({"AttributeName": index.spec.key_schema[1][0], "KeyType": "RANGE"})
+    key_schema = index.spec.key_schema_elements()
     projection: dict[str, Any] = {"ProjectionType": index.spec.projection_type}
     if index.spec.projection_type == PROJECTION_INCLUDE:
         projection["NonKeyAttributes"] = sorted(index.spec.non_key_attributes)

@@ -57,9 +57,11 @@ by index id, the hash of the index partition key, the index key, then the
 table key (``model/ops.py``), so a Query reads one index partition on the
 node that owns it (a local index's is its table partition's node) and a
 Scan merges every node's entries in the same scan order as a table's.  A
-page's ``LastEvaluatedKey`` holds the index key attributes and the table's.
-A request that needs attributes a local index does not project (``Select``
-ALL_ATTRIBUTES, a projection naming others, or any filter, which is then
+page's ``LastEvaluatedKey`` holds the index key attributes and the table's
+(every one of a multi-attribute key's, whose key condition rules are in
+``model/expressions/key_condition.py``).  A request that needs attributes
+a local index does not project (``Select`` ALL_ATTRIBUTES, a projection
+naming others, or any filter, which is then
 evaluated against whole items) reads each entry's item from the table on
 the same node (``RangeRead.fetch``); a global index never does, as in
 DynamoDB: ``Select`` ALL_ATTRIBUTES is refused, and other attributes are
@@ -98,6 +100,7 @@ from meridian.model.ops import (
     RangeResult,
     decode_index_key,
     encode_index_key,
+    index_partition_hash,
     scan_position,
     scan_position_item_key,
     scan_segment_bounds,
@@ -119,7 +122,7 @@ from ..contributors import THROTTLED
 from ..table_record import Index, Table
 from ..throttle import READ, Throttle
 from .items import _merge, metering
-from .ranges import index_query_range, query_range, read_merged
+from .ranges import index_partition_of, index_query_range, query_range, read_merged
 
 STARTING_KEY_INVALID = "The provided starting key is invalid"
 _STARTING_KEY_PREFIX = STARTING_KEY_INVALID + ": "
@@ -308,7 +311,8 @@ def _valid_index_start_key(start_key: dict[str, Any], table: Table) -> dict[str,
 def _index_position(table: Table, index: Index, start_key: dict[str, Any]) -> bytes:
     """The index key an index read resumes after."""
     table_key = encode_item_key(table.table_id, table.key_schema, start_key)
-    return encode_index_key(index.spec.index_id, index.spec.key_schema, table_key[TABLE_PREFIX_BYTES:], start_key)
+    return encode_index_key(index.spec.index_id, index.spec.key_schema, table_key[TABLE_PREFIX_BYTES:], start_key,
+                            index.spec.hash_count)
 
 
 def _fetches(body: dict[str, Any], table: Table, index: Index | None, compiled: Compiled | None,
@@ -346,13 +350,16 @@ def _query_start_key(start_key: dict[str, Any], schema: KeySchema) -> None:
 
 
 def _check_query_boundaries(start_key: dict[str, Any], schema: KeySchema, condition: KeyCondition) -> None:
-    pk_name, pk_type = schema[0]
-    same_partition = encode_value(pk_type, start_key[pk_name]) == encode_value(pk_type, condition.pk_value)
+    types = dict(schema)
+    same_partition = all(encode_value(types[name], start_key[name]) == encode_value(types[name], value)
+                         for name, value in condition.partition)
     if condition.sk_name is None:
         if not same_partition:
             raise ValidationException(OUTSIDE_BOUNDARIES)
         return
-    if not condition.sort_key_matches(start_key[condition.sk_name]):
+    if not (condition.sort_key_matches(start_key[condition.sk_name])
+            and all(encode_value(types[name], start_key[name]) == encode_value(types[name], value)
+                    for name, value in condition.sk_equal)):
         raise ValidationException(RANGE_PREDICATE)
     if not same_partition:
         raise ValidationException(CANNOT_RESTART)
@@ -425,19 +432,20 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     table = await ctx.catalog.require(body["TableName"])
     index = await _index(ctx, body, table)
     schema = index.key_schema if index is not None else table.key_schema
+    hash_count = index.spec.hash_count if index is not None else 1
     if start_key is not None:
         if index is None:
             _query_start_key(start_key, schema)
         else:
             _index_start_key(start_key, table, index)
     if key_condition is not None:
-        condition = compiled.bind_key_condition(schema)
+        condition = compiled.bind_key_condition(schema, hash_count)
     else:
-        condition = bind_legacy_key_conditions(key_conditions, schema)
+        condition = bind_legacy_key_conditions(key_conditions, schema, hash_count)
     if index is None:
         lower, upper = query_range(table.table_id, schema, condition)
     else:
-        lower, upper = index_query_range(index.spec.index_id, schema, condition)
+        lower, upper = index_query_range(index.spec.index_id, schema, condition, hash_count)
     reverse = body.get("ScanIndexForward") is False
     if start_key is not None:
         if index is None:
@@ -460,7 +468,7 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     fetch = _fetches(body, table, index, compiled, filter_text is not None)
 
     ring = ctx.ring
-    node = ring.single or ring.owner(partition_hash(schema[0][1], condition.pk_value))
+    node = ring.single or ring.owner(index_partition_of(schema, condition, hash_count))
     expressions: dict[str, Any] = {}
     if filter_text is not None or projection is not None:  # only then does the node compile them
         expressions = {"key_condition": key_condition, "filter": filter_text, "projection": projection,
@@ -477,10 +485,10 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         try:
             await throttle.admit(table, READ, index_name, key_hash)
         except THROTTLED:
-            ctx.contributors.throttled(table, {schema[0][0]: condition.pk_value}, index_name)
+            ctx.contributors.throttled(table, dict(condition.partition), index_name)
             raise
     if table.contributor_insights:  # a Query's partition key
-        ctx.contributors.accessed(table, {schema[0][0]: condition.pk_value}, index_name)
+        ctx.contributors.accessed(table, dict(condition.partition), index_name)
     page = await ctx.storage.read_range(node, read)
     last_key = _last_key(page, table, index, scanned=False)
     return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, throttle, key_hash))
@@ -511,10 +519,10 @@ async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         if index is None:
             start_key = _valid_start_key(start_key, table.key_schema)
             pk_name, pk_type = table.key_schema[0]
+            start_hash = partition_hash(pk_type, start_key[pk_name])
         else:
             start_key = _valid_index_start_key(start_key, table)
-            pk_name, pk_type = index.key_schema[0]
-        start_hash = partition_hash(pk_type, start_key[pk_name])
+            start_hash = index_partition_hash([(t, start_key[name]) for name, t in index.spec.hash_schema])
         low, high = scan_segment_hashes(segment, total_segments)
         if not low <= start_hash < high:
             raise ValidationException(

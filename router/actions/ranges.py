@@ -15,31 +15,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import heapq
+from typing import Any
 
 from meridian.model import limits
 from meridian.model.expressions import KeyCondition
-from meridian.model.keycodec import encode_sort_prefix, encode_sort_value, partition_prefix, prefix_end
+from meridian.model.keycodec import encode_sort_prefix, encode_sort_value, encode_values, partition_prefix, prefix_end
 from meridian.model.ops import (
     RangeRead,
     RangeResult,
     fetched_page_bytes,
     fetching_page_bytes,
+    index_partition_hash,
     index_partition_prefix,
 )
 from meridian.model.values import KeySchema
 
+Value = dict[str, Any]
+
 from ..storage import Storage
 
 
-def _sort_range(prefix: bytes, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
+def _sort_range(prefix: bytes, sk_type: str, condition: KeyCondition) -> tuple[bytes, bytes]:
     """The keys ``[lower, upper)`` under a partition's ``prefix`` whose sort key
-    the condition selects.  Key values are prefix-free, so "every key whose
-    sort value is v" is the range of the prefix ``prefix + v``, whatever
-    follows it (an index key goes on with the table key)."""
+    (of type ``sk_type``) the condition selects.  Key values are prefix-free,
+    so "every key whose sort value is v" is the range of the prefix
+    ``prefix + v``, whatever follows it (an index key goes on with the table
+    key, a multi-attribute one with its next RANGE values)."""
     op = condition.sk_op
     if op is None:
         return prefix, prefix_end(prefix)
-    sk_type = schema[1][1]
     first = condition.sk_values[0]
     if op == "BEGINS_WITH":
         start = prefix + encode_sort_prefix(sk_type, first)
@@ -60,12 +64,33 @@ def _sort_range(prefix: bytes, schema: KeySchema, condition: KeyCondition) -> tu
 
 def query_range(table_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
     """The item keys ``[lower, upper)`` the key condition selects."""
-    return _sort_range(partition_prefix(table_id, schema[0][1], condition.pk_value), schema, condition)
+    sk_type = schema[1][1] if len(schema) > 1 else ""
+    return _sort_range(partition_prefix(table_id, schema[0][1], condition.pk_value), sk_type, condition)
 
 
-def index_query_range(index_id: int, schema: KeySchema, condition: KeyCondition) -> tuple[bytes, bytes]:
-    """The index keys ``[lower, upper)`` the key condition selects."""
-    return _sort_range(index_partition_prefix(index_id, schema[0][1], condition.pk_value), schema, condition)
+def index_query_range(index_id: int, schema: KeySchema, condition: KeyCondition,
+                      hash_count: int = 1) -> tuple[bytes, bytes]:
+    """The index keys ``[lower, upper)`` the key condition selects.
+
+    With a multi-attribute key the partition is that of every HASH value,
+    and the equalities on the leading RANGE attributes (``sk_equal``) narrow
+    it to the keys starting with their values, in which the last RANGE
+    attribute named selects as a single sort key does."""
+    types = dict(schema)
+    prefix = index_partition_prefix(index_id, partition_parts(schema, condition, hash_count))
+    prefix += encode_values([(types[name], value) for name, value in condition.sk_equal])
+    return _sort_range(prefix, types.get(condition.sk_name or "", ""), condition)
+
+
+def partition_parts(schema: KeySchema, condition: KeyCondition, hash_count: int = 1) -> list[tuple[str, Value]]:
+    """``(type, value)`` of every HASH attribute the condition fixes, in key schema order."""
+    values = dict(condition.partition)
+    return [(key_type, values[name]) for name, key_type in schema[:hash_count]]
+
+
+def index_partition_of(schema: KeySchema, condition: KeyCondition, hash_count: int = 1) -> int:
+    """The hash (ring position) of the index partition a Query reads."""
+    return index_partition_hash(partition_parts(schema, condition, hash_count))
 
 
 # --- reading one range on every node ---------------------------------------------------

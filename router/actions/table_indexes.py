@@ -64,6 +64,7 @@ def new_index(spec: dict[str, Any], types: dict[str, str], *, is_global: bool, b
             projection_type=projection["ProjectionType"],
             non_key_attributes=tuple(projection.get("NonKeyAttributes") or ()),
             backfill=backfill,
+            hash_count=sum(1 for k in key_schema if k["KeyType"] == "HASH"),
         ),
         read_capacity=int(throughput.get("ReadCapacityUnits", 0)) if provisioned else 0,
         write_capacity=int(throughput.get("WriteCapacityUnits", 0)) if provisioned else 0,
@@ -191,7 +192,7 @@ def _check_create_index(table: Table, body: dict[str, Any], create: dict[str, An
     # A key attribute the table already defines keeps the table's type.
     types.update((d["AttributeName"], d["AttributeType"]) for d in table.attribute_definitions)
     key_schema = create["KeySchema"]
-    check_key_schema(key_schema, [d["AttributeName"] for d in definitions], known=types)
+    check_key_schema(key_schema, [d["AttributeName"] for d in definitions], known=types, multi_attribute=True)
     check_projection(create["Projection"])
     if billing == "PAY_PER_REQUEST" and create.get("ProvisionedThroughput") is not None:
         raise ValidationException(

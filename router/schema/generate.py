@@ -130,8 +130,10 @@ SHAPE_CHECKS: dict[str, list[list[Any]]] = {
     "AttributeName": [],
     # dynalite: AttributesToGet holds 1..255 names (botocore has no maximum).
     "AttributeNameList": [["minLength", 1], ["maxLength", 255]],
-    # Table and index key schemas hold at most two elements (dynalite; botocore
-    # dropped the maximum for multi-attribute GSI keys, which Meridian lacks).
+    # Table and local index key schemas hold at most two elements (dynalite;
+    # botocore dropped the maximum for multi-attribute GSI keys: a global
+    # index's is bounded by CreateTable's and UpdateTable's own rules, see
+    # _GSI_KEY_SCHEMA_CHECKS).
     "KeySchema": [["minLength", 1], ["maxLength", 2]],
     # Batch request maps: table names are checked as map keys, in this order,
     # and the number of tables is not limited by the shape (dynalite).
@@ -169,7 +171,17 @@ REQUIRED: dict[str, bool] = {
 }
 
 # --- overrides: checks at one path --------------------------------------------
+# A global index's key schema may hold up to four HASH and four RANGE elements
+# (multi-attribute keys, 2025): no maximum length here, the count is one of the
+# actions' rules ("The KeySchema exceeds the maximum allowed number of HASH key
+# attributes", router/validation_key_schema.py).
+_GSI_KEY_SCHEMA_CHECKS: list[list[Any]] = [["minLength", 1]]
 PATH_CHECKS: dict[str, list[list[Any]]] = {
+    "CreateTable.GlobalSecondaryIndexes[].KeySchema": _GSI_KEY_SCHEMA_CHECKS,
+    "UpdateTable.GlobalSecondaryIndexUpdates[].Create.KeySchema": _GSI_KEY_SCHEMA_CHECKS,
+    "RestoreTableFromBackup.GlobalSecondaryIndexOverride[].KeySchema": _GSI_KEY_SCHEMA_CHECKS,
+    "RestoreTableToPointInTime.GlobalSecondaryIndexOverride[].KeySchema": _GSI_KEY_SCHEMA_CHECKS,
+    "ImportTable.TableCreationParameters.GlobalSecondaryIndexes[].KeySchema": _GSI_KEY_SCHEMA_CHECKS,
     # dynalite: an index key schema's KeyType is only checked for null; the
     # HASH/RANGE rules are reported by CreateTable's own checks.
     "CreateTable.LocalSecondaryIndexes[].KeySchema[].KeyType": [],

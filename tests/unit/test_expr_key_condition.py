@@ -76,7 +76,8 @@ _MULTIPLE = "Invalid condition in KeyConditionExpression: Multiple attribute nam
         (":b > :a AND a < :b", "Invalid condition in KeyConditionExpression: No key attribute specified"),
         ("b > :a AND b < :a and c = :a and d = :a", "KeyConditionExpressions must only contain one condition per key"),
         ("(a > :a and b > :a) and (b > :a and c > :a)", "KeyConditionExpressions must only contain one condition per key"),
-        (":a = a and b = :a and :a = c", "Conditions can be of length 1 or 2 only"),
+        ("a = :a and b = :a and c = :a and d = :a and e = :a and f = :a and g = :a and h = :a and i = :a",
+         "Conditions can be of length 1 or 2 only"),
     ],
 )
 def test_shape_errors(expression, problem):
@@ -103,6 +104,9 @@ def test_between_bounds_use_the_parameter_name():
         ("z between :a and :a", RANGE, "Query condition missed key schema element: a"),
         ("a = :a and c = :a", RANGE, "Query condition missed key schema element: b"),
         ("b = :a", RANGE, "Query condition missed key schema element: a"),
+        # Three conditions fit only a multi-attribute GSI, so they are counted against the schema.
+        (":a = a and b = :a and :a = c", RANGE, "Conditions can be of length 1 or 2 only"),
+        (":a = a and b = :a and :a = c", HASH, "Conditions can be of length 1 or 2 only"),
     ],
 )
 def test_schema_errors(expression, schema, problem):

@@ -208,8 +208,13 @@ def test_filter_translation():
 
 def test_key_conditions():
     assert _raises(translate_key_conditions, {}) == "Conditions can be of length 1 or 2 only"
-    three = {name: {"ComparisonOperator": "NULL"} for name in "abc"}
-    assert _raises(translate_key_conditions, three) == "Conditions can be of length 1 or 2 only"
+    nine = {name: {"ComparisonOperator": "NULL"} for name in "abcdefghi"}  # more than any key schema holds
+    assert _raises(translate_key_conditions, nine) == "Conditions can be of length 1 or 2 only"
+    three = {name: {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]} for name in "abc"}
+    translate_key_conditions(three)  # a multi-attribute GSI's Query may name more: counted once the schema is known
+    assert _raises(bind_legacy_key_conditions, three, [("a", "S"), ("b", "S")]) == (
+        "Conditions can be of length 1 or 2 only"
+    )
     conditions = {
         "a": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]},
         "b": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "x"}]},
