@@ -832,3 +832,61 @@ assert SWARM_TASK_READY_TIMEOUT_S <= SWARM_READY_TIMEOUT_S
 #: error message or repr downstream may meet one.
 DAX_CBOR_BIGNUM_BYTES_MAX = 256
 assert 8 * DAX_CBOR_BIGNUM_BYTES_MAX >= 4 * (NUMBER_EXPONENT_MAX + 2) and DAX_CBOR_BIGNUM_BYTES_MAX < 1785
+
+# --- Raft replica sets: the protocol core (model/raft/; proven in tests/sim/test_raft_sim.py) ---
+#: Meridian's: the host calls RaftNode.tick at least this often (virtual or real milliseconds).
+RAFT_TICK_MS = 10
+#: Meridian's: a leader sends AppendEntries (a heartbeat when it has nothing new) to each peer this often.
+RAFT_HEARTBEAT_INTERVAL_MS = 50
+#: Meridian's: a follower that hears no leader for a timeout drawn from [MIN, MAX) starts a (pre-)vote;
+#: a voter that heard a leader less than MIN ago refuses votes (that is what makes the lease safe).
+#: With the election it keeps failover near 1-2 s, inside issue 19's 3 s target.
+RAFT_ELECTION_TIMEOUT_MIN_MS = 500
+RAFT_ELECTION_TIMEOUT_MAX_MS = 1000
+#: Meridian's: how far a node's clock may stray from true elapsed time over one election timeout
+#: (rate drift plus jumps); the simulation jumps clocks within it.
+RAFT_CLOCK_DRIFT_MS_MAX = 50
+#: Meridian's: a leader serves ConsistentRead locally this long after the heartbeat round a majority
+#: acknowledged was sent: the election timeout less the drift of the leader's clock and of a voter's.
+RAFT_LEASE_MS = RAFT_ELECTION_TIMEOUT_MIN_MS - 2 * RAFT_CLOCK_DRIFT_MS_MAX
+#: Meridian's: entries and bytes in one AppendEntries (one entry is sent whatever its size).
+RAFT_APPEND_ENTRIES_MAX = 64
+RAFT_APPEND_BYTES_MAX = 1024 * 1024
+#: Meridian's: AppendEntries carrying entries a leader keeps unacknowledged per follower.
+RAFT_INFLIGHT_APPENDS_MAX = 8
+#: Meridian's: a leader refuses proposals while this many of its entries are not yet committed.
+RAFT_UNCOMMITTED_ENTRIES_MAX = 4096
+#: Meridian's: strong reads a leader holds waiting for a ReadIndex round; more are refused.
+RAFT_PENDING_READS_MAX = 1024
+#: Meridian's: applied entries past the last snapshot before the node asks its host for a new one
+#: (the log before it is then dropped; a follower further behind gets InstallSnapshot).
+RAFT_SNAPSHOT_ENTRIES = 10_000
+#: Meridian's: a leadership transfer (TimeoutNow) not done within this is abandoned (proposals resume).
+RAFT_TRANSFER_TIMEOUT_MS = RAFT_ELECTION_TIMEOUT_MIN_MS
+assert 0 < RAFT_TICK_MS <= RAFT_HEARTBEAT_INTERVAL_MS < RAFT_LEASE_MS < RAFT_ELECTION_TIMEOUT_MIN_MS
+assert RAFT_ELECTION_TIMEOUT_MIN_MS < RAFT_ELECTION_TIMEOUT_MAX_MS and RAFT_CLOCK_DRIFT_MS_MAX >= 0
+assert RAFT_APPEND_ENTRIES_MAX >= 1 and RAFT_INFLIGHT_APPENDS_MAX >= 1 and RAFT_SNAPSHOT_ENTRIES >= 1
+assert RAFT_APPEND_BYTES_MAX * 2 <= GRPC_MESSAGE_BYTES_MAX and RAFT_PENDING_READS_MAX >= 1
+assert RAFT_UNCOMMITTED_ENTRIES_MAX >= RAFT_APPEND_ENTRIES_MAX
+
+# --- throttling, continued (router/throttle.py, router/throttle_plan.py: data size, GSI partitions, metrics) ---
+#: DynamoDB's: a partition holds up to 10 GB; past it the partition splits.
+PARTITION_SIZE_BYTES_MAX = 10 * 1024**3
+#: Meridian's: how often a router asks the nodes for the size of the tables it meters
+#: (DynamoDB's TableSizeBytes itself is refreshed about every six hours), and for how
+#: many tables at most in one round (the most recently metered first).
+THROUGHPUT_TABLE_SIZE_REFRESH_S = 60.0
+THROUGHPUT_TABLE_SIZE_TABLES_MAX = 1000
+#: Meridian's: per-resource and per-partition throttle counters one router keeps for
+#: /metrics (past it, counters for new resources or partitions are not kept).
+THROUGHPUT_THROTTLE_COUNTERS_MAX = 10_000
+assert PARTITION_SIZE_BYTES_MAX > 0 and THROUGHPUT_TABLE_SIZE_REFRESH_S >= 1.0
+
+# --- fidelity (router/actions/resource_policies.py, model/expressions/parser.py, model/values.py) ---
+#: DynamoDB's: a resource-based policy document, whitespace counted ("Maximum policy size of 20480 bytes exceeded").
+RESOURCE_POLICY_BYTES_MAX = 20 * 1024
+#: Meridian's: NOTs and grouping parentheses a condition may nest.  DynamoDB has no nesting bound
+#: of its own but allows EXPRESSION_OPERATORS_MAX operators, each NOT one and each grouping
+#: parenthesis that is not redundant holding one, so this admits every condition DynamoDB admits.
+CONDITION_NESTING_MAX = 2 * EXPRESSION_OPERATORS_MAX + 2
+assert RESOURCE_POLICY_BYTES_MAX > 0 and CONDITION_NESTING_MAX > EXPRESSION_NESTING_MAX

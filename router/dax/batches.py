@@ -40,6 +40,15 @@ from .values import decode_key, decode_values, encode_key, encode_values
 
 BATCH_GET_ITEM, BATCH_WRITE_ITEM = -697851100, 116217951
 TRANSACT_GET_ITEMS, TRANSACT_WRITE_ITEMS = 1866287579, -1160037738
+def check_batch_get(body: dict[str, Any]) -> None:
+    """BatchGetItem's validation and request-only checks (router/validation.py, router/actions/batch.py)."""
+    from ..actions.batch import _check_get_request  # noqa: PLC0415 - the router's own checks, not a copy
+    from ..validation import validate_request  # noqa: PLC0415
+
+    validate_request("BatchGetItem", body)
+    _check_get_request(body)
+
+
 _TRANSACT_ACTIONS = {TRANSACT_PUT: "Put", TRANSACT_DELETE: "Delete", TRANSACT_UPDATE: "Update",
                      TRANSACT_CHECK: "ConditionCheck"}
 
@@ -77,23 +86,38 @@ class BatchMethods(ItemMethods):
         requests = _map_of(args[0], "RequestItems")
         kwargs = kwargs_of(args[1])
         items_cache = self.node.caches.items
-        plans = []  # (table, schema, paths, consistent, [(key, key bytes)])
-        upstream: dict[str, Any] = {}
-        found: dict[str, list[tuple[dict, bytes | None]]] = {}  # table -> [(item, cached values bytes)]
-        tickets: dict[tuple[str, bytes], int] = {}
+        plans = []  # (table, schema, paths, consistent)
+        decoded = []  # per table: [(key, key bytes)]
+        whole: dict[str, Any] = {}  # the request as DynamoDB would get it, to check before any cache lookup
         for table_arg, spec in requests.items():
             table = text_of(table_arg, "TableName")
             spec = _list_of(spec, "RequestItems entry")
             if len(spec) != 3:
                 raise BadArgument("a BatchGetItem table entry has three members")
             consistent = flag_of(spec[0])
-            paths = projection_paths(bytes_of(spec[1], "ProjectionExpression")) if spec[1] is not None else None
+            entry: dict[str, Any] = {"ConsistentRead": consistent}
+            paths = None
+            if spec[1] is not None:
+                exprs = Expressions()
+                add_common(entry, {Param.PROJECTION: spec[1]}, exprs)
+                exprs.apply(entry)
+                paths = projection_paths(bytes_of(spec[1], "ProjectionExpression"))
             schema = await self.node.key_schemas.of(table)
             keys = []
             for key_arg in _list_of(spec[2], "Keys"):
                 key = decode_key(bytes_of(key_arg, "Key"), schema)
                 keys.append((key, encode_key(key, schema)))
+            entry["Keys"] = [key for key, _bytes in keys]
+            whole[table] = entry
             plans.append((table, schema, paths, consistent))
+            decoded.append(keys)
+        # DynamoDB's checks of the whole request (empty, duplicates, more than 100 keys,
+        # projections), even when every key is answered from the cache
+        check_batch_get({"RequestItems": whole})
+        upstream: dict[str, Any] = {}
+        found: dict[str, list[tuple[dict, bytes | None]]] = {}  # table -> [(item, cached values bytes)]
+        tickets: dict[tuple[str, bytes], int] = {}
+        for (table, _schema, _paths, consistent), keys in zip(plans, decoded):
             found[table] = []
             missing = []
             for key, key_bytes in keys:
@@ -105,7 +129,7 @@ class BatchMethods(ItemMethods):
                 elif cached is not None:
                     found[table].append(cached)
             if missing:
-                entry: dict[str, Any] = {"Keys": missing}
+                entry = {"Keys": missing}
                 if consistent:
                     entry["ConsistentRead"] = True
                     self.node.statistics.pass_through_reads += len(missing)

@@ -12,7 +12,7 @@ What comes back, by CBOR type::
     unsigned / negative int    int
     byte / text string         bytes / str   (indefinite: chunks joined)
     array / map                list / dict   (duplicate keys: the last wins)
-    tag 2 / 3 (bignum)         int
+    tag 2 / 3 (bignum)         int; past DAX_CBOR_BIGNUM_BYTES_MAX, Tagged(2|3, bytes)
     any other tag              Tagged(tag, value), tag 4 (decimal) included
     false, true, null          False, True, None   (undefined is None too)
     half / single / double     float
@@ -231,6 +231,8 @@ def _tagged(buf: Buffer, pos: int, end: int, tag: int, depth: int) -> tuple[Any,
     if tag == TAG_POSITIVE_BIGNUM or tag == TAG_NEGATIVE_BIGNUM:
         if not isinstance(value, bytes):
             raise CborError(f"a bignum must wrap a byte string, not {type(value).__name__}")
+        if len(value) > limits.DAX_CBOR_BIGNUM_BYTES_MAX and len(value.lstrip(b"\0")) > limits.DAX_CBOR_BIGNUM_BYTES_MAX:
+            return Tagged(tag, value), pos  # no number: kept out of int so nothing must print it
         magnitude = int.from_bytes(value, "big")
         return (magnitude if tag == TAG_POSITIVE_BIGNUM else -1 - magnitude), pos
     return Tagged(tag, value), pos

@@ -19,6 +19,7 @@ from enum import IntEnum
 from typing import Any
 
 from meridian.model.errors import ValidationException
+from meridian.model.expressions.compile import compile_expressions
 
 from . import sexpr
 from .cbor import Tagged, decode_item
@@ -155,7 +156,15 @@ def add_common(body: dict[str, Any], kwargs: dict[int, Any], exprs: Expressions)
 
 def projection_paths(expr_bytes: bytes) -> list[list[str | int]]:
     """The paths of a projection S-expression ``[1, [[18, name, ...], ...]]``,
-    in order: an answer's projected values are keyed by their ordinal here."""
+    in order: an answer's projected values are keyed by their ordinal here.
+
+    A read answered from the item cache never sends its projection upstream,
+    so it is validated here as the action layer would (overlapping or
+    conflicting paths, size...), with DynamoDB's messages: the clients
+    cannot rebuild an item from overlapping paths.
+    """
+    names: dict[str, str] = {}
+    compile_expressions(projection=sexpr.to_projection(expr_bytes, names), names=names)
     try:
         decoded, _end = decode_item(expr_bytes, 0)
     except Exception as exc:  # noqa: BLE001 - NeedMore or CborError: malformed either way

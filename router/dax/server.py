@@ -381,6 +381,9 @@ class DaxProtocol(asyncio.Protocol):
                 except (CborError, _Malformed) as exc:
                     self._malformed(str(exc))
                     return
+                except Exception as exc:  # noqa: BLE001 - input no rule foresaw: close, never hang or crash
+                    self._malformed(f"unreadable request ({type(exc).__name__}: {exc!s:.80})")
+                    return
                 if request is None:
                     return
                 parsed_ns = monotonic_ns()

@@ -42,7 +42,9 @@ from .attribute_lists import AttributeListRegistry
 from .cbor import (
     TAG_BINARY_SET,
     TAG_DECIMAL,
+    TAG_NEGATIVE_BIGNUM,
     TAG_NUMBER_SET,
+    TAG_POSITIVE_BIGNUM,
     TAG_PATH_INDEX,
     TAG_STRING_SET,
     CborError,
@@ -173,6 +175,8 @@ def number_text(obj: Any) -> str:
         text = _int_text(obj)
     elif isinstance(obj, float):
         text = repr(obj)  # the shortest text that reads back as this double
+    elif isinstance(obj, Tagged) and obj.tag in (TAG_POSITIVE_BIGNUM, TAG_NEGATIVE_BIGNUM):
+        raise ValidationException(OVERFLOW_MESSAGE)  # a bignum too long for cbor.py to make an int
     elif isinstance(obj, Tagged) and obj.tag == TAG_DECIMAL:
         pair = obj.value
         if not (isinstance(pair, list) and len(pair) == 2 and all(_is_int(part) for part in pair)):
