@@ -8,6 +8,11 @@
     meridian lab logs [SERVICE] [-f]
     meridian lab build         only build the image (and its base when needed)
 
+With ``--swarm``, ``up``, ``status``, ``logs`` and ``down`` act on the same
+lab deployed as a Docker Swarm stack (``deploy/swarm/stack.yml``) instead:
+``up --swarm`` makes this machine a one-node swarm if it is in none, and
+``down --swarm`` leaves the swarm as ``up`` found it (``lab/swarm.py``).
+
 The lab's working files (wheelhouse, build context, the PID and log of a
 dockerd the lab started) live in ``--lab-dir`` (``MERIDIAN_LAB_DIR``, default
 ``~/.cache/meridian-lab``).
@@ -65,12 +70,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     down = sub.add_parser("down", help="stop and remove the lab's containers and networks (data is kept)")
     down.add_argument("--wipe", action="store_true", help="also delete the data volumes")
     down.add_argument("--stop-dockerd", action="store_true", help="also stop dockerd if `lab up` started it")
+    for p in (up, down):
+        p.add_argument("--swarm", action="store_true", help="the lab as a Docker Swarm stack (deploy/swarm/stack.yml)")
     status = sub.add_parser("status", help="each container's state and health")
     status.add_argument("--json", action="store_true", help="machine-readable")
+    status.add_argument("--swarm", action="store_true", help="the swarm stack's services")
     logs = sub.add_parser("logs", help="the containers' output")
     logs.add_argument("service", nargs="?", help=f"one service, e.g. {compose.router_service(compose.REGIONS[0])} (default: all)")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--tail", default="200", help="lines per container to start from (default 200, or 'all')")
+    logs.add_argument("--swarm", action="store_true", help="the swarm stack's services (docker service logs)")
     build = sub.add_parser("build", help="build the lab's image (and a local base image when needed)")
     build_flags(build)
     build.add_argument("--force", action="store_true", help="rebuild even if the image is current")
@@ -89,6 +98,8 @@ def run(ns: argparse.Namespace) -> int:
     lab_dir = (ns.lab_dir or default_lab_dir()).absolute()
     try:
         version = ensure_docker(lab_dir)
+        if getattr(ns, "swarm", False):
+            return _run_swarm(ns, lab_dir, version)
         if ns.lab_command in ("up", "down", "logs"):
             compose.compose_command()
         source = find_source(ns.source) if ns.lab_command in ("up", "build", "down", "logs") else None
@@ -110,6 +121,28 @@ def run(ns: argparse.Namespace) -> int:
     except subprocess.TimeoutExpired as exc:
         return _fail(f"`{' '.join(map(str, exc.cmd))}` took longer than {exc.timeout:g} s")
     raise AssertionError(ns.lab_command)
+
+
+def _run_swarm(ns: argparse.Namespace, lab_dir: Path, version: str) -> int:
+    from . import swarm
+
+    try:
+        if ns.lab_command == "up":
+            source = find_source(ns.source)
+            _say(f"meridian lab: Docker {version}, swarm stack {swarm.STACK}, source {source}")
+            return swarm.up(source, lab_dir, base_image=ns.base_image, offline=ns.offline, no_build=ns.no_build,
+                            timeout_s=ns.timeout_s)  # fmt: skip
+        if ns.lab_command == "down":
+            code = swarm.down(lab_dir, wipe=ns.wipe)
+            if ns.stop_dockerd:
+                pid = stop_started_dockerd(lab_dir)
+                _say(f"meridian lab: stopped dockerd (pid {pid})" if pid else "meridian lab: dockerd was not started by the lab; left running")
+            return code
+        if ns.lab_command == "status":
+            return swarm.status(as_json=ns.json)
+        return swarm.logs(ns.service, follow=ns.follow, tail=ns.tail)
+    except swarm.SwarmError as exc:
+        return _fail(str(exc))
 
 
 def _up(ns: argparse.Namespace, source: Path, lab_dir: Path, version: str) -> int:

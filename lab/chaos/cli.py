@@ -1,6 +1,6 @@
 """The ``meridian chaos`` command line.
 
-    meridian chaos run FILE|NAME --seed N [--cluster-dir D | --lab] [--run-dir DIR] [--duration-scale F]
+    meridian chaos run FILE|NAME --seed N [--cluster-dir D | --lab | --swarm] [--run-dir DIR] [--duration-scale F]
     meridian chaos list
     meridian chaos kill PROCESS                 SIGKILL (docker kill)
     meridian chaos restart PROCESS              start again (after kill), or stop and start
@@ -15,7 +15,8 @@
 
 PROCESS is ``<region>/node-<i>``, ``<region>/router`` or ``<region>/replicator``.
 The one-off verbs act on a running ``meridian up`` (``--cluster-dir``, default
-``./meridian-cluster``, its ``--data-dir``) or on the Docker lab (``--lab``);
+``./meridian-cluster``, its ``--data-dir``) or on the Docker lab (``--lab``, or
+``--swarm`` for its swarm stack: ``lab/chaos/swarm_target.py``);
 each prints what it did with a timestamp, and with ``--run-dir`` also appends
 it to that directory's ``faults.jsonl``.
 """
@@ -50,6 +51,7 @@ def _where(parser: argparse.ArgumentParser, *, default_cluster_dir: str | None) 
            "; default: start a meridian up of the run's own and stop it afterwards"),
     )  # fmt: skip
     group.add_argument("--lab", action="store_true", help="the Docker lab (meridian lab up)")
+    group.add_argument("--swarm", action="store_true", help="the Docker lab as a swarm stack (meridian lab up --swarm)")
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:
@@ -124,7 +126,7 @@ def _run_scenario(ns: argparse.Namespace) -> int:
     loaded = scenario.load(_scenario_path(ns.scenario)).scaled(ns.duration_scale)
     run_dir = ns.run_dir or runner.default_run_dir(loaded, ns.seed)
     try:
-        return runner.run(loaded, ns.seed, run_dir, lab=ns.lab, cluster_dir=ns.cluster_dir)
+        return runner.run(loaded, ns.seed, run_dir, lab=ns.lab, cluster_dir=ns.cluster_dir, swarm=ns.swarm)
     except TargetError as error:
         print(f"meridian chaos: {error}", file=sys.stderr)
         return 2
@@ -155,7 +157,12 @@ def _one_off(ns: argparse.Namespace) -> int:
     from meridian.lab.chaos.targets import LabTarget, TargetError, UpTarget
 
     try:
-        target = LabTarget() if ns.lab else UpTarget(ns.cluster_dir)
+        if ns.swarm:
+            from meridian.lab.chaos.swarm_target import SwarmTarget
+
+            target = SwarmTarget()
+        else:
+            target = LabTarget() if ns.lab else UpTarget(ns.cluster_dir)
     except TargetError as error:
         print(f"meridian chaos: {error}", file=sys.stderr)
         return 2

@@ -60,8 +60,12 @@ def default_run_dir(scenario: Scenario, seed: int) -> Path:
     return Path("meridian-runs") / f"{scenario.name}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def open_target(scenario: Scenario, *, lab: bool, cluster_dir: str | None, work_dir: Path) -> Target:
+def open_target(scenario: Scenario, *, lab: bool, cluster_dir: str | None, work_dir: Path, swarm: bool = False) -> Target:
     """The target of a run (a cluster of its own is started here, on the calling thread)."""
+    if swarm:
+        from meridian.lab.chaos.swarm_target import SwarmTarget
+
+        return SwarmTarget()
     if lab:
         return LabTarget()
     if cluster_dir is not None:
@@ -71,7 +75,7 @@ def open_target(scenario: Scenario, *, lab: bool, cluster_dir: str | None, work_
 
 def run(
     scenario: Scenario, seed: int, run_dir: Path, *, lab: bool = False, cluster_dir: str | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = print, swarm: bool = False,
 ) -> int:  # fmt: skip
     """Run ``scenario`` with ``seed``; 0 when every check passed, 1 otherwise."""
     echo(f"chaos: scenario {scenario.name}, seed {seed}  (rerun: meridian chaos run {scenario.source or scenario.name} --seed {seed})")
@@ -79,9 +83,9 @@ def run(
     work_dir = Path(tempfile.mkdtemp(prefix="meridian-chaos-"))
     target: Target | None = None
     try:
-        if not lab and cluster_dir is None:
+        if not lab and not swarm and cluster_dir is None:
             echo(f"chaos: starting meridian up ({len(scenario.regions)} regions x {scenario.nodes_per_region} nodes) in {work_dir}")
-        target = open_target(scenario, lab=lab, cluster_dir=cluster_dir, work_dir=work_dir)
+        target = open_target(scenario, lab=lab, cluster_dir=cluster_dir, work_dir=work_dir, swarm=swarm)
         missing = [r for r in scenario.regions if r not in target.regions]
         if missing:
             raise ScenarioError(f"the target has no region {', '.join(missing)} (it has {', '.join(target.regions)})")
