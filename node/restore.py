@@ -8,7 +8,8 @@ checkpoint (``node/checkpoints.py``) into the target table id:
   before ``at_ms`` (``node/pitr.py``), then the change log of the source
   table after the checkpoint's sequence, each entry whose stamp's physical
   time is at most ``at_ms`` (an item or a tombstone, the last one per key
-  winning, as it did when it was written).  The live log still holds those
+  winning, as it did when it was written), written in key order after the
+  checkpoint's other items.  The live log still holds those
   entries: its retention never passes the oldest kept periodic checkpoint.
 
 The checkpoint is opened read-only beside the live database.  Items are
@@ -188,12 +189,18 @@ class RestoreMixin:
                 ]
                 if batch:
                     await write(batch)
-                else:
-                    await asyncio.sleep(0)
+                # Let the node serve between batches: without --sync, write() does
+                # not suspend, and a whole restore would hold the event loop (the
+                # restore benchmark saw the router's catalog calls time out).
+                await asyncio.sleep(0)
             del items
         finally:
             db.close()
-        live = [rekeyed(change) for change in overrides.values() if not change.tombstone]
+        # In key order, as the checkpoint's items went: the log holds them in
+        # write order, which scatters them over the target's key space, and
+        # RocksDB takes sorted writes faster (about 13% on 100k items).
+        live = [rekeyed(overrides[key]) for key in sorted(overrides) if not overrides[key].tombstone]
         for start in range(0, len(live), limits.RESTORE_BATCH_ITEMS):
             await write(live[start : start + limits.RESTORE_BATCH_ITEMS])
+            await asyncio.sleep(0)
         return RestoreResult(count, size)

@@ -172,6 +172,28 @@ async def test_point_in_time_restore_gives_exactly_the_earlier_state(engine):
     assert values(engine, 9) == {f"p{i}": "base" for i in range(50)}
 
 
+async def test_items_from_the_log_are_written_in_key_order(engine, monkeypatch):
+    """RocksDB takes sorted writes faster; the log holds them in write order."""
+    clock = engine._now_ms
+    await engine.create_checkpoint(pitr_checkpoint_name(clock.ms))
+    for i in reversed(range(40)):
+        clock.ms += 1
+        await engine.execute_async(put(f"p{i:02d}", f"v{i}"))
+    await engine.execute_async(delete("p07"))
+    written: list[bytes] = []
+    apply = engine.apply_replicated_many
+
+    def recording(changes):
+        written.extend(change.key for change in changes)
+        return apply(changes)
+
+    monkeypatch.setattr(engine, "apply_replicated_many", recording)
+    create(engine, "restored", TARGET)
+    result = await engine.restore_table(RestoreRequest(SOURCE, TARGET, at_ms=clock.ms + 1))
+    assert written == sorted(written) and len(written) == result.item_count == 39
+    assert values(engine, TARGET) == {f"p{i:02d}": f"v{i}" for i in range(40) if i != 7}
+
+
 async def test_a_deleted_tables_history_restores_and_survives_a_restart(tmp_path):
     clock = Clock()
     path = str(tmp_path / "db")
@@ -265,3 +287,33 @@ async def test_the_task_runs_on_its_own(tmp_path):
     finally:
         await checkpointer.stop()
         await e.aclose()
+
+
+async def test_a_restore_lets_the_event_loop_run_between_batches(engine, monkeypatch):
+    """Without --sync a batch's write does not suspend: the restore itself must yield,
+    or a node restoring a large table answers nothing else until it is done."""
+    monkeypatch.setattr(limits, "RESTORE_BATCH_ITEMS", 4)
+    clock = engine._now_ms
+    for i in range(40):
+        clock.ms += 1
+        await engine.execute_async(put(f"k{i:02d}", f"v{i}"))
+    await engine.create_checkpoint(pitr_checkpoint_name(clock.ms))
+    for i in range(40, 60):  # and some from the log after it
+        clock.ms += 1
+        await engine.execute_async(put(f"k{i:02d}", f"v{i}"))
+    turns = 0
+    done = False
+
+    async def other_work() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    create(engine, "restored", TARGET)
+    result = await engine.restore_table(RestoreRequest(SOURCE, TARGET, at_ms=clock.ms + 1))
+    done = True
+    await other
+    assert result.item_count == 60
+    assert turns >= 60 // 4  # at least one turn of other work per batch
