@@ -880,7 +880,11 @@ THROUGHPUT_TABLE_SIZE_TABLES_MAX = 1000
 #: Meridian's: per-resource and per-partition throttle counters one router keeps for
 #: /metrics (past it, counters for new resources or partitions are not kept).
 THROUGHPUT_THROTTLE_COUNTERS_MAX = 10_000
+#: Meridian's: a router reads the clock for its per-second roll (on-demand peaks,
+#: the size refresh) once every this many admissions, not on every one.
+THROUGHPUT_ROLL_CHECK_ADMISSIONS = 16
 assert PARTITION_SIZE_BYTES_MAX > 0 and THROUGHPUT_TABLE_SIZE_REFRESH_S >= 1.0
+assert THROUGHPUT_ROLL_CHECK_ADMISSIONS >= 1
 
 # --- fidelity (router/actions/resource_policies.py, model/expressions/parser.py, model/values.py) ---
 #: DynamoDB's: a resource-based policy document, whitespace counted ("Maximum policy size of 20480 bytes exceeded").
@@ -889,4 +893,35 @@ RESOURCE_POLICY_BYTES_MAX = 20 * 1024
 #: of its own but allows EXPRESSION_OPERATORS_MAX operators, each NOT one and each grouping
 #: parenthesis that is not redundant holding one, so this admits every condition DynamoDB admits.
 CONDITION_NESTING_MAX = 2 * EXPRESSION_OPERATORS_MAX + 2
+#: Meridian's: the interpreter's recursion bound the expression parser raises the process's
+#: to (its recursive descent takes about six frames a parenthesis level; half the levels at
+#: most are parentheses), with room for the server's own frames.
+EXPRESSION_RECURSION_LIMIT = 6 * (CONDITION_NESTING_MAX // 2) + 2000
 assert RESOURCE_POLICY_BYTES_MAX > 0 and CONDITION_NESTING_MAX > EXPRESSION_NESTING_MAX
+assert EXPRESSION_RECURSION_LIMIT >= 1000
+
+# --- DAX peer channel and node processes (router/dax/peers.py, cluster/dax_procs.py) ---
+#: Meridian's: cache updates one DAX node holds for one peer before it gives up on that
+#: peer's cache (it then drops them all, counts them and clears the peer's item cache
+#: once the stream flows again), in number and in bytes of item JSON.
+DAX_PEER_QUEUE_UPDATES_MAX = 10_000
+DAX_PEER_QUEUE_BYTES_MAX = 32 * 1024 * 1024
+#: Meridian's: one WriteThrough message (a batch) at most, in updates and in bytes.
+DAX_PEER_BATCH_UPDATES_MAX = 1000
+DAX_PEER_BATCH_BYTES_MAX = 4 * 1024 * 1024
+#: Meridian's: how soon a DAX node tries a dropped peer stream again (gRPC's backoff inside).
+DAX_PEER_RECONNECT_BACKOFF_S_MIN = 0.05
+DAX_PEER_RECONNECT_BACKOFF_S_MAX = 1.0
+#: Meridian's: how long a node waits for a peer's channel to connect before each attempt's
+#: stream (updates meanwhile are dropped and counted), and for its streams to end on close.
+DAX_PEER_CONNECT_TIMEOUT_S = 2.0
+DAX_PEER_CLOSE_TIMEOUT_S = 2.0
+assert ITEM_SIZE_BYTES_MAX * 4 <= DAX_PEER_BATCH_BYTES_MAX <= DAX_PEER_QUEUE_BYTES_MAX
+assert DAX_PEER_BATCH_BYTES_MAX * 2 <= GRPC_MESSAGE_BYTES_MAX
+assert 1 <= DAX_PEER_BATCH_UPDATES_MAX <= DAX_PEER_QUEUE_UPDATES_MAX
+assert 0 < DAX_PEER_RECONNECT_BACKOFF_S_MIN <= DAX_PEER_RECONNECT_BACKOFF_S_MAX
+#: Meridian's: how long a write through a DAX node waits, before its answer, for its peers to
+#: acknowledge its cache update (a read through any node then sees it); a peer slower than
+#: this is waited for no more until it catches up.
+DAX_PEER_APPLY_WAIT_S = 0.5
+assert 0 < DAX_PEER_APPLY_WAIT_S <= DAX_PEER_CONNECT_TIMEOUT_S

@@ -10,15 +10,21 @@ resource has a sort key; the accessed ones only in mode
 Here each rule is a ``KeyRanker``, fed by the actions and read by
 ``GET /metrics`` and the console.
 
-What counts.  Each request the throttle admits (``router/throttle.py``; all
-of them with throttling off) adds one to its key in the accessed rules, each
-it refuses one to its key in the throttled rules: GetItem, PutItem,
-UpdateItem, DeleteItem (``router/actions/items.py``, ``router/fast_path.py``),
-a Query's partition key (``query_scan.py``), each key of a batch
-(``batch.py``).  A put's item counts in every enabled global index of its
-table under its index key; an update's or a delete's does not (its index
-keys are known only once it ran).  DynamoDB's accessed rules sum consumed
-capacity units rather than count requests (docs/compatibility.md).
+What counts.  DynamoDB's accessed rules (PKC, SKC: "items that consume
+the most read and write capacity") sum the capacity units each request
+consumed; its throttled rules (PKT, SKT: "items that experience the most
+throttling events") count throttling events.  Here the accessed rules sum
+the ``units`` the actions give ``accessed`` (one per request where they
+give none: the actions still call it before the request runs, so
+docs/compatibility.md lists the difference), the throttled rules count the
+requests the throttle refused (``router/throttle.py``), one each.  The
+requests: GetItem,
+PutItem, UpdateItem, DeleteItem (``router/actions/items.py``,
+``router/fast_path.py``), a Query's partition key (``query_scan.py``, its
+page's units), each key of a batch (``batch.py``).  A put's item counts in
+every enabled global index of its table under its index key, with the
+index's write units when they are known (else the table's); an update's or
+a delete's does not (its index keys are known only once it ran).
 
 The window.  A request at time t weighs ``e ** ((t - L) / W)`` (forward
 decay: ``W`` is ``limits.CONTRIBUTOR_INSIGHTS_WINDOW_S``, ``L`` the rule's
@@ -158,13 +164,16 @@ class KeyRanker:
     def __repr__(self) -> str:
         return f"<KeyRanker window={self._window_s:g}s {self.summary!r}>"
 
-    def add(self, key: Hashable, now_s: float) -> None:
+    def add(self, key: Hashable, now_s: float, weight: float = 1.0) -> None:
+        """``weight`` at ``now_s``: one request (throttled rules) or its capacity units (accessed ones)."""
+        if weight <= 0:
+            return
         exponent = (now_s - self._landmark_s) / self._window_s
         if exponent > limits.CONTRIBUTOR_INSIGHTS_WEIGHT_EXPONENT_MAX:
             self.summary.scale(math.exp(-exponent))
             self._landmark_s = now_s
             exponent = 0.0
-        self.summary.add(key, math.exp(exponent))
+        self.summary.add(key, weight * math.exp(exponent))
 
     def top(self, n: int, now_s: float) -> list[tuple[Hashable, float]]:
         """The ``n`` keys with the largest decayed counts at ``now_s``, largest first."""
@@ -195,7 +204,7 @@ class _Resource:
         codes = rule_codes(self.sk is not None, mode)
         self.rankers = {code: self.rankers.get(code) or KeyRanker(now_s) for code in codes}
 
-    def add(self, key: dict[str, Any], throttled: bool, now_s: float) -> None:
+    def add(self, key: dict[str, Any], throttled: bool, now_s: float, weight: float = 1.0) -> None:
         pk_value = key.get(self.pk)
         if pk_value is None:
             return  # a put's item without this index's key: not in the index
@@ -204,11 +213,11 @@ class _Resource:
         if pk_rule is None:
             return  # THROTTLED_KEYS: accesses are not ranked
         pk = _part(pk_value)
-        pk_rule.add(pk, now_s)
+        pk_rule.add(pk, now_s, weight)
         if self.sk is not None:
             sk_value = key.get(self.sk)
             if sk_value is not None:
-                rankers["SKT" if throttled else "SKC"].add((pk, _part(sk_value)), now_s)
+                rankers["SKT" if throttled else "SKC"].add((pk, _part(sk_value)), now_s, weight)
 
 
 class _Plan:
@@ -252,15 +261,17 @@ class Contributors:
 
     # --- the hooks (the callers test ``table.contributor_insights`` first) ---
     def accessed(self, table: Table, key: dict[str, Any], index_name: str | None = None,
-                 item: Any = None) -> None:
-        """An admitted request on ``key`` (of ``index_name``'s key schema when
-        given); ``item``: a put's new item, which its table's enabled global
-        indexes count under their keys (anything else but a dict is ignored)."""
+                 item: Any = None, units: float = 1.0, index_units: dict[str, float] | None = None) -> None:
+        """A request on ``key`` (of ``index_name``'s key schema when given)
+        that consumed ``units`` capacity units; ``item``: a put's new item,
+        which its table's enabled global indexes count under their keys, each
+        with its units in ``index_units`` (``units`` when absent; anything
+        else but a dict is ignored)."""
         plan = self._plans.get((table.table_id, table.revision))
         if plan is None:
             plan = self._plan(table)
         if not plan.empty:
-            self._record(plan, key, index_name, item, False)
+            self._record(plan, key, index_name, item, False, units, index_units)
 
     def throttled(self, table: Table, key: dict[str, Any], index_name: str | None = None,
                   item: Any = None) -> None:
@@ -270,18 +281,20 @@ class Contributors:
             if not plan.empty:
                 self._record(plan, key, index_name, item, True)
 
-    def _record(self, plan: _Plan, key: dict[str, Any], index_name: str | None, item: Any, throttled: bool) -> None:
+    def _record(self, plan: _Plan, key: dict[str, Any], index_name: str | None, item: Any, throttled: bool,
+                weight: float = 1.0, index_units: dict[str, float] | None = None) -> None:
         now_s = self._clock()
         if index_name is not None:
             resource = plan.indexes.get(index_name)
             if resource is not None:
-                resource.add(key, throttled, now_s)
+                resource.add(key, throttled, now_s, weight)
             return
         if plan.table is not None:
-            plan.table.add(key, throttled, now_s)
+            plan.table.add(key, throttled, now_s, weight)
         if type(item) is dict:  # a put's new item (an update passes a function of the old one)
-            for resource in plan.indexes.values():
-                resource.add(item, throttled, now_s)
+            for name, resource in plan.indexes.items():
+                units = index_units.get(name, weight) if index_units is not None and not throttled else weight
+                resource.add(item, throttled, now_s, units)
 
     # --- plans and resources ---------------------------------------------------
     def _plan(self, table: Table) -> _Plan:

@@ -119,48 +119,74 @@ async def ttl_metrics_text(ctx: RouterContext) -> str:
 
 _THROUGHPUT_FAMILIES = (
     ("meridian_consumed_read_capacity_units_total", "counter",
-     "Read capacity units this router's requests consumed from the table (CloudWatch ConsumedReadCapacityUnits)."),
+     "Read capacity units this router's requests consumed from the table, or with GlobalSecondaryIndexName "
+     "from that index (CloudWatch ConsumedReadCapacityUnits)."),
     ("meridian_consumed_write_capacity_units_total", "counter",
-     "Write capacity units this router's requests consumed from the table (CloudWatch ConsumedWriteCapacityUnits)."),
+     "Write capacity units this router's requests consumed from the table, or with GlobalSecondaryIndexName "
+     "from that index (CloudWatch ConsumedWriteCapacityUnits)."),
     ("meridian_read_throttle_events_total", "counter",
-     "Reads of the table this router throttled (CloudWatch ReadThrottleEvents)."),
+     "Reads of the table this router throttled, or with GlobalSecondaryIndexName those the index refused "
+     "(CloudWatch ReadThrottleEvents)."),
     ("meridian_write_throttle_events_total", "counter",
-     "Writes to the table this router throttled (CloudWatch WriteThrottleEvents)."),
+     "Writes to the table this router throttled, or with GlobalSecondaryIndexName those the index refused "
+     "(CloudWatch WriteThrottleEvents)."),
     ("meridian_provisioned_read_capacity_units", "gauge",
-     "The table's provisioned read capacity (CloudWatch ProvisionedReadCapacityUnits; provisioned tables only)."),
+     "The table's or index's provisioned read capacity (CloudWatch ProvisionedReadCapacityUnits; provisioned "
+     "tables only)."),
     ("meridian_provisioned_write_capacity_units", "gauge",
-     "The table's provisioned write capacity (CloudWatch ProvisionedWriteCapacityUnits; provisioned tables only)."),
+     "The table's or index's provisioned write capacity (CloudWatch ProvisionedWriteCapacityUnits; provisioned "
+     "tables only)."),
+    ("meridian_read_key_range_throughput_throttle_events_total", "counter",
+     "Reads this router refused at one partition's ceiling, by partition of the table or index "
+     "(CloudWatch ReadKeyRangeThroughputThrottleEvents, split by Partition)."),
+    ("meridian_write_key_range_throughput_throttle_events_total", "counter",
+     "Writes this router refused at one partition's ceiling, by partition of the table or index "
+     "(CloudWatch WriteKeyRangeThroughputThrottleEvents, split by Partition)."),
 )
 
 
 def throughput_metrics_text(ctx: RouterContext) -> str:
-    """Capacity consumed and throttled by this router, per table, and each
-    provisioned table's capacity (``router/throttle.py``; empty with
-    throttling off).  Summing the routers of a region gives the table's."""
+    """Capacity consumed and throttled by this router, per table, global
+    index and partition, and each provisioned table's and index's capacity
+    (``router/throttle.py``; empty with throttling off).  A table's own
+    samples have the ``TableName`` label alone, an index's add
+    ``GlobalSecondaryIndexName`` (CloudWatch's dimensions); summing the
+    routers of a region gives the table's."""
     throttle = getattr(ctx, "throttle", None)  # a context without a server has none
     if throttle is None or not throttle.enabled:
         return ""
-    tables = sorted(ctx.catalog.tables(), key=lambda table: table.name)
-    provisioned = [t for t in tables if t.billing_mode == "PROVISIONED"]
-    columns = (
-        [(t, throttle.consumed[0].get(t.table_id, 0.0)) for t in tables],
-        [(t, throttle.consumed[1].get(t.table_id, 0.0)) for t in tables],
-        [(t, throttle.throttled.get((t.name, READ), 0)) for t in tables],
-        [(t, throttle.throttled.get((t.name, WRITE), 0)) for t in tables],
-        [(t, t.read_capacity) for t in provisioned],
-        [(t, t.write_capacity) for t in provisioned],
-    )
+    columns: list[list[tuple[str, Any]]] = [[] for _ in _THROUGHPUT_FAMILIES]
+    for t in sorted(ctx.catalog.tables(), key=lambda table: table.name):
+        table_label = f'TableName="{_label_value(t.name)}"'
+        indexes = [(index, f'{table_label},GlobalSecondaryIndexName="{_label_value(index.name)}"')
+                   for index in t.global_indexes]
+        for meter in (READ, WRITE):
+            columns[meter].append((table_label, throttle.consumed[meter].get(t.table_id, 0.0)))
+            columns[meter].extend((labels, throttle.index_consumed[meter].get((t.table_id, index.name), 0.0))
+                                  for index, labels in indexes)
+            columns[2 + meter].append((table_label, throttle.throttled.get((t.name, meter), 0)))
+            columns[2 + meter].extend((labels, throttle.events.get((t.table_id, index.name, meter), 0))
+                                      for index, labels in indexes)
+        if t.billing_mode == "PROVISIONED":
+            columns[4].append((table_label, t.read_capacity))
+            columns[5].append((table_label, t.write_capacity))
+            columns[4].extend((labels, index.read_capacity) for index, labels in indexes)
+            columns[5].extend((labels, index.write_capacity) for index, labels in indexes)
+        for index_name, meter, partition, count in throttle.partition_events(t):
+            labels = table_label + (f',GlobalSecondaryIndexName="{_label_value(index_name)}"' if index_name else "")
+            columns[6 + meter].append((f'{labels},Partition="{partition}"', count))
     out = []
     for (name, kind, text), samples in zip(_THROUGHPUT_FAMILIES, columns):
         out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
-        out.extend(f'{name}{{TableName="{_label_value(t.name)}"}} {value}\n' for t, value in samples)
+        out.extend(f"{name}{{{labels}}} {value}\n" for labels, value in samples)
     return "".join(out)
 
 
 _CONTRIBUTOR_FAMILIES = {
     False: ("meridian_contributor_insights_accessed_keys",
             "A table's or global index's most accessed keys through this router (Contributor Insights' PKC and "
-            "SKC rules): requests admitted in about the last minute, exponentially weighted; an estimate, never low."),
+            "SKC rules): capacity units consumed in about the last minute, exponentially weighted; an estimate, "
+            "never low."),
     True: ("meridian_contributor_insights_throttled_keys",
            "A table's or global index's most throttled keys through this router (Contributor Insights' PKT and "
            "SKT rules): requests refused in about the last minute, exponentially weighted; an estimate, never low."),

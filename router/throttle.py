@@ -13,8 +13,14 @@ has capacity:
   ``PARTITION_READ_UNITS_PER_S`` / ``PARTITION_WRITE_UNITS_PER_S``, so one
   hot key is throttled while the table still has capacity
   (``KeyRangeThroughputExceeded``).  A table has as many partitions as
-  DynamoDB gives it for its throughput (``partition_count``); a key's
-  partition is its partition hash's slice of the hash space.
+  DynamoDB gives it for its throughput and its data (``partition_count``,
+  ``router/throttle_plan.py``); a key's partition is its partition hash's
+  slice of the hash space.  Global indexes have ceilings too: a Query on
+  an index given its index partition's hash is held to that partition's,
+  and a put given its item (``item=``) whose item lands on a hot index key
+  is throttled with the index's reason (DynamoDB's GSI back-pressure); a
+  write given its old and new items (``spend_usage``) is charged to their
+  index partitions.
 
 Each resource's units come from a local allowance, refilled by leases from
 the table's budget node; an empty allowance that a lease cannot refill
@@ -35,22 +41,31 @@ unavailable), and the shared buckets resume when it is back.
 
 In ``meridian serve`` the budget node is the router's own engine and a
 lease is a function call, so the fast path (``router/fast_path.py``) admits
-synchronously (``admit_now``).  With throttling off (``--no-throttling``)
-nothing is metered.  An on-demand table's partitions grow with its traffic:
-as many as double its previous peak (per second, as this router saw it)
-needs, so a burst past double the previous peak is throttled first, as in
-DynamoDB.  Known gaps: partitions do not split as a table's data grows,
-global indexes have no partition ceilings, and each router sizes on-demand
-partitions from its own share of the traffic.
+synchronously (``admit_now``); its common case (every allowance holds) is
+a clock read, one dict lookup for the key range's resources and a
+reservation from each.  With throttling off (``--no-throttling``) nothing
+is metered.  An on-demand table's partitions grow with its traffic: as many
+as double its previous peak (per second, as this router saw it) needs, so a
+burst past double the previous peak is throttled first, as in DynamoDB; and
+every table's with its data: the router asks the nodes for the size of the
+tables it meters every ``THROUGHPUT_TABLE_SIZE_REFRESH_S``.  Known gaps: an
+update's or delete's index keys are known only after it ran, so only a
+put is refused on a hot index partition (the others are charged to it);
+each router sizes on-demand partitions from its own share of the traffic.
+
+What it counts, for ``/metrics`` and the console (CloudWatch's figures, as
+this router saw them): units consumed per table and per global index (a
+Query on an index is the index's, as CloudWatch's ``GlobalSecondaryIndexName``
+dimension counts it), requests throttled per table, throttle events per
+resource, and throttle events per partition.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from meridian.model import limits
@@ -69,10 +84,8 @@ from meridian.model.throughput import (
     MAX_ON_DEMAND_MESSAGE,
     TABLE_PROVISIONED_MESSAGE,
     LeaseRequest,
-    Limit,
     LimitType,
     Meter,
-    key_range_of,
     lease_units,
     reason_name,
 )
@@ -80,82 +93,28 @@ from meridian.node.budget import BudgetHolder
 
 from .capacity import Usage
 from .storage import Storage
-from .table_record import Table, warm_throughput
+from .table_record import Table
+from .throttle_plan import (
+    KEY_RANGE_SHIFT,
+    Plan,
+    Resource,
+    index_key_hash,
+    index_partition_count,
+    partition_count,
+)
 
 log = logging.getLogger(__name__)
 
 READ = Meter.READ
 WRITE = Meter.WRITE
-_KEY_RANGE_SHIFT = 64 - limits.THROUGHPUT_KEY_RANGE_BITS
-assert key_range_of(1 << 63) == (1 << 63) >> _KEY_RANGE_SHIFT
-#: What an admitted operation takes from its allowances at once (DynamoDB's
-#: least charge: half a read unit, one write unit), so that operations
-#: admitted together (a batch, concurrent requests) cannot all pass on one
-#: unit; ``spend`` takes the rest of what it consumed.
-_RESERVED = {READ: 0.5, WRITE: 1.0}
+#: What an admitted operation takes from its allowances at once, by meter
+#: (DynamoDB's least charge: half a read unit, one write unit), so that
+#: operations admitted together (a batch, concurrent requests) cannot all
+#: pass on one unit; ``spend`` takes the rest of what it consumed.
+_RESERVED = (0.5, 1.0)
+assert _RESERVED[READ] == 0.5 and _RESERVED[WRITE] == 1.0
 
-
-@dataclass(slots=True)
-class _Resource:
-    """One metered resource as a plan holds it, with this router's allowance
-    of it (``have``: leased units not spent yet; below zero, a debt).  A plan
-    rebuilt (the table changed) starts its allowances from zero: at most one
-    lease per resource is lost to the table."""
-
-    name: str  # "" the table, an index's name, "#partitions", or "#<n>" key range n
-    limit: Limit
-    arn: str
-    is_index: bool = False
-    have: float = 0.0
-
-
-class _Plan:
-    """What operations of one kind on one table revision draw on: the
-    table-wide resources, and each key range's ceiling (made on first use).
-
-    A key's ceiling is that of its *key range*, a fixed fine slice of the
-    partition-hash space (``key_range_of``), so one key keeps one bucket
-    whatever the table's partition count: a hot key is held to one
-    partition's rate even while an on-demand table grows.  An on-demand
-    table's partitions together are one more resource (``#partitions``: its
-    partition count times a partition's rate), which a spread workload past
-    double its previous peak runs into."""
-
-    __slots__ = ("table", "revision", "resources", "partitions", "whole", "_key_ranges", "_ceiling", "_arn")
-
-    def __init__(self, table: Table, meter: Meter, index_name: str | None, peaks: list[float] | None) -> None:
-        self.table = table
-        self.revision = table.revision  # a table record may change in place: its revision says so
-        self.resources = _table_resources(table, meter, index_name)
-        self.partitions = partition_count(table, *(peaks or (0.0, 0.0)))
-        ceiling = limits.PARTITION_READ_UNITS_PER_S if meter is READ else limits.PARTITION_WRITE_UNITS_PER_S
-        self._ceiling = Limit(float(ceiling), limits.THROUGHPUT_PARTITION_BURST_S, LimitType.KEY_RANGE)
-        self._arn = table.arn
-        #: an on-demand table's partitions together (None: provisioned, or an index read)
-        self.whole: _Resource | None = None
-        if table.billing_mode != "PROVISIONED" and index_name is None:
-            self.whole = _Resource("#partitions", self._whole_limit(), table.arn)
-            self.resources = [*self.resources, self.whole]
-        #: key range -> the table-wide resources and that range's ceiling
-        self._key_ranges: dict[int, list[_Resource]] = {}
-
-    def _whole_limit(self) -> Limit:
-        return Limit(self._ceiling.rate_per_s * self.partitions, limits.THROUGHPUT_PARTITION_BURST_S,
-                     LimitType.KEY_RANGE)
-
-    def resize(self, partitions: int) -> None:
-        """The table grew: its partitions' bucket gets the new rate (on its next
-        lease); the key ranges and every allowance stay as they are."""
-        self.partitions = partitions
-        if self.whole is not None:
-            self.whole.limit = self._whole_limit()
-
-    def with_partition(self, key_hash: int) -> list[_Resource]:
-        n = key_hash >> _KEY_RANGE_SHIFT  # key_range_of, inline: this runs per request
-        resources = self._key_ranges.get(n)
-        if resources is None:
-            resources = self._key_ranges[n] = [*self.resources, _Resource(f"#{n}", self._ceiling, self._arn)]
-        return resources
+__all__ = ["READ", "WRITE", "Throttle", "budget_owner", "partition_count"]
 
 
 def budget_owner(ring: Ring, table_id: int) -> str:
@@ -165,62 +124,7 @@ def budget_owner(ring: Ring, table_id: int) -> str:
     return ring.owner(partition_hash("N", {"N": str(table_id)}))
 
 
-def partition_count(table: Table, peak_reads_per_s: float = 0.0, peak_writes_per_s: float = 0.0) -> int:
-    """How many partitions DynamoDB gives a table for its throughput: one per
-    3,000 read and 1,000 write units provisioned (summed), or, on demand,
-    enough for its warm throughput (12,000 reads and 4,000 writes a second
-    for a new table: four partitions) or for double its previous peak,
-    whichever is more: on-demand capacity follows traffic, and a burst past
-    double the previous peak is throttled until it has."""
-    if table.billing_mode == "PROVISIONED":
-        units = table.read_capacity / limits.PARTITION_READ_UNITS_PER_S + (
-            table.write_capacity / limits.PARTITION_WRITE_UNITS_PER_S
-        )
-        return max(1, math.ceil(units))
-    reads, writes = warm_throughput(table, table.billing_mode)
-    reads = max(reads, limits.ON_DEMAND_PEAK_FACTOR * peak_reads_per_s)
-    writes = max(writes, limits.ON_DEMAND_PEAK_FACTOR * peak_writes_per_s)
-    return max(1, math.ceil(reads / limits.PARTITION_READ_UNITS_PER_S),
-               math.ceil(writes / limits.PARTITION_WRITE_UNITS_PER_S))
-
-
-def _table_resources(table: Table, meter: Meter, index_name: str | None) -> list[_Resource]:
-    """The table- and index-wide resources an operation draws on."""
-    reading = meter is READ
-    if table.billing_mode == "PROVISIONED":
-        if reading:
-            if index_name is not None:
-                index = table.index(index_name)
-                if index is not None and index.is_global:
-                    return [_Resource(index.name, Limit(float(index.read_capacity)),
-                                      f"{table.arn}/index/{index.name}", True)]
-            return [_Resource("", Limit(float(table.read_capacity)), table.arn)]
-        out = [_Resource("", Limit(float(table.write_capacity)), table.arn)]
-        for index in table.global_indexes:
-            if index.write_capacity:
-                out.append(_Resource(index.name, Limit(float(index.write_capacity)),
-                                     f"{table.arn}/index/{index.name}", True))
-        return out
-    member = "on_demand_max_read_units" if reading else "on_demand_max_write_units"
-    out = []
-    subjects: list = [table]
-    if reading and index_name is not None:
-        index = table.index(index_name)
-        subjects = [index] if index is not None and index.is_global else [table]
-    elif not reading:
-        subjects += table.global_indexes
-    for subject in subjects:
-        maximum = getattr(subject, member)
-        if maximum is not None and maximum > 0:
-            is_index = subject is not table
-            name = subject.name if is_index else ""
-            arn = f"{table.arn}/index/{name}" if is_index else table.arn
-            out.append(_Resource(name, Limit(float(maximum), limits.THROUGHPUT_MAX_BURST_S, LimitType.MAX_ON_DEMAND),
-                                 arn, is_index))
-    return out
-
-
-def _throttled(table: Table, meter: Meter, refused: list[_Resource]) -> DynamoError:
+def _throttled(table: Table, meter: Meter, refused: list[Resource]) -> DynamoError:
     reasons = [{"reason": reason_name(r.is_index, meter, r.limit.limit_type), "resource": r.arn} for r in refused]
     if any(r.limit.limit_type is LimitType.MAX_ON_DEMAND for r in refused):
         return ThrottlingException(MAX_ON_DEMAND_MESSAGE, reasons)
@@ -230,8 +134,16 @@ def _throttled(table: Table, meter: Meter, refused: list[_Resource]) -> DynamoEr
     return ProvisionedThroughputExceededException(message, reasons)
 
 
+def _global_index_name(table: Table, index_name: str | None) -> str | None:
+    """``index_name`` when it names a global index (whose reads are its own), else None."""
+    if index_name is None:
+        return None
+    index = table.index(index_name)
+    return index.name if index is not None and index.is_global else None
+
+
 class Throttle:
-    """One router's allowances, held by its plans' resources."""
+    """One router's allowances, held by its plans' resources, and its counters."""
 
     def __init__(self, storage: Storage, ring: Ring, *, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -244,15 +156,25 @@ class Throttle:
         #: budget node -> when to ask it again after a failed lease (monotonic s)
         self._away_until: dict[str, float] = {}
         #: (table id, revision, meter, index) -> what such an operation draws on
-        self._plans: dict[tuple[int, int, Meter, str | None], _Plan] = {}
+        self._plans: dict[tuple[int, int, Meter, str | None], Plan] = {}
         #: per meter, the last table-wide plan used (same table object, same revision: still right)
-        self._last: list[_Plan | None] = [None, None]
-        #: (key type, raw partition key value) -> its partition hash: a key's
+        self._last: list[Plan | None] = [None, None]
+        #: key type -> raw partition key value -> its partition hash: a key's
         #: hash is a blake2b, ten times the cost of the rest of an admission
-        self._hashes: dict[tuple[str, Any], int] = {}
+        self._hashes: dict[str, dict[Any, int]] = {"S": {}, "N": {}, "B": {}}
         self.throttled: dict[tuple[str, Meter], int] = {}  # (table name, meter) -> requests refused
-        #: per meter, table id -> units this router's requests consumed (CloudWatch's Consumed*CapacityUnits)
+        #: per meter, table id -> units this router's requests consumed from the
+        #: table itself (CloudWatch's Consumed*CapacityUnits, TableName alone)
         self.consumed: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        #: per meter, (table id, global index) -> units consumed from the index
+        #: (the same, with CloudWatch's GlobalSecondaryIndexName)
+        self.index_consumed: tuple[dict[tuple[int, str], float], dict[tuple[int, str], float]] = ({}, {})
+        #: (table id, global index or "", meter) -> throttle events of that resource
+        #: (CloudWatch's Read/WriteThrottleEvents: a request refused by the table and
+        #: an index is an event of each)
+        self.events: dict[tuple[int, str, Meter], int] = {}
+        #: (table id, global index or "", meter, key range) -> partition ceiling refusals
+        self.key_range_events: dict[tuple[int, str, Meter, int], int] = {}
         #: (table id, revision) -> whether its writes must know the old item
         self._indexed: dict[tuple[int, int], bool] = {}
         #: on-demand growth: table id -> the highest read and write units a
@@ -261,29 +183,124 @@ class Throttle:
         self._peaks: dict[int, list[float]] = {}
         self._totals: dict[tuple[int, Meter], float] = {}
         self._second = int(time.monotonic())
+        self._roll_at_s = self._second + 1.0
+        self._roll_countdown = 0  # admissions before the clock is read again
+        #: table id -> its size as the nodes last reported it (TableSizeBytes), and
+        #: when to ask again (``refresh_sizes``, started by ``_roll`` on a running loop)
+        self._sizes: dict[int, int] = {}
+        self._sizes_due_s = 0.0
+        self._sizing: asyncio.Task | None = None
 
     def __repr__(self) -> str:
         return f"<Throttle {'on' if self.enabled else 'off'} plans={len(self._plans)}>"
 
-    def _needed(self, table: Table, meter: Meter, index_name: str | None, key_hash: int | None) -> list[_Resource]:
-        if index_name is None:  # the common case: the same table object as last time
-            last = self._last[meter]
-            if last is not None and last.table is table and last.revision == table.revision:
-                return last.resources if key_hash is None else last.with_partition(key_hash)
+    # --- plans ----------------------------------------------------------------------
+    def _plan(self, table: Table, meter: Meter, index_name: str | None) -> Plan:
         key = (table.table_id, table.revision, meter, index_name)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= limits.THROUGHPUT_PLANS_MAX:
                 self._plans.clear()
                 self._last = [None, None]
-            plan = self._plans[key] = _Plan(table, meter, index_name, self._peaks.get(table.table_id))
+            plan = self._plans[key] = Plan(table, meter, index_name, self._peaks.get(table.table_id),
+                                           self._sizes.get(table.table_id, 0))
         if index_name is None:
             self._last[meter] = plan
-        if key_hash is None or index_name is not None:
-            return plan.resources
-        return plan.with_partition(key_hash)
+        return plan
 
-    def _short(self, table: Table, meter: Meter, resources: list[_Resource]) -> list[tuple[_Resource, LeaseRequest]]:
+    def _needed(self, table: Table, meter: Meter, index_name: str | None, key_hash: int | None) -> list[Resource]:
+        plan = self._last[meter]
+        if index_name is not None or plan is None or plan.table is not table or plan.revision != table.revision:
+            plan = self._plan(table, meter, index_name)
+        if key_hash is None:
+            return plan.resources
+        return plan.key_ranges.get(key_hash >> KEY_RANGE_SHIFT) or plan.with_partition(key_hash)
+
+    def _index_ranges(self, table: Table, item: dict[str, Any]) -> list[Resource]:
+        """A put's new item's partitions in the table's global indexes (their write ceilings)."""
+        plan = self._plan(table, WRITE, None)
+        out = []
+        for index in table.global_indexes:
+            key_hash = index_key_hash(index, item)
+            if key_hash is not None:
+                out.append(plan.index_range(index.name, key_hash))
+        return out
+
+    def key_hash(self, table: Table, key: dict) -> int:
+        """The partition hash of an item key (what places it in a partition)."""
+        name, key_type = table.key_schema[0]
+        value = key[name]
+        hashes = self._hashes[key_type]
+        raw = value[key_type]
+        cached = hashes.get(raw)
+        if cached is None:
+            if len(hashes) >= limits.THROUGHPUT_KEY_HASHES_MAX:
+                hashes.clear()
+            cached = hashes[raw] = partition_hash(key_type, value)
+        return cached
+
+    # --- admitting ----------------------------------------------------------------------
+    def admit_now(self, table: Table, meter: Meter, index_name: str | None = None,
+                  key_hash: int | None = None, item: Any = None) -> bool:
+        """Admit without awaiting when possible: True (admitted), False (a
+        lease must be awaited: call ``admit``); raises when throttled.
+        ``key_hash``: the partition hash of the one key a single-item
+        operation touches, or of the index partition a Query on a global
+        index reads (its partition's ceiling applies); ``item``: a put's new
+        item (the ceilings of its global index partitions apply too)."""
+        if not self.enabled:
+            return True
+        self._roll_countdown -= 1
+        if self._roll_countdown <= 0:  # the clock, every few admissions: a second may have gone by
+            self._roll_countdown = limits.THROUGHPUT_ROLL_CHECK_ADMISSIONS
+            if time.monotonic() >= self._roll_at_s:
+                self._roll()
+        plan = self._last[meter]
+        if index_name is None and plan is not None and plan.table is table and plan.revision == table.revision:
+            if key_hash is None:
+                needed = plan.resources
+            else:  # key_range_of, inline: this runs per request
+                needed = plan.key_ranges.get(key_hash >> KEY_RANGE_SHIFT) or plan.with_partition(key_hash)
+        else:
+            plan = self._plan(table, meter, index_name)
+            needed = plan.resources if key_hash is None else plan.with_partition(key_hash)
+        if item is not None and type(item) is dict and table.indexes:
+            needed = needed + self._index_ranges(table, item)
+            plan = None  # its index partitions are written: not reserved
+        for resource in needed:
+            if resource.have <= 0:
+                break
+        else:  # every allowance holds: the common case, no lease
+            if plan is not None and plan.uniform:
+                reserved = plan.reserved
+                for resource in needed:
+                    resource.have -= reserved
+            else:
+                self._reserve(meter, needed)
+            return True
+        holder = self._local_holder
+        if holder is None:
+            return False
+        short = self._short(table, meter, needed)
+        self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
+        self._reserve(meter, needed)
+        return True
+
+    async def admit(self, table: Table, meter: Meter, index_name: str | None = None,
+                    key_hash: int | None = None, item: Any = None) -> None:
+        """Raise the throttling error if the operation may not run now (``admit_now``'s arguments)."""
+        if self.admit_now(table, meter, index_name, key_hash, item):
+            return
+        needed = self._needed(table, meter, index_name, key_hash)
+        if type(item) is dict and table.indexes:
+            needed = needed + self._index_ranges(table, item)
+        short = self._short(table, meter, needed)
+        owner = budget_owner(self._ring, table.table_id)
+        granted = [await self._lease(owner, request) for _r, request in short]
+        self._settle(table, meter, short, granted)
+        self._reserve(meter, needed)
+
+    def _short(self, table: Table, meter: Meter, resources: list[Resource]) -> list[tuple[Resource, LeaseRequest]]:
         """The resources whose allowance is spent, with the lease each needs."""
         short = []
         for resource in resources:
@@ -294,7 +311,7 @@ class Throttle:
             short.append((resource, LeaseRequest(table.table_id, resource.name, meter, resource.limit, wanted)))
         return short
 
-    def _reserve(self, table: Table, meter: Meter, resources: list[_Resource]) -> None:
+    def _reserve(self, meter: Meter, resources: list[Resource]) -> None:
         reserved = _RESERVED[meter]
         writing = meter is WRITE
         for resource in resources:
@@ -302,7 +319,7 @@ class Throttle:
                 continue  # a write's share of an index is known only afterwards
             resource.have -= reserved
 
-    def _settle(self, table: Table, meter: Meter, short: list[tuple[_Resource, LeaseRequest]],
+    def _settle(self, table: Table, meter: Meter, short: list[tuple[Resource, LeaseRequest]],
                 granted: Iterable[float]) -> None:
         refused = []
         for (resource, _request), units in zip(short, granted):
@@ -312,87 +329,19 @@ class Throttle:
         if refused:
             counter = (table.name, meter)
             self.throttled[counter] = self.throttled.get(counter, 0) + 1
+            for resource in refused:
+                self._count_event(table.table_id, meter, resource)
             raise _throttled(table, meter, refused)
 
-    def key_hash(self, table: Table, key: dict) -> int:
-        """The partition hash of an item key (what places it in a partition)."""
-        name, key_type = table.key_schema[0]
-        value = key[name][key_type]
-        hashes = self._hashes
-        cached = hashes.get((key_type, value))
-        if cached is None:
-            if len(hashes) >= limits.THROUGHPUT_KEY_HASHES_MAX:
-                hashes.clear()
-            cached = hashes[key_type, value] = partition_hash(key_type, key[name])
-        return cached
-
-    def admit_now(self, table: Table, meter: Meter, index_name: str | None = None,
-                  key_hash: int | None = None) -> bool:
-        """Admit without awaiting when possible: True (admitted), False (a
-        lease must be awaited: call ``admit``); raises when throttled.
-        ``key_hash``: the partition hash of the one key a single-item
-        operation touches (its partition's ceiling applies)."""
-        if not self.enabled:
-            return True
-        if int(time.monotonic()) != self._second:
-            self._roll()
-        needed = self._needed(table, meter, index_name, key_hash)
-        for resource in needed:
-            if resource.have <= 0:
-                break
-        else:  # every allowance holds: the common case, no lease
-            reserved = _RESERVED[meter]
-            writing = meter is WRITE
-            for resource in needed:
-                if not (writing and resource.is_index):
-                    resource.have -= reserved
-            return True
-        short = self._short(table, meter, needed)
-        holder = self._local_holder
-        if holder is None:
-            return False
-        self._settle(table, meter, short, [holder.lease(request) for _r, request in short])
-        self._reserve(table, meter, needed)
-        return True
-
-    def _roll(self) -> None:
-        """A second went by: each table's consumption rate since the last
-        roll; a new peak gives an on-demand table more partitions (its plans
-        are rebuilt)."""
-        now = int(time.monotonic())
-        elapsed = now - self._second
-        self._second = now
-        if elapsed <= 0:
-            return
-        grown: set[int] = set()
-        for meter in (READ, WRITE):
-            for table_id, total in self.consumed[meter].items():
-                before = self._totals.get((table_id, meter), 0.0)
-                self._totals[table_id, meter] = total
-                rate = (total - before) / elapsed
-                peaks = self._peaks.setdefault(table_id, [0.0, 0.0])
-                if rate > peaks[meter]:
-                    peaks[meter] = rate
-                    grown.add(table_id)
-        if grown:
-            for plan in self._plans.values():
-                table = plan.table
-                if plan.whole is not None and table.table_id in grown:
-                    partitions = partition_count(table, *self._peaks[table.table_id])
-                    if partitions != plan.partitions:
-                        plan.resize(partitions)
-
-    async def admit(self, table: Table, meter: Meter, index_name: str | None = None,
-                    key_hash: int | None = None) -> None:
-        """Raise the throttling error if the operation may not run now."""
-        if self.admit_now(table, meter, index_name, key_hash):
-            return
-        needed = self._needed(table, meter, index_name, key_hash)
-        short = self._short(table, meter, needed)
-        owner = budget_owner(self._ring, table.table_id)
-        granted = [await self._lease(owner, request) for _r, request in short]
-        self._settle(table, meter, short, granted)
-        self._reserve(table, meter, needed)
+    def _count_event(self, table_id: int, meter: Meter, resource: Resource) -> None:
+        """One refusal by ``resource``, for ``/metrics`` (bounded: past
+        ``THROUGHPUT_THROTTLE_COUNTERS_MAX`` counters, new ones are not kept)."""
+        for counters, key in ((self.events, (table_id, resource.index_name, meter)),
+                              (self.key_range_events, (table_id, resource.index_name, meter, resource.key_range))):
+            if counters is self.key_range_events and resource.key_range < 0:
+                continue
+            if key in counters or len(counters) < limits.THROUGHPUT_THROTTLE_COUNTERS_MAX:
+                counters[key] = counters.get(key, 0) + 1  # type: ignore[index]
 
     async def _lease(self, owner: str, request: LeaseRequest) -> float:
         """Units from the budget node, or from this router's own buckets while it is away."""
@@ -412,11 +361,12 @@ class Throttle:
                 return granted
         return self._fallback_holder.lease(request)
 
+    # --- spending -------------------------------------------------------------------------
     def metered_indexes(self, table: Table) -> bool:
-        """Whether a write must know the old item: a local index's entries
-        are charged to the table's own throughput, or some global index of
-        the table is metered on its own (provisioned, or with an on-demand
-        maximum)."""
+        """Whether a write must know the old item: a table with secondary
+        indexes charges each affected index (a local index's entries to the
+        table's own throughput, a global index's to that index and the
+        partitions of its old and new keys)."""
         if not self.enabled:
             return False
         key = (table.table_id, table.revision)
@@ -424,46 +374,171 @@ class Throttle:
         if indexed is None:
             if len(self._indexed) >= limits.THROUGHPUT_PLANS_MAX:
                 self._indexed.clear()
-            provisioned = table.billing_mode == "PROVISIONED"
-            indexed = self._indexed[key] = bool(table.local_indexes) or any(
-                index.write_capacity if provisioned else index.on_demand_max_write_units
-                for index in table.global_indexes
-            )
+            indexed = self._indexed[key] = bool(table.indexes)
         return indexed
 
     def spend_usage(self, table: Table, meter: Meter, usage: Usage, index_name: str | None = None,
-                    key_hash: int | None = None) -> None:
+                    key_hash: int | None = None, old: Any = None, new: Any = None) -> None:
         """``spend`` what ``router/capacity.py`` computed: local indexes share
-        the table's throughput, global ones have their own."""
+        the table's throughput, global ones have their own; a write's
+        ``old`` and ``new`` items (when known) place its index entries in
+        their index partitions."""
         if meter is READ:
-            index = table.index(index_name) if index_name is not None else None
-            if index is not None and index.is_global:
-                units = usage.global_indexes[index.name].read if index.name in usage.global_indexes else 0.0
+            global_name = _global_index_name(table, index_name)
+            if global_name is not None:
+                units = usage.global_indexes[global_name].read if global_name in usage.global_indexes else 0.0
             else:
                 units = usage.table.read + sum(u.read for u in usage.local_indexes.values())
             self.spend(table, READ, units, index_name=index_name, key_hash=key_hash)
             return
         units = usage.table.write + sum(u.write for u in usage.local_indexes.values())
+        index_hashes = None
+        if (type(old) is dict or type(new) is dict) and usage.global_indexes:
+            index_hashes = set()
+            for index in table.global_indexes:
+                for item in (old, new):
+                    if type(item) is dict and (hashed := index_key_hash(index, item)) is not None:
+                        index_hashes.add((index.name, hashed))
         self.spend(table, WRITE, units, {name: u.write for name, u in usage.global_indexes.items()},
-                   key_hash=key_hash)
+                   key_hash=key_hash, index_hashes=index_hashes)
 
     def spend(self, table: Table, meter: Meter, units: float, index_units: dict[str, float] | None = None,
-              index_name: str | None = None, key_hash: int | None = None) -> None:
+              index_name: str | None = None, key_hash: int | None = None,
+              index_hashes: Iterable[tuple[str, int]] | None = None) -> None:
         """Take what an admitted operation consumed: ``units`` from the table
         (or from ``index_name``'s reads, a global index) and its key's
-        partition, ``index_units`` from each global index a write changed;
-        less what ``admit`` reserved."""
+        partition, ``index_units`` from each global index a write changed
+        and from each of its partitions in ``index_hashes`` ((index, partition
+        hash) of the write's old and new index keys); less what ``admit``
+        reserved."""
         if not self.enabled:
             return
         table_id = table.table_id
-        consumed = self.consumed[meter]
-        consumed[table_id] = consumed.get(table_id, 0.0) + units
+        if index_name is None or (global_name := _global_index_name(table, index_name)) is None:
+            consumed = self.consumed[meter]
+            consumed[table_id] = consumed.get(table_id, 0.0) + units
+        else:
+            self._count_index_units(meter, table_id, global_name, units)
+        if index_units:
+            for name, index_spent in index_units.items():
+                self._count_index_units(meter, table_id, name, index_spent)
         used = units - _RESERVED[meter]
         if not used and not index_units:
             return  # what admit reserved was all of it: a small item
         writing = meter is WRITE
         for resource in self._needed(table, meter, index_name, key_hash):
             if writing and resource.is_index:
-                resource.have -= index_units.get(resource.name, 0.0) if index_units else 0.0
+                resource.have -= index_units.get(resource.index_name, 0.0) if index_units else 0.0
             else:
                 resource.have -= used
+        if index_hashes and index_units:
+            plan = self._plan(table, WRITE, None)
+            for name, hashed in index_hashes:
+                plan.index_range(name, hashed).have -= index_units.get(name, 0.0)
+
+    def _count_index_units(self, meter: Meter, table_id: int, index_name: str, units: float) -> None:
+        consumed = self.index_consumed[meter]
+        key = (table_id, index_name)
+        if key in consumed or len(consumed) < limits.THROUGHPUT_THROTTLE_COUNTERS_MAX:
+            consumed[key] = consumed.get(key, 0.0) + units
+
+    # --- growth: traffic and data ---------------------------------------------------------
+    def _roll(self) -> None:
+        """A second went by: each table's consumption rate since the last
+        roll; a new peak gives an on-demand table more partitions (its plans
+        are resized).  Every ``THROUGHPUT_TABLE_SIZE_REFRESH_S`` it also
+        starts ``refresh_sizes`` (when an event loop runs)."""
+        now_s = time.monotonic()
+        now = int(now_s)
+        elapsed = now - self._second
+        self._second = now
+        self._roll_at_s = now + 1.0
+        if now_s >= self._sizes_due_s and self._sizing is None and self._plans:
+            self._start_refresh(now_s)
+        if elapsed <= 0:
+            return
+        grown: set[int] = set()
+        for meter in (READ, WRITE):
+            for table_id, total in self.consumed[meter].items():
+                before = self._totals.get((table_id, meter), 0.0)
+                self._totals[table_id, meter] = total
+                rate = (total - before) / elapsed
+                peaks = self._peaks.setdefault(table_id, [0.0, 0.0])
+                if rate > peaks[meter]:
+                    peaks[meter] = rate
+                    grown.add(table_id)
+        if grown:
+            for plan in self._plans.values():
+                if plan.whole is not None and plan.table.table_id in grown:
+                    self._resize(plan)
+
+    def _resize(self, plan: Plan) -> None:
+        table_id = plan.table.table_id
+        partitions = partition_count(plan.table, *self._peaks.get(table_id, (0.0, 0.0)), self._sizes.get(table_id, 0))
+        if partitions != plan.partitions:
+            plan.resize(partitions)
+
+    def _start_refresh(self, now_s: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a test driving admit_now directly): sizes stay as they are
+        self._sizes_due_s = now_s + limits.THROUGHPUT_TABLE_SIZE_REFRESH_S
+        self._sizing = loop.create_task(self.refresh_sizes())
+        self._sizing.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task) -> None:
+        self._sizing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("table sizes for partition counts not refreshed: %r", task.exception())
+
+    async def refresh_sizes(self) -> None:
+        """Ask the nodes for the size of each table this router meters (the
+        most recently planned first, at most ``THROUGHPUT_TABLE_SIZE_TABLES_MAX``)
+        and resize their partitions (``note_size``)."""
+        table_ids = list(dict.fromkeys(key[0] for key in reversed(list(self._plans))))
+        for table_id in table_ids[: limits.THROUGHPUT_TABLE_SIZE_TABLES_MAX]:
+            try:
+                stats = await self._storage.table_stats(table_id)
+            except DynamoError as error:  # a table just deleted, a node away: the next round
+                log.info("table %d's size unavailable for its partition count: %r", table_id, error)
+                continue
+            self.note_size(table_id, stats.size_bytes)
+
+    def note_size(self, table_id: int, size_bytes: int) -> None:
+        """A table's size (TableSizeBytes): past 10 GB a partition splits, so
+        its plans get ``partition_count``'s new figure."""
+        if self._sizes.get(table_id) == size_bytes:
+            return
+        if table_id not in self._sizes and len(self._sizes) >= limits.THROUGHPUT_PLANS_MAX:
+            self._sizes.clear()
+        self._sizes[table_id] = size_bytes
+        for plan in self._plans.values():
+            if plan.table.table_id == table_id:
+                self._resize(plan)
+
+    # --- reading (``/metrics``, the console) -------------------------------------------------
+    def partitions(self, table: Table) -> int:
+        """How many partitions this router gives ``table`` now."""
+        table_id = table.table_id
+        return partition_count(table, *self._peaks.get(table_id, (0.0, 0.0)), self._sizes.get(table_id, 0))
+
+    def partition_events(self, table: Table) -> list[tuple[str, Meter, int, int]]:
+        """(global index or "", meter, partition, partition ceiling refusals) of
+        ``table``, by partition: its key ranges' counts summed over the
+        partitions it has now (an index's, by the index's own count)."""
+        counts: dict[tuple[str, Meter, int], int] = {}
+        sizes: dict[str, int] = {}
+        for (table_id, index_name, meter, key_range), count in self.key_range_events.items():
+            if table_id != table.table_id:
+                continue
+            partitions = sizes.get(index_name)
+            if partitions is None:
+                index = table.index(index_name) if index_name else None
+                if index_name and index is None:
+                    continue  # an index since deleted
+                partitions = sizes[index_name] = (
+                    index_partition_count(table, index) if index is not None else self.partitions(table))
+            partition = (key_range * partitions) >> limits.THROUGHPUT_KEY_RANGE_BITS
+            counts[index_name, meter, partition] = counts.get((index_name, meter, partition), 0) + count
+        return [(index, meter, partition, count) for (index, meter, partition), count in sorted(counts.items())]

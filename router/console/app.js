@@ -24,6 +24,12 @@
   const SVG_NS = "http://www.w3.org/2000/svg";
   const METERS = ["read", "write"];
   const CAPACITY_CARDS_MAX = 24; // tables charted; the rest are counted in a line
+  const INSIGHTS_INTERVAL_MS = 2000; // Contributor Insights' top keys of the charted tables with it on
+  const INSIGHTS_TABLES_MAX = 8; // asked per round; the others wait for the next round
+  const RULE_TITLES = {
+    PKC: "most accessed partition keys", SKC: "most accessed keys",
+    PKT: "most throttled partition keys", SKT: "most throttled keys",
+  };
   const COMMAND_COLORS = {
     "link-cut": "#d64545", "link-heal": "#2f9e44", "link-set": "#e8890c",
     "pause": "#7b5cd6", "resume": "#3b8bd6", "clock-skew": "#b3541e",
@@ -136,6 +142,7 @@
     events: [],
     capacity: { series: new Map(), t: null, polled: false }, // table name -> {read, write: {points, levels, prev}, table}
     dax: { series: new Map(), t: null }, // "cluster/node" -> {points: [{t, hits, misses}], prev, recent}
+    insights: { wanted: [], next: 0 }, // charted tables with Contributor Insights on; where the next round starts
   };
 
   async function loadOverview() {
@@ -753,7 +760,12 @@
         el("span", { class: "table-name" }, table.name),
         el("span", { class: "badge mode" }),
         el("span", { class: "capacity-limits" })),
-      el("div", { class: "meters" }, meterBox("read"), meterBox("write")));
+      el("div", { class: "meters" }, meterBox("read"), meterBox("write")),
+      el("section", { class: "insights", hidden: true },
+        el("div", { class: "insights-head" },
+          el("span", { class: "insights-title" }, "Contributor Insights"),
+          el("span", { class: "muted" }, "each rule's top keys through this router over about the last minute")),
+        el("div", { class: "insights-body" })));
   }
 
   function limitText(table) {
@@ -787,6 +799,61 @@
       drawCapacityChart(box.querySelector("canvas"), points, levels, meter);
     }
     card.dataset.throttling = throttlingNow ? "yes" : "no";
+    card.dataset.insights = table.contributor_insights ? "yes" : "no";
+    if (!table.contributor_insights) card.querySelector(".insights").hidden = true;
+  }
+
+  // --- Contributor Insights ----------------------------------------------------------
+  // For each charted table with Contributor Insights on (the table or a global
+  // index), its rules' top keys (/console/api/contributors), a few tables a round.
+  async function pollInsights() {
+    try {
+      const wanted = [...document.querySelectorAll('.capacity-card[data-insights="yes"]')].map((c) => c.dataset.table);
+      const ins = state.insights;
+      if (ins.next >= wanted.length) ins.next = 0;
+      const round = wanted.slice(ins.next, ins.next + INSIGHTS_TABLES_MAX);
+      ins.next += round.length;
+      for (const name of round) {
+        const answer = await api(`/console/api/contributors?table=${encodeURIComponent(name)}`);
+        const card = [...document.querySelectorAll(".capacity-card")].find((c) => c.dataset.table === name);
+        if (card) renderInsights(card.querySelector(".insights"), answer);
+      }
+      setProblem("insights", null);
+    } catch (err) {
+      setProblem("insights", `contributor insights: ${err.message}`);
+    } finally {
+      setTimeout(pollInsights, INSIGHTS_INTERVAL_MS);
+    }
+  }
+
+  const insightKeyText = (key) => Object.entries(key).map(([name, value]) => {
+    const [type, inner] = Object.entries(value)[0] || ["", ""];
+    return `${name} = ${type === "S" ? inner : `${inner} (${type})`}`;
+  }).join(", ");
+
+  function renderInsights(section, answer) {
+    const body = section.querySelector(".insights-body");
+    const resources = answer.resources.filter((r) => r.status !== "DISABLED");
+    section.hidden = resources.length === 0;
+    body.replaceChildren(...resources.map((resource) => {
+      const rules = resource.rules.map((rule) => {
+        const keys = rule.keys.length
+          ? el("ol", { class: "insight-keys" }, ...rule.keys.map((entry) =>
+            el("li", { class: "insight-key", "data-count": entry.count.toFixed(3) },
+              el("span", { class: "key-text" }, insightKeyText(entry.key)),
+              el("span", { class: "count" }, rule.throttled ? `${fmtUnits(entry.count)} refused`
+                : fmtUnits(entry.count)))))
+          : el("p", { class: "muted insight-none" }, rule.throttled ? "nothing throttled" : "no requests yet");
+        return el("div", { class: "insight-rule", "data-rule": rule.rule, "data-throttled": rule.throttled ? "yes" : "no" },
+          el("div", { class: "rule-title", title: rule.name }, RULE_TITLES[rule.rule] || rule.rule), keys);
+      });
+      return el("div", { class: "insight-resource", "data-index": resource.index || "" },
+        el("div", { class: "insight-resource-head" },
+          el("b", null, resource.index ? `index ${resource.index}` : "table"),
+          el("span", { class: "badge insight-status", "data-status": resource.status },
+            `${resource.status.toLowerCase()}${resource.mode === "THROTTLED_KEYS" ? " · throttled keys only" : ""}`)),
+        el("div", { class: "insight-rules" }, ...rules));
+    }));
   }
 
   // Consumed units a second (blue area), the limit (orange dashed steps, as it
@@ -1198,6 +1265,7 @@
     }
     pollTables();
     pollCapacity();
+    pollInsights();
     pollDax();
     if (overview.replication) {
       pollReplication();

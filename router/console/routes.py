@@ -49,6 +49,7 @@ from meridian.model.errors import DynamoError
 
 from ..actions.contributor_insights import console_view as contributors_view
 from ..context import RouterContext
+from ..contributors import enabled_entries
 from ..http import Request, Response
 from ..throttle import READ, WRITE
 from .dax import dax_state
@@ -246,7 +247,8 @@ def capacity_state(ctx: RouterContext) -> dict[str, Any]:
     """Per table (by name, up to ``limits.CONSOLE_TABLES_MAX``): its billing mode,
     its provisioned units (or on-demand maxima) and this router's cumulative
     counters (``router/throttle.py``: units consumed, requests throttled, as on
-    ``/metrics``).  The page turns the counters into per-second series; a
+    ``/metrics``), and whether Contributor Insights ranks its keys (the
+    table or an index: the page then asks ``/console/api/contributors``).  The page turns the counters into per-second series; a
     region's figure is the sum over its routers.  ``throttling`` is False
     (and the counters null) when this router meters nothing (``--no-throttling``).
     ``t``: this router's clock when the counters were read, so the page divides
@@ -266,6 +268,7 @@ def capacity_state(ctx: RouterContext) -> dict[str, Any]:
             "max_write_units": None if provisioned else _maximum(table.on_demand_max_write_units),
             "consumed_read_units": None, "consumed_write_units": None,
             "read_throttle_events": None, "write_throttle_events": None,
+            "contributor_insights": bool(enabled_entries(table)),
         }  # fmt: skip
         if metering:
             row["consumed_read_units"] = throttle.consumed[READ].get(table.table_id, 0.0)

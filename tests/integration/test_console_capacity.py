@@ -83,6 +83,7 @@ def test_capacity_api_counts_units_and_throttles(embedded):  # noqa: F811
         "name": table, "billing_mode": "PROVISIONED",
         "provisioned_read_units": 1, "provisioned_write_units": 1, "max_read_units": None, "max_write_units": None,
         "consumed_read_units": 0.0, "consumed_write_units": 0.0, "read_throttle_events": 0, "write_throttle_events": 0,
+        "contributor_insights": False,
     }  # fmt: skip
     row = _row(embedded, on_demand)
     assert row["billing_mode"] == "PAY_PER_REQUEST"
@@ -200,3 +201,49 @@ def test_capacity_panel_on_meridian_serve(embedded, page, tmp_path):  # noqa: F8
     assert int(page.locator(f"{reads} canvas").get_attribute("data-points")) >= 2
     assert page.locator("#capacity-off").is_hidden()
     page.screenshot(path=str(tmp_path / "console-capacity.png"), full_page=True)
+
+
+def test_contributor_insights_in_the_capacity_panel(embedded, page, tmp_path):  # noqa: F811
+    """A table with Contributor Insights on shows its rules' top keys in its card:
+    the hot key first among the accessed ones, and among the throttled ones once
+    it is refused; a table without it shows no such section."""
+    ddb = _client(embedded)
+    table, plain = "capacity-insights", "capacity-no-insights"
+    _create(ddb, table, **PROVISIONED_1)
+    _create(ddb, plain, **PROVISIONED_1)
+    ddb.update_contributor_insights(TableName=table, ContributorInsightsAction="ENABLE")
+    status, answer = _get(embedded + "/console/api/capacity")
+    assert status == 200
+    flags = {row["name"]: row["contributor_insights"] for row in answer["tables"]}
+    assert flags[table] is True and flags[plain] is False
+    page.goto(embedded + "/console")
+    page.wait_for_function("() => document.getElementById('status').dataset.state === 'live'", timeout=UI_TIMEOUT_MS)
+    card = f'.capacity-card[data-table="{table}"]'
+    page.locator(f'{card}[data-insights="yes"] .insights').wait_for(timeout=UI_TIMEOUT_MS)
+    assert page.locator(f'.capacity-card[data-table="{plain}"] .insights').is_hidden()
+
+    for i in range(30):  # one hot key, a few cold ones
+        ddb.put_item(TableName=table, Item={"pk": {"S": "hot"}, "n": {"N": str(i)}})
+        if i % 10 == 0:
+            ddb.put_item(TableName=table, Item={"pk": {"S": f"cold-{i}"}})
+    accessed = f'{card} .insight-resource[data-index=""] .insight-rule[data-rule="PKC"] .insight-key'
+    page.wait_for_function("sel => { const k = document.querySelector(sel); return k && k.textContent.includes('pk = hot'); }",
+                           arg=accessed, timeout=UI_TIMEOUT_MS)  # fmt: skip
+    first = page.locator(accessed).first
+    assert first.locator(".key-text").text_content() == "pk = hot"
+    assert float(first.get_attribute("data-count")) > float(page.locator(accessed).nth(1).get_attribute("data-count"))
+    throttled = f'{card} .insight-rule[data-rule="PKT"]'
+    assert page.locator(f"{throttled} .insight-none").text_content() == "nothing throttled"
+
+    for i in range(WRITES_BEFORE_THROTTLE_MAX):  # the hot key past the table's burst
+        try:
+            ddb.put_item(TableName=table, Item={"pk": {"S": "hot"}, "n": {"N": str(i)}})
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "ProvisionedThroughputExceededException", err.response
+            break
+    else:
+        raise AssertionError(f"{table} never throttled")
+    page.wait_for_function("sel => { const k = document.querySelector(sel); return k && k.textContent.includes('pk = hot'); }",
+                           arg=f"{throttled} .insight-key", timeout=UI_TIMEOUT_MS)  # fmt: skip
+    assert re.fullmatch(r"[\d.]+ refused", page.locator(f"{throttled} .insight-key .count").first.text_content())
+    page.screenshot(path=str(tmp_path / "console-contributor-insights.png"), full_page=True)

@@ -269,5 +269,6 @@ def test_on_demand_partitions_follow_double_the_previous_peak(monkeypatch):
     assert throttle._plans[(on_demand.table_id, on_demand.revision, Meter.WRITE, None)].partitions == 4
     throttle.spend(on_demand, Meter.WRITE, 5000.0, key_hash=key_hash)  # a second's traffic
     now[0] += 1.0
-    throttle.admit_now(on_demand, Meter.WRITE, key_hash=throttle.key_hash(on_demand, {"pk": {"S": "b"}}))
+    for _ in range(limits.THROUGHPUT_ROLL_CHECK_ADMISSIONS):  # the clock is read every so many admissions
+        throttle.admit_now(on_demand, Meter.WRITE, key_hash=throttle.key_hash(on_demand, {"pk": {"S": "b"}}))
     assert throttle._plans[(on_demand.table_id, on_demand.revision, Meter.WRITE, None)].partitions == 10
