@@ -161,6 +161,17 @@ def _add_dax(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upstream", default="http://127.0.0.1:8000", help="the DynamoDB endpoint behind it")
     p.add_argument("--region", default=DEFAULT_REGION)
     p.add_argument("--node-id", default="dax-0")
+    p.add_argument("--cluster-name", default="meridian", metavar="NAME",
+                   help="the DAX cluster this node belongs to (ClusterId on /metrics; default meridian)")
+    p.add_argument(
+        "--members", default="", metavar="ID=HOST:DAXPORT/PEERPORT,...",
+        help="every node of the cluster, this one included, the first the leader: each lists them all in "
+        "endpoints and writes through to the others' item caches over their gRPC PEERPORT. Default: alone",
+    )  # fmt: skip
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    p.add_argument("--advertise", default=None, metavar="HOST[:PORT]",
+                   help="the address this node lists for itself in endpoints (behind a published port: the host's); "
+                   "default: the one each client reached")
     _add_dax_tls(p)
     _add_dax_ttls(p)
     _add_dax_attribute_lists(p)
@@ -401,14 +412,23 @@ def _run(ns: argparse.Namespace) -> int:
                  replicated=not ns.no_replicator, pitr_checkpoint_interval_s=ns.pitr_checkpoint_interval_s)
         return 0
     if ns.command == "dax":
-        from meridian.router.dax.front import run_dax
+        from meridian.router.dax.membership import member_of, parse_advertise, parse_members
+        from meridian.router.dax.process import run_dax
 
         host, _sep, port = ns.listen.rpartition(":")
         tls = _dax_tls_args(ns)
+        try:
+            if ns.members:
+                member_of(parse_members(ns.members), ns.node_id)
+            if ns.advertise:
+                parse_advertise(ns.advertise)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         return run_dax(host=host or "127.0.0.1", port=int(port), upstream_url=ns.upstream, region=ns.region,
                        node_id=ns.node_id, record_ttl_ms=ns.dax_record_ttl_ms, query_ttl_ms=ns.dax_query_ttl_ms,
                        attribute_lists_path=ns.dax_attribute_lists, tls_cert_path=tls["cert_path"],
-                       tls_key_path=tls["key_path"], tls_generate=tls["generate"])
+                       tls_key_path=tls["key_path"], tls_generate=tls["generate"], cluster_name=ns.cluster_name,
+                       members=ns.members, metrics_port=ns.metrics_port, advertise=ns.advertise)
     if ns.command == "router":
         from meridian.router.server import run_router
 

@@ -293,13 +293,13 @@ def pid_running(pid: int) -> bool:
 class Member:
     """One process of a ``LocalCluster`` as ``meridian up``'s control API names it.
 
-    ``name`` is ``<region>/node-<i>``, ``<region>/router`` or
+    ``name`` is ``<region>/node-<i>``, ``<region>/router``, ``<region>/dax-<i>`` or
     ``<region>/replicator``; ``ready`` is what says it serves again after a
     restart (a node's or replicator's gRPC port, a router's ``/health``).
     """
 
     name: str
-    role: str  # "node" | "router" | "replicator"
+    role: str  # "node" | "router" | "replicator" | "dax"
     region: str
     process: ManagedProcess
     ready: Callable[[float], None]
@@ -348,6 +348,7 @@ class LocalCluster:
         dax_base_port: int | None = None,
         dax_nodes: int = 1,
         router_args: list[str] | None = None,
+        dax_args: list[str] | None = None,
     ) -> None:
         if not regions or len(set(regions)) != len(regions):
             raise ValueError(f"regions must be distinct and non-empty: {regions}")
@@ -370,15 +371,17 @@ class LocalCluster:
         self.stream_retention_s = stream_retention_s
         self.stream_shard_period_s = stream_shard_period_s
         self.pitr_checkpoint_interval_s = pitr_checkpoint_interval_s
-        #: region i's router serves a DAX cluster of dax_nodes nodes from dax_base_port + i * dax_nodes
-        self.dax_base_port, self.dax_nodes = dax_base_port, dax_nodes
-        self.dax_endpoints: dict[str, str] = {}
-        #: more flags for every router (tests: shorter DAX TTLs, ...)
+        #: more flags for every router
         self.router_args = list(router_args or [])
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         # A wildcard bind is reached through loopback.
         self._connect_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        from meridian.cluster.dax_procs import DaxProcesses  # (it imports this module)
+
+        #: region i's DAX cluster: dax_nodes ``meridian dax`` processes from dax_base_port + i * dax_nodes
+        self.dax = DaxProcesses.for_cluster(self, dax_base_port, dax_nodes, dax_args)
+        self.dax_endpoints: dict[str, str] = self.dax.endpoints
         self.node_addresses: dict[str, list[str]] = {}
         self.nodes: dict[str, list[ManagedProcess]] = {}
         self.routers: dict[str, ManagedProcess] = {}
@@ -397,12 +400,14 @@ class LocalCluster:
         ``StartupError`` (with the failing process's log tail) is raised.
         """
         router_ports = self._router_ports()
+        self.dax.check_ports(self.regions)
         try:
             self._start_nodes()
             # Replicators start after the nodes whose change logs they tail,
-            # before the routers that serve clients.
+            # before the routers that serve clients; DAX nodes, in front of the routers, last.
             self._start_replicators()
             self._start_routers(router_ports)
+            self.dax.start(self.regions, self.endpoints, self.startup_timeout_s)
         except BaseException:
             self.stop()
             raise
@@ -418,6 +423,7 @@ class LocalCluster:
             [p for nodes in self.nodes.values() for p in nodes],
             list(self.replicators.values()),
             list(self.routers.values()),
+            self.dax.all_processes(),
         ]
 
     def processes(self) -> list[ManagedProcess]:
@@ -437,7 +443,7 @@ class LocalCluster:
             url = self.endpoints[region] + "/health"
             out.append(Member(f"{region}/router", "router", region, process,
                               lambda timeout_s, url=url, process=process: wait_for_http_ok(url, timeout_s, process=process)))
-        return out
+        return out + self.dax.members()
 
     @staticmethod
     def _port_ready(address: str, process: ManagedProcess) -> Callable[[float], None]:
@@ -568,11 +574,6 @@ class LocalCluster:
             if region in self.replicator_addresses:
                 args += ["--replicator", self.replicator_addresses[region]]
             args += self._stream_args(shard_period=False)
-            if self.dax_base_port is not None:
-                dax_port = self.dax_base_port + self.regions.index(region) * self.dax_nodes
-                args += ["--dax-port", str(dax_port), "--dax-nodes", str(self.dax_nodes),
-                         "--dax-attribute-lists", str(self.data_dir / "dax-attribute-lists.jsonl")]
-                self.dax_endpoints[region] = f"dax://{self._connect_host}:{dax_port}"
             args += self.router_args
             self.routers[region] = ManagedProcess(args, log_path=self.log_dir / f"{name}.log", name=name)
             self.endpoints[region] = f"http://{self._connect_host}:{ports[region]}"

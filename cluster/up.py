@@ -1,6 +1,6 @@
 """``meridian up``: a whole local cluster from one command, without Docker.
 
-Starts every region's storage nodes and router as child processes (see
+Starts every region's storage nodes and router (and DAX nodes, ``--dax-port``) as child processes (see
 ``meridian.cluster.procs``), prints where to point a client, then supervises: a child
 that dies is reported with the tail of its log, and the rest keep running
 (no restart policy: a lab user wants to see the failure, not have it hidden).
@@ -70,12 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sync", action="store_true", help="storage nodes fsync every write")
     parser.add_argument(
         "--dax-port", type=_port, default=None,
-        help="each region's router also serves a DAX cluster (dax://HOST:PORT): region i's nodes on this port "
-        "+ i * --dax-nodes, ...",
+        help="each region also gets a DAX cluster (dax://HOST:PORT) of --dax-nodes `meridian dax` processes in front "
+        "of its router: region i's nodes on this port + i * --dax-nodes, ...",
     )  # fmt: skip
     parser.add_argument(
         "--dax-nodes", type=_positive_int, default=1,
-        help="nodes of each region's DAX cluster (the first the leader, the others read replicas; default 1)",
+        help="nodes of each region's DAX cluster (the first the leader, the others read replicas; 1 to 11; default 1)",
     )  # fmt: skip
     add_ttl_interval(parser)
     add_pitr_interval(parser)

@@ -4,7 +4,10 @@ Chaos and demo tools address the lab through these names (interface I3):
 the Compose project is ``meridian-lab``; per region there are services
 ``<region>-node-<i>``, ``<region>-router`` and ``<region>-replicator``, a
 network ``<region>``, and all replicators share the network
-``inter-region``.  Containers and networks carry explicit names in the
+``inter-region``.  Each region also has a DAX node, ``<region>-dax``
+(``meridian dax`` in front of the region's router), kept out of
+``services()`` (the Swarm stack, ``lab/swarm.py``, waits for every service
+that lists and has no DAX yet): ``dax_services()``, ``all_services()``.  Containers and networks carry explicit names in the
 Compose file (``meridian-lab-<service>``, ``meridian-lab-<network>``), so
 they are the same under Compose v1 and v2, which name them differently by
 default.  ``tests/lab/test_compose_file.py`` checks the file against this
@@ -34,6 +37,10 @@ ROUTER_PORT = 8000
 NODE_PORT = 7000
 REPLICATOR_PORT = 7100
 REPLICATOR_METRICS_PORT = 9100
+#: The regions' DAX nodes: the port inside the container, and the host ports they are published on
+#: (and advertise in ``endpoints``, so the clients' next connections go where the first one went).
+DAX_PORT = 8111
+DAX_HOST_PORTS: dict[str, int] = {"us-east-1": 8111, "eu-west-1": 8112, "ap-southeast-2": 8113}
 
 #: The image every service runs, unless ``MERIDIAN_LAB_IMAGE`` names another.
 DEFAULT_IMAGE = "meridian:lab"
@@ -61,14 +68,27 @@ def replicator_service(region: str) -> str:
     return f"{region}-replicator"
 
 
+def dax_service(region: str) -> str:
+    return f"{region}-dax"
+
+
 def region_services(region: str) -> list[str]:
-    """A region's services in start order: nodes, replicator, router."""
+    """A region's services in start order: nodes, replicator, router (its DAX node: ``dax_service``)."""
     return [*node_services(region), replicator_service(region), router_service(region)]
 
 
 def services() -> list[str]:
-    """Every service of the lab."""
+    """Every service of the lab but the DAX nodes (see the module docstring)."""
     return [service for region in REGIONS for service in region_services(region)]
+
+
+def dax_services() -> list[str]:
+    return [dax_service(region) for region in REGIONS]
+
+
+def all_services() -> list[str]:
+    """Every service of the Compose file, in its order: each region's, then its DAX node."""
+    return [service for region in REGIONS for service in (*region_services(region), dax_service(region))]
 
 
 def region_of(service: str) -> str:
@@ -76,7 +96,7 @@ def region_of(service: str) -> str:
     for region in REGIONS:
         if service.startswith(region + "-"):
             return region
-    raise ValueError(f"{service!r} is not a lab service; services are {', '.join(services())}")
+    raise ValueError(f"{service!r} is not a lab service; services are {', '.join(all_services())}")
 
 
 def container_name(service: str) -> str:
@@ -115,6 +135,8 @@ def static_ip(service: str, network: str) -> str:
         host = 20
     elif service == router_service(region):
         host = 30
+    elif service == dax_service(region):
+        host = 40
     else:
         host = 10 + node_services(region).index(service)
     return f"{prefix}.{index}.{host}"
@@ -129,6 +151,12 @@ def endpoints(host: str | None = None) -> dict[str, str]:
     """Each region's router as a client reaches it from this machine (``MERIDIAN_LAB_BIND`` honoured)."""
     host = host or _client_host()
     return {region: f"http://{host}:{port}" for region, port in ROUTER_HOST_PORTS.items()}
+
+
+def dax_endpoints(host: str | None = None) -> dict[str, str]:
+    """Each region's DAX node as a client reaches it from this machine (``dax://``)."""
+    host = host or _client_host()
+    return {region: f"dax://{host}:{port}" for region, port in DAX_HOST_PORTS.items()}
 
 
 @lru_cache(maxsize=1)

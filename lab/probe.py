@@ -1,6 +1,6 @@
 """Health checks of the lab's containers: one real request, standard library only.
 
-Docker runs a health check every few seconds in each of the fifteen
+Docker runs a health check every few seconds in each of the lab's
 containers, so it must be cheap: importing grpc costs ~0.1 s of CPU per
 check, which adds up on a laptop.  This module speaks just enough HTTP/2 to
 make one unary gRPC call (no Huffman, no dynamic table on the way out; on the
@@ -11,6 +11,7 @@ which imports nothing) and proves the process really serves:
     python -m meridian.lab.probe node 127.0.0.1:7000        Storage.Info
     python -m meridian.lab.probe replicator 127.0.0.1:7100  Replicator.Control {"command": "peers"}
     python -m meridian.lab.probe router 127.0.0.1:8000      GET /health
+    python -m meridian.lab.probe dax 127.0.0.1:8111         DAX handshake, then ``endpoints``
 
 Exit status 0 when the answer came and made sense, 1 otherwise (Docker's
 convention), with one line saying what was seen.
@@ -193,7 +194,74 @@ def probe_router(address: str) -> str:
     return f"router of {answer.get('region')} ok, {answer.get('nodes')} node(s)"
 
 
-PROBES = {"node": probe_node, "replicator": probe_replicator, "router": probe_router}
+# --- DAX: its binary protocol (router/dax/server.py), just enough CBOR for one ``endpoints`` call ---
+_DAX_MAGIC = "J7yne5G"
+_DAX_ENDPOINTS_METHOD = 455855874
+_CBOR_NULL = b"\xf6"
+
+
+def _cbor_head(major: int, value: int) -> bytes:
+    if value < 24:
+        return bytes([major << 5 | value])
+    for info, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if value < 1 << (8 * width):
+            return bytes([major << 5 | info]) + value.to_bytes(width, "big")
+    raise ValueError(value)
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode()
+    return _cbor_head(3, len(data)) + data
+
+
+def _read_cbor_head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(major type, value, next position) of the item head at ``pos``."""
+    if pos >= len(data):
+        raise ProbeFailed("truncated DAX answer")
+    major, info = data[pos] >> 5, data[pos] & 0x1F
+    if info < 24:
+        return major, info, pos + 1
+    width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    if width is None or pos + 1 + width > len(data):
+        raise ProbeFailed("truncated DAX answer")
+    return major, int.from_bytes(data[pos + 1 : pos + 1 + width], "big"), pos + 1 + width
+
+
+def probe_dax(address: str) -> str:
+    """The handshake (no answer), then ``endpoints``: a success (an empty array) and a non-empty node array."""
+    host, _, port = address.rpartition(":")
+    handshake = (_cbor_text(_DAX_MAGIC) + _cbor_head(0, 0) + _CBOR_NULL
+                 + _cbor_head(5, 1) + _cbor_text("UserAgent") + _cbor_text("meridian-probe") + _cbor_head(0, 0))
+    request = _cbor_head(0, 1) + _cbor_head(0, _DAX_ENDPOINTS_METHOD)
+    deadline = time.monotonic() + limits.HEALTH_CHECK_TIMEOUT_S
+    with socket.create_connection((host, int(port)), timeout=limits.HEALTH_CHECK_TIMEOUT_S) as sock:
+        sock.sendall(handshake + request)
+        data = b""
+        while True:
+            try:
+                _status, _, pos = _read_cbor_head(data, 0)
+                major, nodes, _ = _read_cbor_head(data, pos)
+                break
+            except ProbeFailed:
+                pass  # not all of it yet
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise ProbeFailed(f"no complete answer from {address} within {limits.HEALTH_CHECK_TIMEOUT_S:g} s")
+            sock.settimeout(remaining_s)
+            chunk = sock.recv(limits.HEALTH_CHECK_RECV_BYTES)
+            if not chunk:
+                raise ProbeFailed(f"{address} closed the connection")
+            data += chunk
+            if len(data) > limits.HEALTH_CHECK_RESPONSE_BYTES_MAX:
+                raise ProbeFailed(f"more than {limits.HEALTH_CHECK_RESPONSE_BYTES_MAX} bytes from {address}")
+    if data[0] != 0x80:
+        raise ProbeFailed("endpoints answered an error")
+    if major != 4 or nodes < 1:
+        raise ProbeFailed("endpoints answered no node")
+    return f"DAX node answers, {nodes} node(s) in its cluster"
+
+
+PROBES = {"node": probe_node, "replicator": probe_replicator, "router": probe_router, "dax": probe_dax}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,9 @@ replicas: every node lists every node in ``endpoints`` (role 1 for the
 leader, 2 for replicas), the clients send writes to the leader and spread
 reads over all of them, and each node has its own item and query caches.
 A write through any node is written through to every node's item cache
-(``DaxNode.write_through``): after a write, no node of the cluster serves
-the item's older version from its item cache.  Query caches stay per node
+(``DaxNode.write_through``, ``peers.LocalPeers``: a direct call, as the
+nodes share a process): after a write, no node of the cluster serves the
+item's older version from its item cache.  Query caches stay per node
 and are never invalidated by writes (DAX's documented staleness).
 
 Node ids are ``<cluster>-a``, ``<cluster>-b``, ... and zones cycle through
@@ -14,8 +15,11 @@ the region's ``a``, ``b``, ``c``.  All nodes share one attribute-list
 registry (and its journal) and one key-schema cache.  Rebooting a node
 empties its caches and drops its connections; it listens again on its port.
 
-Known gap: the nodes live in the router's process (``meridian serve``, a
-region's router in ``meridian up``), not as processes of their own.
+These nodes live in the router's process (``meridian serve``, ``meridian
+router --dax-port``, clusters the control plane creates).  ``meridian up``
+runs its DAX nodes as processes of their own instead (``meridian dax
+--members``, ``cluster/dax_procs.py``), whose write-throughs travel over the
+gRPC peer channel (``peers.GrpcPeers``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .attribute_lists import AttributeListRegistry
 from .cache import DaxCaches
 from .endpoints import Node, Role
 from .front import DaxFront, start_dax_node
+from .peers import LocalPeers
 from .upstream import Upstream
 
 _ZONES = "abc"
@@ -142,7 +147,7 @@ class DaxCluster:
         )
         for front in self.nodes:
             front.server.cluster = listed
-            front.node.peers = [other.node for other in self.nodes if other is not front]
+            front.node.peers = LocalPeers([other.node for other in self.nodes if other is not front])
 
     def statistics(self) -> dict[str, dict[str, int | float]]:
         return {front.node_id: front.statistics() for front in self.nodes}

@@ -2,7 +2,7 @@
 
 ``start_dax_node`` serves one DAX node on ``host:port`` in front of an
 ``Upstream`` (the router of this process for ``meridian serve --dax-port``,
-a DynamoDB endpoint for ``meridian dax --upstream``).
+a DynamoDB endpoint for ``meridian dax --upstream``: ``process.py``).
 """
 
 from __future__ import annotations
@@ -28,14 +28,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("meridian.dax")
 
 
+#: The handlers that write through to the item caches: their answer waits for the node's peers
+#: (``peers.Peers.wait_applied``: at once in one process), so a read through any node sees the write.
+_WRITES = frozenset({"put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items"})
+
+
 def _counted(node: DaxNode, name: str, fn):
     """A handler whose argument errors are the client's (ValidationException), counted per method."""
     stats = node.statistics
+    write = name in _WRITES
 
     async def handler(conn: Any, args: list) -> bytes:
         stats.requests[name] = stats.requests.get(name, 0) + 1
         try:
-            return await fn(conn, args)
+            answer = await fn(conn, args)
+            if write:
+                await node.peers.wait_applied()
+            return answer
         except DynamoError as err:
             stats.errors[err.type_name] = stats.errors.get(err.type_name, 0) + 1
             raise
@@ -136,35 +145,3 @@ async def start_dax_node(
     front = DaxFront(node=node, server=server, host=bound_host, port=bound_port)
     log.info("DAX node %s listening on %s", node_id, front.url)
     return front
-
-
-async def serve_dax(*, host: str, port: int, upstream_url: str, region: str, node_id: str,
-                    record_ttl_ms: int, query_ttl_ms: int, attribute_lists_path: str | None = None,
-                    tls_cert_path: str | None = None, tls_key_path: str | None = None,
-                    tls_generate: bool = False) -> None:  # fmt: skip
-    """``tls_*``: ``tls.resolve``'s choices (a certificate made here goes to the per-user temporary folder)."""
-    from meridian.router.server import _wait_for_signal  # noqa: PLC0415 - the same SIGTERM/SIGINT handling
-
-    from . import tls  # noqa: PLC0415
-    from .upstream import HttpUpstream  # noqa: PLC0415
-
-    tls_files = tls.resolve(cert_path=tls_cert_path, key_path=tls_key_path, generate=tls_generate, directory=None,
-                            host=host)  # fmt: skip
-    caches = DaxCaches(record_ttl_ms=record_ttl_ms, query_ttl_ms=query_ttl_ms)
-    front = await start_dax_node(HttpUpstream(upstream_url, region), host=host, port=port, node_id=node_id,
-                                 az=f"{region}a", caches=caches, attribute_lists_path=attribute_lists_path,
-                                 tls=tls.server_context(tls_files) if tls_files else None)  # fmt: skip
-    print(f"meridian dax: listening on {front.url} -> {upstream_url}", flush=True)
-    if tls_files is not None:
-        print(f"meridian dax: daxs:// {tls.trust_hint(tls_files)}", flush=True)
-    try:
-        await _wait_for_signal()
-    finally:
-        await front.close()
-
-
-def run_dax(**kwargs: Any) -> int:
-    import uvloop  # noqa: PLC0415
-
-    uvloop.run(serve_dax(**kwargs))
-    return 0

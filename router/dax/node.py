@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from .attribute_lists import AttributeListRegistry
 from .cache import DaxCaches
 from .key_schemas import KeySchemas
+from .peers import LocalPeers, Peers
 from .upstream import Upstream
 
 
@@ -33,7 +34,8 @@ class DaxNode:
     key_schemas: KeySchemas
     statistics: DaxStatistics = field(default_factory=DaxStatistics)
     #: the other nodes of its cluster, whose item caches a write through this node reaches too
-    peers: list[DaxNode] = field(default_factory=list)
+    #: (``peers.py``: in this process, or over the gRPC peer channel)
+    peers: Peers = field(default_factory=LocalPeers)
 
     def __repr__(self) -> str:
         return f"<DaxNode {self.node_id} {self.caches!r}>"
@@ -43,14 +45,12 @@ class DaxNode:
         (DAX: written to the table, then through to the item caches)."""
         self.statistics.write_throughs += 1
         self.caches.items.write_through(table, key_bytes, value, size_bytes)
-        for peer in self.peers:
-            peer.caches.items.write_through(table, key_bytes, value, size_bytes)
+        self.peers.write_through(table, key_bytes, value, size_bytes)  # type: ignore[arg-type]
 
     def invalidate(self, table: str, key_bytes: bytes) -> None:
         """A write whose resulting item is not known here: the next read of the key misses, on every node."""
         self.caches.items.invalidate(table, key_bytes)
-        for peer in self.peers:
-            peer.caches.items.invalidate(table, key_bytes)
+        self.peers.invalidate(table, key_bytes)
 
     @classmethod
     def create(cls, node_id: str, upstream: Upstream, registry: AttributeListRegistry | None = None,

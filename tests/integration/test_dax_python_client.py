@@ -44,7 +44,7 @@ def server(request, tmp_path_factory):
         wait_for_http_ok(f"http://127.0.0.1:{http_port}/health", 30, process=process)
         wait_for_port("127.0.0.1", dax_port, 30, process=process)
         yield {"http": f"http://127.0.0.1:{http_port}", "dax": f"dax://127.0.0.1:{dax_port}", "log": log,
-               "dax_nodes": 1}
+               "dax_nodes": 1, "metrics": [f"http://127.0.0.1:{http_port}/metrics"]}
     finally:
         process.terminate()
 
@@ -59,16 +59,17 @@ def _port_free(port: int) -> bool:
 
 
 def _cluster(tmp_path_factory):
-    """Three storage nodes, and a DAX cluster of three nodes (a leader, two replicas)."""
+    """Three storage nodes, and a DAX cluster of three ``meridian dax`` processes (a leader, two replicas)."""
     base = free_port()
     while not all(_port_free(base + i) for i in range(3)):
         base = free_port()
     cluster = LocalCluster([REGION], 3, None, tmp_path_factory.mktemp("dax-cluster"), sync=False,
-                           dax_base_port=base, dax_nodes=3, router_args=["--dax-query-ttl-ms", str(QUERY_TTL_MS)])
+                           dax_base_port=base, dax_nodes=3, dax_args=["--dax-query-ttl-ms", str(QUERY_TTL_MS)])
     try:
         cluster.start()
         yield {"http": cluster.endpoints[REGION], "dax": cluster.dax_endpoints[REGION],
-               "log": cluster.log_dir / f"{REGION}-router.log", "dax_nodes": 3}
+               "log": cluster.log_dir / f"{REGION}-router.log", "dax_nodes": 3,
+               "metrics": [cluster.dax.metrics_url(REGION, i) for i in range(3)]}
     finally:
         cluster.stop()
 
@@ -352,8 +353,10 @@ def test_metrics_count_every_nodes_hits_and_requests(server, dax):
     dax.put_item(TableName="dax_h", Item={**key, "v": {"N": "1"}})
     for _ in range(30):
         dax.get_item(TableName="dax_h", Key=key)
-    with urllib.request.urlopen(f"{server['http']}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    text = ""
+    for url in server["metrics"]:  # the router's (in-process nodes), or each DAX process's
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text += response.read().decode()
     hits = {}
     for line in text.splitlines():
         if line.startswith("meridian_dax_item_cache_hits_total{"):

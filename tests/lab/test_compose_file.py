@@ -53,7 +53,10 @@ def _region_nodes(region: str) -> str:
 
 def test_services_and_names_are_the_shared_ones(config):
     services = config["services"]
-    assert list(services) == compose.services()
+    assert list(services) == compose.all_services()
+    assert compose.all_services() == [*compose.services()[:5], compose.dax_service("us-east-1"), *compose.services()[5:10],
+                                      compose.dax_service("eu-west-1"), *compose.services()[10:],
+                                      compose.dax_service("ap-southeast-2")]  # the DAX nodes are added, nothing else moved
     for name, service in services.items():
         assert service["container_name"] == compose.container_name(name)
         assert service["image"] == compose.DEFAULT_IMAGE
@@ -101,6 +104,28 @@ def test_each_region_is_three_nodes_a_replicator_and_a_router(config):
         assert replicator["volumes"] == [f"{compose.replicator_service(region)}:/data"]
 
 
+def test_each_region_has_a_dax_node_in_front_of_its_router(config):
+    services = config["services"]
+    assert compose.DAX_HOST_PORTS == {"us-east-1": 8111, "eu-west-1": 8112, "ap-southeast-2": 8113}
+    for region in compose.REGIONS:
+        name = compose.dax_service(region)
+        dax = services[name]
+        command = dax["command"]
+        assert command[1] == "dax"
+        assert _flag(command, "--listen") == f"0.0.0.0:{compose.DAX_PORT}"
+        assert _flag(command, "--upstream") == f"http://{compose.router_service(region)}:{compose.ROUTER_PORT}"
+        assert _flag(command, "--region") == region
+        assert _flag(command, "--node-id") == name
+        host_port = compose.DAX_HOST_PORTS[region]
+        # it lists itself where the host publishes it, not at its container's address
+        assert _flag(command, "--advertise") == f"127.0.0.1:{host_port}"
+        assert _flag(command, "--dax-attribute-lists") == "/data/dax-attribute-lists.jsonl"
+        assert dax["volumes"] == [f"{name}:/data"]
+        assert dax["ports"] == [f"127.0.0.1:{host_port}:{compose.DAX_PORT}"]
+        assert dax["depends_on"] == {compose.router_service(region): {"condition": "service_healthy"}}
+    assert compose.dax_endpoints("127.0.0.1")["eu-west-1"] == "dax://127.0.0.1:8112"
+
+
 def test_link_latencies_are_the_real_world_figures(config):
     for region in compose.REGIONS:
         command = config["services"][compose.replicator_service(region)]["command"]
@@ -117,8 +142,9 @@ def test_link_latencies_are_the_real_world_figures(config):
 def test_every_service_has_a_real_health_check(config):
     for name, service in config["services"].items():
         test = service["healthcheck"]["test"]
-        role = "router" if name.endswith("-router") else "replicator" if name.endswith("-replicator") else "node"
-        port = {"router": compose.ROUTER_PORT, "replicator": compose.REPLICATOR_PORT, "node": compose.NODE_PORT}[role]
+        role = name.rsplit("-", 2)[-1] if name.endswith(("-router", "-replicator", "-dax")) else "node"
+        port = {"router": compose.ROUTER_PORT, "replicator": compose.REPLICATOR_PORT, "node": compose.NODE_PORT,
+                "dax": compose.DAX_PORT}[role]
         assert test == ["CMD", "python", "-m", "meridian.lab.probe", role, f"127.0.0.1:{port}"]
 
 
@@ -126,13 +152,14 @@ def test_volumes_are_named_and_declared(config):
     declared = set(config["volumes"])
     used = {v.split(":")[0] for s in config["services"].values() for v in s.get("volumes", [])}
     assert used == declared
-    assert declared == {s for s in compose.services() if not s.endswith("-router")}
+    assert declared == {s for s in compose.all_services() if not s.endswith("-router")}
 
 
 def test_static_ip_follows_the_subnet_prefix(monkeypatch):
     monkeypatch.setenv(compose.SUBNET_PREFIX_ENV, "10.99")
     assert compose.static_ip("eu-west-1-replicator", "inter-region") == "10.99.100.12"
     assert compose.static_ip("ap-southeast-2-node-2", "ap-southeast-2") == "10.99.3.12"
+    assert compose.static_ip("eu-west-1-dax", "eu-west-1") == "10.99.2.40"
     with pytest.raises(ValueError):
         compose.static_ip("eu-west-1-router", "inter-region")
     with pytest.raises(ValueError):
@@ -157,4 +184,4 @@ def test_compose_v1_reads_the_file():
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split()) == sorted(compose.services())
+    assert sorted(result.stdout.split()) == sorted(compose.all_services())

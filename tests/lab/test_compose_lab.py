@@ -4,7 +4,8 @@ Builds the image offline when needed (wheelhouse on the host; the public
 base image if it is already here, else a debootstrapped Debian), starts the
 three regions, makes a global table (created in us-east-1, replicas added
 with ``UpdateTable ReplicaUpdates``), writes in us-east-1 and reads the
-writes in the other two regions; then ``lab down`` + ``lab up`` must keep
+writes in the other two regions, and one of them through each region's DAX
+node with the published Python DAX client (when installed); then ``lab down`` + ``lab up`` must keep
 the data, and ``lab down --wipe`` must delete it.  The lab is always torn
 down (with its volumes) at the end, and a dockerd this test made the lab
 start is stopped again.
@@ -42,6 +43,8 @@ LAB_COMMAND_TIMEOUT_S = 900.0
 LOCK_TIMEOUT_S = 900.0
 REPLICA_ACTIVE_TIMEOUT_S = 60.0
 VISIBLE_TIMEOUT_S = 30.0
+#: A DAX node starts once its router is healthy: a little after ``lab up`` returns.
+DAX_READY_TIMEOUT_S = 60.0
 ITEMS = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(LAB_TEST_TIMEOUT_S)]
@@ -92,7 +95,7 @@ def lab_owner():
         existing = [s for s, state in container_states().items() if state["state"] != "absent"]
         if existing and not _required():
             pytest.skip(f"a lab is already running ({len(existing)} containers); not replacing it")
-        busy = [p for p in compose.ROUTER_HOST_PORTS.values() if _port_in_use(p)]
+        busy = [p for p in (*compose.ROUTER_HOST_PORTS.values(), *compose.DAX_HOST_PORTS.values()) if _port_in_use(p)]
         if busy and not existing:
             _unavailable(f"host ports {busy} are in use by something else")
         try:
@@ -126,6 +129,33 @@ def _read_all(client, table: str, expected: dict[str, str], timeout_s: float) ->
 
     wait_until(all_arrived, timeout_s, 0.1, f"all {len(expected)} items to arrive")
     return time.monotonic() - started
+
+
+def _get_through_dax(table: str, written: tuple[str, str]) -> dict[str, float]:
+    """One GetItem through each region's DAX node, with the real client; seconds until each answered."""
+    try:
+        import amazondax
+    except ImportError:
+        print("amazon-dax-client is not installed: no GetItem through DAX", flush=True)
+        return {}
+    from meridian.lab import probe
+
+    key, value = written
+    timings = {}
+    for region, url in compose.dax_endpoints().items():
+        started = time.monotonic()
+        address = url.split("://", 1)[1]
+        wait_until(lambda: probe.probe_dax(address), DAX_READY_TIMEOUT_S, 0.5, f"the DAX node of {region}",
+                   ignoring=(probe.ProbeFailed, OSError))
+        client = amazondax.AmazonDaxClient(endpoint_url=url, region_name=region,
+                                           aws_access_key_id="lab", aws_secret_access_key="lab")
+        try:
+            item = client.get_item(TableName=table, Key={"pk": {"S": key}})["Item"]
+        finally:
+            client.close()
+        assert item["v"] == {"S": value}
+        timings[f"GetItem through {region}'s DAX node"] = time.monotonic() - started
+    return timings
 
 
 def test_compose_lab_global_table_survives_restart(lab_owner):
@@ -172,11 +202,13 @@ def test_compose_lab_global_table_survives_restart(lab_owner):
     for region in others:
         timings[f"all {ITEMS} writes visible in {region}"] = _read_all(clients[region], table, written, VISIBLE_TIMEOUT_S)
 
+    timings.update(_get_through_dax(table, next(iter(written.items()))))
+
     started = time.monotonic()
     down = _lab("down")
     assert down.returncode == 0, down.stderr
     assert all(s["state"] == "absent" for s in container_states().values())
-    assert len(_lab_volumes()) == len(compose.services()) - len(compose.REGIONS)  # every node and replicator
+    assert len(_lab_volumes()) == len(compose.all_services()) - len(compose.REGIONS)  # all but the routers
     up = _lab("up", "--offline")
     timings["lab down + lab up (warm)"] = time.monotonic() - started
     assert up.returncode == 0, up.stderr

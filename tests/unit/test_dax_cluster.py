@@ -83,7 +83,7 @@ def test_nodes_roles_write_through_and_membership():
             await cluster.remove_nodes(2)
             assert [front.node_id for front in cluster.nodes] == ["c1-a", "c1-b"]
             assert [node.node_id for node in cluster.nodes[0].server.cluster] == ["c1-a", "c1-b"]
-            assert cluster.nodes[0].node.peers == [cluster.nodes[1].node]
+            assert cluster.nodes[0].node.peers.nodes == [cluster.nodes[1].node]
 
             cluster.set_ttls(0, 0)
             assert not cluster.nodes[0].node.caches.queries.enabled
