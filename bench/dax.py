@@ -10,8 +10,10 @@ and its server-side p50 is under 100 µs.
 How, and why this way:
   * Targets: ``embedded`` is ``meridian serve --dax-port`` (one DAX node in the router's process);
     ``cluster`` is ``meridian up --nodes-per-region 3 --dax-port --dax-nodes N`` (a router, three
-    storage nodes, and a DAX cluster of N nodes in the router's process).  Both start together,
-    each on its own ports, started, pinned and stopped as bench/run.py does (bench/targets.py).
+    storage nodes, and a DAX cluster of N ``meridian dax`` processes in front of the router,
+    cluster/dax_procs.py).  Both start together, each on its own ports, started, pinned and
+    stopped as bench/run.py does (bench/targets.py).  The cluster's DAX processes are found among
+    ``up``'s children by their argv (``dax`` subcommand, ``--metrics-port``).
   * Each gets table ``bench`` preloaded over HTTP (bench/dynamo.py, the items bench/run.py uses),
     then its DAX item caches are warmed: bench/dax_load.py ``--warm`` reads every key once on every
     DAX node (each node has its own cache).  Every
@@ -23,17 +25,21 @@ How, and why this way:
   * Server CPU per request: user + system time of the target's whole process tree (/proc) over
     the run, divided by the requests answered: what the request cost the server, whatever else
     the machine was doing.  The cluster's process tree includes its three storage nodes, whose
-    background work (ticks, flushes) a cached DAX read still pays for; the ``router process``
-    column is the process serving HTTP and DAX alone.  On a machine with two or more CPUs the servers run on the first CPU
-    and the load generators on the last (``--server-cpus``/``--client-cpus``/``--no-pin``).
+    background work (ticks, flushes) a cached DAX read still pays for; the ``serving processes``
+    column is the processes answering the requests alone: the router for HTTP, the DAX node
+    processes summed for DAX (on ``embedded`` both are ``meridian serve``).  On a machine with two
+    or more CPUs the servers run on the first CPU and the load generators on the last
+    (``--server-cpus``/``--client-cpus``/``--no-pin``).
   * Server-side latency: each DAX node times every request from its last byte parsed to its answer
-    written (router/dax/latency.py) and exports the buckets on /metrics; the difference of two
-    scrapes around a run gives that run's p50/p99, interpolated within the grid's bucket (5 µs
-    wide up to 50 µs, 10 µs up to 100 µs).  Client-side p50/p99 (round trips at saturation, as
+    written (router/dax/latency.py) and exports the buckets on /metrics (the router's for
+    ``embedded``, each DAX process's own ``--metrics-port`` for ``cluster``, summed); the
+    difference of two scrapes around a run gives that run's p50/p99, interpolated within the
+    grid's bucket (5 µs wide up to 50 µs, 10 µs up to 100 µs).  Client-side p50/p99 (round trips at saturation, as
     wrk's) are shown beside them.
   * ``--profile auto`` (default): when a goal is missed, one extra unrecorded DAX run per target
-    with py-spy on the process that serves DAX (``meridian serve``, or the cluster's router); its
-    top functions are printed and saved next to the JSON.  ``on``: always; ``off``: never.
+    with py-spy on the process that serves DAX (``meridian serve``, or the cluster's first DAX
+    node, which answers 1/N of the requests); its top functions are printed and saved next to
+    the JSON.  ``on``: always; ``off``: never.
 """
 
 from __future__ import annotations
@@ -86,12 +92,18 @@ def say(message: str) -> None:
 
 @dataclass
 class DaxTarget:
-    """A started target: its HTTP side (``running``), its DAX seed port, the PID serving DAX."""
+    """A started target: its HTTP side (``running``), its DAX seed port, the PIDs serving HTTP and DAX,
+    and the /metrics URLs that export its DAX nodes' counters."""
 
     name: str
     running: RunningTarget
     dax_port: int
-    dax_pid: int
+    router_pid: int
+    dax_pids: list[int]
+    metrics_urls: list[str]
+
+    def dax_cpu_s(self) -> float:
+        return sum(process_cpu_s(pid) for pid in self.dax_pids)
 
 
 @dataclass
@@ -103,7 +115,8 @@ class Measurement:
     requests_per_s: float
     server_cpu_s: float
     client_cpu_s: float
-    router_cpu_s: float
+    #: CPU of the processes answering: the router (HTTP) or the DAX node processes (DAX)
+    serving_cpu_s: float
     client_p50_us: float
     client_p99_us: float
     server_p50_us: float | None = None
@@ -116,12 +129,12 @@ class Measurement:
         return self.server_cpu_s / self.requests * 1e6 if self.requests else float("nan")
 
     @property
-    def router_cpu_us_per_request(self) -> float:
-        return self.router_cpu_s / self.requests * 1e6 if self.requests else float("nan")
+    def serving_cpu_us_per_request(self) -> float:
+        return self.serving_cpu_s / self.requests * 1e6 if self.requests else float("nan")
 
     def to_json(self) -> dict:
         return {**self.__dict__, "cpu_us_per_request": self.cpu_us_per_request,
-                "router_cpu_us_per_request": self.router_cpu_us_per_request}
+                "serving_cpu_us_per_request": self.serving_cpu_us_per_request}
 
 
 def process_cpu_s(pid: int) -> float:
@@ -143,7 +156,7 @@ def _spec(name: str, dax_port: int, dax_nodes: int) -> TargetSpec:
     argv = lambda port, data_dir: [  # noqa: E731
         str(MERIDIAN_BIN), "up", "--nodes-per-region", "3", "--port", str(port), "--data-dir", str(data_dir),
         "--dax-port", str(dax_port), "--dax-nodes", str(dax_nodes)]
-    return TargetSpec("dax-cluster", f"meridian up: 3 storage nodes + a router with a {dax_nodes}-node DAX cluster",
+    return TargetSpec("dax-cluster", f"meridian up: 3 storage nodes, a router, {dax_nodes} DAX node processes",
                       argv, MERIDIAN_BIN, "pip install -e .", is_python=True)
 
 
@@ -159,16 +172,36 @@ def _wait_port(port: int, timeout_s: float) -> None:
             time.sleep(0.1)
 
 
-def _dax_pid(running: RunningTarget) -> int:
-    """The process serving DAX: ``meridian serve`` itself, or the cluster's router (a child of ``up``)."""
-    for pid in running.pids():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"router" in argv:
-            return pid
-    return running.pid
+def _argv(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _router_pid(running: RunningTarget) -> int:
+    """The process serving HTTP: ``meridian serve`` itself, or the cluster's router (a child of ``up``)."""
+    return next((pid for pid in running.pids() if b"router" in _argv(pid)), running.pid)
+
+
+def _dax_processes(running: RunningTarget, count: int, timeout_s: float) -> list[tuple[int, int]]:
+    """(PID, metrics port) of each of the cluster's ``count`` DAX processes (children of ``up`` with
+    ``dax`` in their argv), once all of them run and their /metrics ports listen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = []
+        for pid in running.pids():
+            argv = _argv(pid)
+            if b"dax" in argv and b"--metrics-port" in argv[:-1]:
+                found.append((pid, int(argv[argv.index(b"--metrics-port") + 1])))
+        if len(found) == count:
+            break
+        if time.monotonic() > deadline:
+            raise TargetUnavailable(f"{len(found)} DAX processes, not {count}, under `up` after {timeout_s:.0f} s")
+        time.sleep(0.1)
+    for _pid, metrics_port in found:
+        _wait_port(metrics_port, max(0.0, deadline - time.monotonic()))
+    return sorted(found, key=lambda found_one: found_one[1])
 
 
 def start(name: str, args: argparse.Namespace, work_dir: Path, log_dir: Path, server_cpus: str | None) -> DaxTarget:
@@ -190,7 +223,14 @@ def start(name: str, args: argparse.Namespace, work_dir: Path, log_dir: Path, se
             say(f"{name}: {args.keys:,} items loaded in {time.monotonic() - started:.1f} s")
         finally:
             client.close()
-        target = DaxTarget(name, running, dax_port, _dax_pid(running))
+        router_pid = _router_pid(running)
+        if name == "embedded":  # one process serves HTTP, DAX and /metrics
+            target = DaxTarget(name, running, dax_port, router_pid, [running.pid],
+                               [f"http://127.0.0.1:{running.port}/metrics"])
+        else:
+            dax = _dax_processes(running, args.dax_nodes, READY_TIMEOUT_S)
+            target = DaxTarget(name, running, dax_port, router_pid, [pid for pid, _ in dax],
+                               [f"http://127.0.0.1:{port}/metrics" for _, port in dax])
         warm = dax_load(target, args, None, 0.0, seed=args.seed, warm=True)
         if warm["errors"] or warm["empty"] or warm["requests"] != args.keys * len(warm["nodes"]):
             raise TargetUnavailable(f"warming the DAX cache of {name} answered {warm}")
@@ -220,12 +260,14 @@ def dax_load(target: DaxTarget, args: argparse.Namespace, client_cpus: str | Non
 
 
 def scrape(target: DaxTarget) -> dict[str, dict[str, float]]:
-    """From the router's /metrics: item-cache misses and hits and latency buckets (le -> count), summed over nodes."""
-    url = f"http://127.0.0.1:{target.running.port}/metrics"
-    with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_S) as response:
-        text = response.read().decode()
+    """Item-cache misses and hits and latency buckets (le -> count), summed over every DAX node: from the
+    router's /metrics (embedded: its in-process node) or from every DAX process's own (cluster)."""
+    texts = []
+    for url in target.metrics_urls:
+        with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_S) as response:
+            texts.append(response.read().decode())
     out: dict[str, dict[str, float]] = {"misses": {"": 0.0}, "hits": {"": 0.0}, "buckets": {}}
-    for line in text.splitlines():
+    for line in "\n".join(texts).splitlines():
         match = _SAMPLE.match(line)
         if match is None:
             continue
@@ -262,20 +304,21 @@ def percentile_us(before: dict[str, float], after: dict[str, float], p: float) -
 def measure_once(target: DaxTarget, path: str, args: argparse.Namespace, client_cpus: str | None,
                  duration_s: float, round_no: int) -> Measurement:
     seed = args.seed * 1000 + round_no
-    router_before = process_cpu_s(target.dax_pid)
     if path == "http":
+        router_before = process_cpu_s(target.router_pid)
         result = wrk_bench.run_wrk(target.running, "GetItem", int(duration_s), _wrk_args(args), client_cpus, seed)
+        router_cpu_s = process_cpu_s(target.router_pid) - router_before
         return Measurement(round_no, target.name, path, result["requests"], result["requests_per_s"],
-                           result["server_cpu_s"], result["wrk_cpu_s"], process_cpu_s(target.dax_pid) - router_before,
+                           result["server_cpu_s"], result["wrk_cpu_s"], router_cpu_s,
                            result["latency_p50_us"], result["latency_p99_us"], errors=sum(result["errors"].values()))
     before = scrape(target)
-    cpu_before, router_before = target.running.cpu_seconds(), process_cpu_s(target.dax_pid)
+    cpu_before, dax_before = target.running.cpu_seconds(), target.dax_cpu_s()
     result = dax_load(target, args, client_cpus, duration_s, seed=seed)
-    server_cpu_s, router_cpu_s = target.running.cpu_seconds() - cpu_before, process_cpu_s(target.dax_pid) - router_before
+    server_cpu_s, dax_cpu_s = target.running.cpu_seconds() - cpu_before, target.dax_cpu_s() - dax_before
     after = scrape(target)
     return Measurement(
         round_no, target.name, path, result["requests"], result["requests_per_s"], server_cpu_s,
-        result["client_cpu_s"], router_cpu_s, result["latency_p50_us"], result["latency_p99_us"],
+        result["client_cpu_s"], dax_cpu_s, result["latency_p50_us"], result["latency_p99_us"],
         server_p50_us=percentile_us(before["buckets"], after["buckets"], 50),
         server_p99_us=percentile_us(before["buckets"], after["buckets"], 99),
         cache_misses=int(after["misses"][""] - before["misses"][""]), errors=result["errors"] + result["empty"],
@@ -312,7 +355,7 @@ class Summary:
     path: str
     requests_per_s: float
     cpu_us_per_request: float
-    router_cpu_us_per_request: float
+    serving_cpu_us_per_request: float
     client_p50_us: float
     client_p99_us: float
     server_p50_us: float | None
@@ -332,7 +375,7 @@ def summarize(runs: list[Measurement]) -> dict[tuple[str, str], Summary]:
 
         out[key] = Summary(
             key[0], key[1], median([m.requests_per_s for m in group]), median([m.cpu_us_per_request for m in group]),
-            median([m.router_cpu_us_per_request for m in group]),
+            median([m.serving_cpu_us_per_request for m in group]),
             median([m.client_p50_us for m in group]), median([m.client_p99_us for m in group]),
             median([m.server_p50_us for m in group]), median([m.server_p99_us for m in group]),
             median([m.client_cpu_s * m.requests_per_s / m.requests if m.requests else None for m in group]) or 0.0,
@@ -345,7 +388,7 @@ def markdown(summaries: dict[tuple[str, str], Summary]) -> tuple[str, list[str]]
     """The table, and the goals (met or not) as lines."""
     cluster_http = summaries.get(("cluster", "http"))
     rows = ["| target | path | req/s | server CPU µs/req | vs same target's HTTP | vs cluster HTTP "
-            "| router process µs/req | server p50 / p99 µs | client p50 / p99 ms | client cores |",
+            "| serving processes µs/req | server p50 / p99 µs | client p50 / p99 ms | client cores |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     goals = []
     for (name, path), s in summaries.items():
@@ -355,7 +398,7 @@ def markdown(summaries: dict[tuple[str, str], Summary]) -> tuple[str, list[str]]
                       if cluster_http and (name, path) != ("cluster", "http") else "")
         server = f"{s.server_p50_us:.0f} / {s.server_p99_us:.0f}" if s.server_p50_us is not None else "—"
         rows.append(f"| {name} | {path.upper() if path == 'http' else 'DAX (cached)'} | {s.requests_per_s:,.0f} "
-                    f"| {s.cpu_us_per_request:.1f} | {same} | {vs_cluster} | {s.router_cpu_us_per_request:.1f} | {server} "
+                    f"| {s.cpu_us_per_request:.1f} | {same} | {vs_cluster} | {s.serving_cpu_us_per_request:.1f} | {server} "
                     f"| {s.client_p50_us / 1000:.2f} / {s.client_p99_us / 1000:.2f} | {s.client_cores:.2f} |")
         if path != "dax":
             continue
@@ -370,11 +413,11 @@ def markdown(summaries: dict[tuple[str, str], Summary]) -> tuple[str, list[str]]
 
 
 def profile(target: DaxTarget, args: argparse.Namespace, client_cpus: str | None, raw_path: Path) -> dict | None:
-    """py-spy on the process serving DAX during one extra, unrecorded DAX run."""
+    """py-spy on the (first) process serving DAX during one extra, unrecorded DAX run."""
     import query_scan_profile  # noqa: PLC0415  (bench/ helpers: py-spy, collapsed stacks -> top functions)
 
     return query_scan_profile.profiled(
-        SimpleNamespace(pid=target.dax_pid), raw_path,  # type: ignore[arg-type]  (only .pid is read)
+        SimpleNamespace(pid=target.dax_pids[0]), raw_path,  # type: ignore[arg-type]  (only .pid is read)
         lambda: dax_load(target, args, client_cpus, args.duration_s, seed=args.seed),
     )
 
