@@ -15,6 +15,7 @@ them (``__type`` + ``message`` + status).
     ├── InvalidSignatureException       wrong or expired SigV4 signature (--credentials)
     ├── AccessDeniedException           another account's resource
     ├── ResourceNotFoundException
+    ├── PolicyNotFoundException         no resource-based policy (or another revision)
     ├── ResourceInUseException
     ├── ConditionalCheckFailedException (optionally carries the old item)
     ├── DuplicateItemException          (PartiQL INSERT of an existing key)
@@ -127,6 +128,12 @@ class ResourceNotFoundException(DynamoError):
 
     def __init__(self, message: str | None = "Requested resource not found") -> None:
         super().__init__(message)
+
+
+class PolicyNotFoundException(DynamoError):
+    """No resource-based policy, or not the revision ``ExpectedRevisionId`` names."""
+
+    type_name = "PolicyNotFoundException"
 
 
 class ResourceInUseException(DynamoError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import limits
 from .errors import SerializationException, ValidationException
@@ -53,6 +53,17 @@ HASH_KEY_TOO_LARGE_MESSAGE = (
 RANGE_KEY_TOO_LARGE_MESSAGE = (
     _INVALID + f"Aggregated size of all range keys has exceeded the size limit of {limits.SORT_KEY_BYTES_MAX} bytes"
 )
+
+# A non-key attribute name (at any depth): a live reply for the long one (2026, one
+# byte past limits.ATTRIBUTE_NAME_BYTES_MAX); the empty one's wording is DynamoDB
+# Local's, its prefix a guess after the long one's.
+ATTRIBUTE_NAME_TOO_LARGE_MESSAGE = (
+    "1 validation error detected: Attribute name is too large, must be less than "
+    f"{limits.ATTRIBUTE_NAME_BYTES_MAX + 1} bytes"
+)
+EMPTY_ATTRIBUTE_NAME = "Empty attribute name"
+EMPTY_ATTRIBUTE_NAME_MESSAGE = "1 validation error detected: " + EMPTY_ATTRIBUTE_NAME
+_NAME_CHARS_SAFE = limits.ATTRIBUTE_NAME_BYTES_MAX // 4  # no name this long can pass the byte limit
 
 _NUMBER_CLASS = "com.amazon.coral.value.json.numbers.TruncatingBigNumber"
 _MAP_FOUND = "Start of structure or map found where not expected."
@@ -165,6 +176,14 @@ def binary_length(text: str) -> int:
 # --- validation ----------------------------------------------------------------
 
 
+def check_attribute_name(name: str) -> None:
+    """An attribute name is 1 to ``ATTRIBUTE_NAME_BYTES_MAX`` UTF-8 bytes, at any depth."""
+    if not name:
+        raise ValidationException(EMPTY_ATTRIBUTE_NAME_MESSAGE)
+    if len(name) > _NAME_CHARS_SAFE and _text_size(name) > limits.ATTRIBUTE_NAME_BYTES_MAX:
+        raise ValidationException(ATTRIBUTE_NAME_TOO_LARGE_MESSAGE)
+
+
 def validate_item(item: Any, *, context: str = "item") -> Item:
     """Validate every attribute value of an item and return it normalised.
 
@@ -175,6 +194,8 @@ def validate_item(item: Any, *, context: str = "item") -> Item:
     try:
         out: Item | None = None
         for name, value in item.items():
+            if not name or len(name) > _NAME_CHARS_SAFE:
+                check_attribute_name(name)
             checked = _validate(value, 1, context)
             if checked is not value:
                 if out is None:
@@ -327,6 +348,8 @@ def _check_m(value: AttributeValue, inner: Any, depth: int, context: str) -> Att
         raise _not_map(inner)
     out: dict[str, AttributeValue] | None = None
     for name, element in inner.items():
+        if not name or len(name) > _NAME_CHARS_SAFE:
+            check_attribute_name(name)
         checked = _validate(element, depth + 1, context)
         if checked is not element:
             if out is None:
@@ -408,6 +431,9 @@ def _check_shape(value: Any) -> None:
 
 def _text_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+text_size = _text_size  # the UTF-8 size of a string or name, for model/index_keys.py
 
 
 def number_size(text: str) -> int:
@@ -533,59 +559,3 @@ def validate_key(key: Item, key_schema: KeySchema) -> Item:
         out[name] = value
         is_partition = False
     return out
-
-
-# --- secondary index keys ------------------------------------------------------
-
-_INVALID = "One or more parameter values were invalid: "
-_NOT_VALID = "One or more parameter values are not valid. "
-_EMPTY_WORDS = {"S": "string", "B": "binary"}
-
-
-def index_key_type_message(name: str, expected: str, actual: str, index_name: str) -> str:
-    return f"{_INVALID}Type mismatch for Index Key {name} Expected: {expected} Actual: {actual} IndexName: {index_name}"
-
-
-def empty_index_key_message(name: str, key_type: str, index_name: str, updating: bool) -> str:
-    """DynamoDB's words for an empty S or B value of an index key attribute.
-
-    UpdateItem's wording names neither the index nor the attribute.
-    """
-    kind = _EMPTY_WORDS[key_type]
-    if updating:
-        return (
-            _NOT_VALID + "The update expression attempted to update a secondary index key to a value that is not "
-            f"supported. The AttributeValue for a key attribute cannot contain an empty {kind} value."
-        )
-    return (
-        _NOT_VALID + "A value specified for a secondary index key is not supported. The AttributeValue for a key "
-        f"attribute cannot contain an empty {kind} value. IndexName: {index_name}, IndexKey: {name}"
-    )
-
-
-def check_index_keys(
-    item: dict[str, Any],
-    indexes: Iterable[tuple[str, Sequence[tuple[str, str]]]],
-    *,
-    updating: bool,
-) -> None:
-    """Reject an item whose index key attributes break their declared types.
-
-    ``indexes``: (index name, its key schema) for every secondary index of
-    the table, global ones first, as DynamoDB reports them.  An attribute may
-    be absent (the item is then not in that index), but if present it must
-    have the type of the index's attribute definition and, for S and B, a
-    value.  The router runs this before anything is written (so a batch
-    with one bad item writes nothing); the node runs it again for updates,
-    whose new item only it knows.
-    """
-    for index_name, key_schema in indexes:
-        for name, key_type in key_schema:
-            value = item.get(name)
-            if value is None:
-                continue
-            inner = value.get(key_type)
-            if inner is None:
-                raise ValidationException(index_key_type_message(name, key_type, attribute_type(value), index_name))
-            if inner == "":
-                raise ValidationException(empty_index_key_message(name, key_type, index_name, updating))

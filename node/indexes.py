@@ -29,7 +29,8 @@ from meridian.model.ops import (
     encode_index_key,
     index_specs_from_catalog,
 )
-from meridian.model.values import check_index_keys, item_size
+from meridian.model.index_keys import check_index_keys, index_key_size_error
+from meridian.model.values import item_size
 
 _dumps = orjson.dumps
 
@@ -57,13 +58,21 @@ class IndexPlan:
         return f"<IndexPlan {kind} {self.name} id={self.index_id} table={self.table_id}>"
 
     def has_key(self, item: Item) -> bool:
-        """Whether ``item`` belongs in this index (sparse indexes)."""
-        for name, key_type in self.key_schema:
+        """Whether ``item`` belongs in this index (sparse indexes).
+
+        A key value past DynamoDB's key limits keeps an item out too: writes
+        refuse such items, but a backfill finds those written before the
+        index existed and skips them, as DynamoDB's does.
+        """
+        hash_count = self.spec.hash_count
+        for position, (name, key_type) in enumerate(self.key_schema):
             value = item.get(name)
             if value is None:
                 return False
             inner = value.get(key_type)
             if inner is None or inner == "":
+                return False
+            if index_key_size_error(key_type, inner, position < hash_count) is not None:
                 return False
         return True
 
@@ -107,7 +116,8 @@ class TableIndexes:
         if present it must have the type of the index's attribute definition
         and, for S and B, a value.
         """
-        check_index_keys(item, ((plan.name, plan.key_schema) for plan in (*self.global_, *self.local)), updating=updating)
+        check_index_keys(item, ((plan.name, plan.key_schema, plan.spec.hash_count)
+                                for plan in (*self.global_, *self.local)), updating=updating)
 
 
 class IndexRegistry:

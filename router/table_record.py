@@ -165,6 +165,9 @@ class Table:
     table_class_updated_s: float | None = None
     table_class_changes_s: list[float] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    #: Resource-based policies (``router/actions/resource_policies.py``): "" the
+    #: table's, a stream's label that stream's, each {"policy", "revision"}.
+    resource_policies: dict[str, dict[str, str]] = field(default_factory=dict)
     indexes: list[Index] = field(default_factory=list)  # local ones first, each kind in creation order
     #: Global Tables (2019.11.21): every region holding a replica, this one
     #: included, as its ``ReplicaDescription`` (RegionName, ReplicaStatus,
@@ -224,10 +227,11 @@ class Table:
         return None
 
     @property
-    def index_key_schemas(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
-        """(name, key schema) of every secondary index, global ones first (the nodes' order)."""
-        return [(i.name, i.spec.key_schema) for i in self.global_indexes] + [
-            (i.name, i.spec.key_schema) for i in self.local_indexes
+    def index_key_schemas(self) -> list[tuple[str, tuple[tuple[str, str], ...], int]]:
+        """(name, key schema, HASH attribute count) of every secondary index, global ones
+        first (the nodes' order)."""
+        return [(i.name, i.spec.key_schema, i.spec.hash_count) for i in self.global_indexes] + [
+            (i.name, i.spec.key_schema, i.spec.hash_count) for i in self.local_indexes
         ]
 
     @property
@@ -257,7 +261,7 @@ class Table:
             "deletion_protection": self.deletion_protection, "table_class": self.table_class,
             "deletion_protection_changed_s": self.deletion_protection_changed_s,
             "table_class_updated_s": self.table_class_updated_s, "table_class_changes_s": self.table_class_changes_s,
-            "tags": self.tags, "indexes": [index.to_record() for index in self.indexes],
+            "tags": self.tags, "resource_policies": self.resource_policies, "indexes": [index.to_record() for index in self.indexes],
             "replicas": self.replicas, "legacy_created_s": self.legacy_created_s,
             "ttl_attribute": self.ttl_attribute, "ttl_last_attribute": self.ttl_last_attribute,
             "ttl_changed_s": self.ttl_changed_s, "past_streams": self.past_streams,

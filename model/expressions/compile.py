@@ -20,7 +20,13 @@ from typing import Any, Callable, Sequence
 
 from .. import limits
 from ..errors import ValidationException
-from ..values import validate_attribute_value
+from ..values import (
+    ATTRIBUTE_NAME_TOO_LARGE_MESSAGE,
+    EMPTY_ATTRIBUTE_NAME,
+    EMPTY_ATTRIBUTE_NAME_MESSAGE,
+    check_attribute_name,
+    validate_attribute_value,
+)
 from .evaluate import compile_condition
 from .key_condition import KeyCondition, KeyConditions, bind_key_conditions, extract_key_conditions
 from .parser import ParsedUpdate, parse_condition, parse_projection, parse_update
@@ -177,7 +183,10 @@ def _checked_names(names: dict[str, str] | None) -> dict[str, str] | None:
     for key, name in names.items():
         _check_key("ExpressionAttributeNames", key, _NAME_KEY)
         if name == "":
-            raise ValidationException(f"ExpressionAttributeNames contains invalid value: for key {key}")
+            raise ValidationException(
+                f"ExpressionAttributeNames contains invalid value: {EMPTY_ATTRIBUTE_NAME} for key {key}"
+            )
+        check_attribute_name(name)
     return names
 
 
@@ -193,6 +202,8 @@ def _checked_values(values: dict[str, Value] | None) -> dict[str, Value] | None:
         try:
             normal = validate_attribute_value(value)
         except ValidationException as error:
+            if error.message in (ATTRIBUTE_NAME_TOO_LARGE_MESSAGE, EMPTY_ATTRIBUTE_NAME_MESSAGE):
+                raise  # a map key inside a value: DynamoDB answers the name's own message (a live reply)
             raise ValidationException(
                 f"ExpressionAttributeValues contains invalid value: {error.message} for key {key}"
             ) from None

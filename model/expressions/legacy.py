@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from .. import limits
 from ..errors import ValidationException
-from ..values import validate_attribute_value
+from ..values import check_attribute_name, validate_attribute_value
 from .evaluate import compare_scalars, type_of
 from .key_condition import KeyCondition, bind_key_conditions
 
@@ -100,6 +100,7 @@ class _Placeholders:
     def name(self, attribute: str) -> str:
         placeholder = self._by_name.get(attribute)
         if placeholder is None:
+            check_attribute_name(attribute)
             placeholder = f"#{self.prefix}{len(self.names)}"
             self.names[placeholder] = attribute
             self._by_name[attribute] = placeholder

@@ -44,10 +44,18 @@ expressions before it.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..limits import DOCUMENT_DEPTH_MAX, EXPRESSION_IN_OPERANDS_MAX, EXPRESSION_NESTING_MAX
+from ..limits import (
+    CONDITION_NESTING_MAX,
+    DOCUMENT_DEPTH_MAX,
+    EXPRESSION_IN_OPERANDS_MAX,
+    EXPRESSION_NESTING_MAX,
+    EXPRESSION_OPERATORS_MAX,
+    EXPRESSION_RECURSION_LIMIT,
+)
 from . import semantics
 from .ast import (
     AddAction,
@@ -83,6 +91,15 @@ _CONDITION_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
 _UPDATE_KEYWORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE"})
 _NO_KEYWORDS: frozenset[str] = frozenset()
 _COMPARATORS = frozenset({"=", "<>", "<", "<=", ">", ">="})
+_OPERATOR_WORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
+_REDUNDANT = "The expression has redundant parentheses;"
+
+# A condition may nest CONDITION_NESTING_MAX deep (DynamoDB's 300 operators allow
+# that much); this recursive descent takes about six frames a parenthesis level, and
+# the tree walks after it one or two a node, so the interpreter's bound is raised to
+# fit.  Calls between Python functions use no C stack (Python 3.11+).
+if sys.getrecursionlimit() < EXPRESSION_RECURSION_LIMIT:
+    sys.setrecursionlimit(EXPRESSION_RECURSION_LIMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +226,7 @@ class _ConditionParser(_Parser):
 
     def _nest(self, levels: int, index: int) -> None:
         self.nesting += levels
-        if self.nesting > EXPRESSION_NESTING_MAX:
+        if self.nesting > CONDITION_NESTING_MAX:
             raise ExpressionError(syntax_error_message(self.tokens, index))
 
     def condition(self, i: int) -> tuple[Any, int] | None:
@@ -474,15 +491,40 @@ _CLAUSE_ACTIONS = {
 }
 
 
-def _check_parens_depth(tokens: Tokens) -> None:
+def _check_parens_depth(tokens: Tokens, depth_max: int = EXPRESSION_NESTING_MAX) -> None:
     depth = 0
     for index, kind in enumerate(tokens.kinds):
         if kind == "(":
             depth += 1
-            if depth > EXPRESSION_NESTING_MAX:
+            if depth > depth_max:
+                if _redundant_parens(tokens):  # the only way this deep within DynamoDB's operators
+                    raise ExpressionError(_REDUNDANT)
                 raise ExpressionError(syntax_error_message(tokens, index))
         elif kind == ")":
             depth -= 1
+
+
+def _check_operator_count(tokens: Tokens) -> None:
+    """DynamoDB's 300 operators in a condition: comparators, AND, OR, NOT, BETWEEN (its
+    AND included) and IN; it reports the count at the first one too many (a live reply:
+    "operator count: 301" for an expression of 909).  Parentheses and functions are not
+    counted (a guess after ScyllaDB's AWS-run tests); counted before parsing, so before
+    syntax errors (a guess)."""
+    count = 0
+    betweens = 0
+    for kind, word in zip(tokens.kinds, tokens.upper):
+        if kind in _COMPARATORS:
+            count += 1
+        elif kind == "id" and word in _OPERATOR_WORDS:
+            if word == "AND" and betweens:
+                betweens -= 1
+                continue
+            betweens += word == "BETWEEN"
+            count += 1
+        else:
+            continue
+        if count > EXPRESSION_OPERATORS_MAX:
+            raise ExpressionError(f"The expression contains too many operators; operator count: {count}")
 
 
 def _redundant_parens(tokens: Tokens) -> bool:
@@ -516,14 +558,15 @@ def _redundant_parens(tokens: Tokens) -> bool:
 def parse_condition(text: str) -> ParsedCondition:
     """Parse a condition, filter or key condition; raises ExpressionError."""
     tokens = tokenize(text)
-    _check_parens_depth(tokens)
+    _check_operator_count(tokens)
+    _check_parens_depth(tokens, CONDITION_NESTING_MAX)
     parser = _ConditionParser(tokens)
     result = parser.condition(0)
     if result is None or tokens.kinds[result[1]] != "eof":
         raise parser.syntax_error(None if result is None else result[1])
     tree = result[0]
     if _redundant_parens(tokens):
-        return ParsedCondition(tree, "The expression has redundant parentheses;")
+        return ParsedCondition(tree, _REDUNDANT)
     return ParsedCondition(tree, semantics.condition_static_error(tree))
 
 

@@ -16,9 +16,10 @@ ACTIONS.update(transact.ACTIONS)
 ACTIONS.update(partiql.ACTIONS)
 ACTIONS.update(contributor_insights.ACTIONS)
 
-from . import exports  # noqa: E402
+from . import exports, resource_policies  # noqa: E402
 
 ACTIONS.update(exports.ACTIONS)
+ACTIONS.update(resource_policies.ACTIONS)
 
 #: The DynamoDB Streams API (``DynamoDBStreams_20120810.<Action>``), served on the same endpoint.
 STREAM_ACTIONS = dict(streams.ACTIONS)

@@ -40,11 +40,11 @@ from meridian.model.errors import (
 from meridian.model.expressions import compile_expressions
 from meridian.model.expressions.legacy import check_not_mixed, translate_attributes_to_get
 from meridian.model.ops import ItemOp, ItemResult, OpKind, ReturnValues
+from meridian.model.index_keys import check_index_keys
 from meridian.model.values import (
     ITEM_TOO_LARGE_MESSAGE,
     KEY_SCHEMA_MISMATCH_MESSAGE,
     MANY_TYPES_MESSAGE,
-    check_index_keys,
     extract_key,
     item_size,
     validate_item,
@@ -57,7 +57,7 @@ from ..context import RouterContext
 from ..contributors import Contributors
 from ..table_record import Table
 from ..throttle import READ, WRITE, Throttle
-from .items import _route, collection_metrics, metering
+from .items import _route, check_projected_keys, collection_metrics, metering
 
 DUPLICATE_KEYS_MESSAGE = "Provided list of item keys contains duplicates"
 TOO_MANY_GETS_MESSAGE = "Too many items requested for the BatchGetItem call"
@@ -96,7 +96,7 @@ async def _execute(ctx: RouterContext, calls: list[tuple[str, ItemOp]]) -> list[
 class _GetTable:
     """One table's entry of a BatchGetItem: its settings and validated keys."""
 
-    __slots__ = ("name", "entry", "projection", "names", "legacy", "keys")
+    __slots__ = ("name", "entry", "projection", "names", "legacy", "keys", "compiled")
 
     def __init__(self, name: str, entry: dict[str, Any]) -> None:
         self.name = name
@@ -107,8 +107,9 @@ class _GetTable:
         else:
             self.projection, self.names = entry.get("ProjectionExpression"), entry.get("ExpressionAttributeNames")
             self.legacy = False
+        self.compiled = None
         if self.projection is not None or self.names is not None:
-            compile_expressions(projection=self.projection, names=self.names, legacy=self.legacy)
+            self.compiled = compile_expressions(projection=self.projection, names=self.names, legacy=self.legacy)
         self.keys: list[dict[str, Any]] = []
 
     def unprocessed(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
@@ -156,6 +157,7 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
                                        projection=request.projection, names=request.names, legacy=request.legacy)))
             owners.append((request, key))
             tables.append(table)
+        check_projected_keys(request.compiled, table)  # after the keys, as GetItem's (a guess for the batch)
     throttle = metering(ctx)
     hashes, admitted = await _admitted(throttle, READ, [(t, key) for t, (_r, key) in zip(tables, owners)],
                                        ctx.contributors if insights else None)

@@ -19,7 +19,7 @@ import orjson
 
 from meridian.model import limits
 from meridian.model.errors import ConditionalCheckFailedException, ValidationException
-from meridian.model.expressions import compile_expressions, updated_attributes
+from meridian.model.expressions import Compiled, compile_expressions, updated_attributes
 from meridian.model.expressions.legacy import (
     check_not_mixed,
     translate_attribute_updates,
@@ -28,7 +28,8 @@ from meridian.model.expressions.legacy import (
 )
 from meridian.model.keycodec import encode_item_key, partition_hash
 from meridian.model.ops import ItemOp, ItemResult, OpKind, ReturnValues
-from meridian.model.values import check_index_keys, extract_key, item_size, validate_item, validate_key
+from meridian.model.index_keys import check_index_keys
+from meridian.model.values import extract_key, item_size, validate_item, validate_key
 
 from .. import capacity
 from ..capacity import Consistency, Units, Usage
@@ -48,6 +49,28 @@ _RETURN_VALUES = {
 }
 
 Expr = tuple[str | None, dict[str, str] | None, dict[str, Any] | None]
+
+NOT_SCALAR_KEY = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: "
+NOT_SCALAR_INDEX_KEY = (
+    "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: IndexKey: "
+)
+
+
+def check_projected_keys(compiled: Compiled | None, table: Table) -> None:
+    """A projection may not look into a table or index key attribute (``k[0]``, ``k.a``):
+    DynamoDB refuses it once the table is known (GetItem, BatchGetItem, Query, Scan;
+    dynalite records these messages)."""
+    paths = compiled.projection_paths if compiled is not None else None
+    if not paths:
+        return
+    key_names = table.key_names
+    for path in paths:
+        if len(path) > 1 and path[0] in key_names:
+            raise ValidationException(NOT_SCALAR_KEY + str(path[0]))
+    for index in table.indexes:
+        for path in paths:
+            if len(path) > 1 and path[0] in index.key_names:
+                raise ValidationException(NOT_SCALAR_INDEX_KEY + str(path[0]))
 
 
 def _projection(body: dict[str, Any]) -> tuple[str | None, dict[str, str] | None]:
@@ -280,10 +303,12 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     key_in = validate_item(body["Key"], context="key")
     projection, names = _projection(body)
     legacy = _is_legacy(body)
+    compiled = None
     if projection is not None or names:
-        compile_expressions(projection=projection, names=names, legacy=legacy)
+        compiled = compile_expressions(projection=projection, names=names, legacy=legacy)
     table = await ctx.catalog.require(body["TableName"])
     node, op = get_op(ctx, table, key_in, projection, names, legacy)
+    check_projected_keys(compiled, table)
     throttle = metering(ctx)
     key_hash = None
     if throttle is not None:

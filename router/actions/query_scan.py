@@ -121,7 +121,7 @@ from ..context import RouterContext
 from ..contributors import THROTTLED
 from ..table_record import Index, Table
 from ..throttle import READ, Throttle
-from .items import _merge, metering
+from .items import _merge, check_projected_keys as _check_projected_keys, metering
 from .ranges import index_partition_of, index_query_range, query_range, read_merged
 
 STARTING_KEY_INVALID = "The provided starting key is invalid"
@@ -132,10 +132,6 @@ OUTSIDE_BOUNDARIES = "The provided starting key is outside query boundaries base
 RANGE_PREDICATE = "The provided starting key does not match the range key predicate"
 CANNOT_RESTART = "The query can return at most one row and cannot be restarted"
 NO_KEY_CONDITION = "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
-NOT_SCALAR_KEY = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: "
-NOT_SCALAR_INDEX_KEY = (
-    "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: IndexKey: "
-)
 GSI_CONSISTENT_READ = "Consistent reads are not supported on global secondary indexes"
 GSI_BACKFILLING = "Cannot read from backfilling global secondary index: "
 
@@ -272,20 +268,6 @@ def _check_all_attributes(body: dict[str, Any], index: Index | None) -> None:
             "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global "
             f"secondary index {index.name} because its projection type is not ALL"
         )
-
-
-def _check_projected_keys(compiled: Compiled | None, table: Table) -> None:
-    paths = compiled.projection_paths if compiled is not None else None
-    if not paths:
-        return
-    key_names = table.key_names
-    for path in paths:
-        if len(path) > 1 and path[0] in key_names:
-            raise ValidationException(NOT_SCALAR_KEY + str(path[0]))
-    for index in table.indexes:
-        for path in paths:
-            if len(path) > 1 and path[0] in index.key_names:
-                raise ValidationException(NOT_SCALAR_INDEX_KEY + str(path[0]))
 
 
 def _index_start_key(start_key: dict[str, Any], table: Table, index: Index) -> None:

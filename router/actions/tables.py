@@ -51,6 +51,7 @@ from ..stream_catalog import inherited_streams, new_stream_label, retire_stream
 from ..table_record import Table, new_table_id, new_table_uuid, settle_warm, stream_label
 from .descriptions import deleted_description, live_description, require_table, table_description
 from .replica_updates import REPLICAS_BUSY, update_replicas
+from .resource_policies import create_table_policies
 from .table_indexes import (
     GUIDE,
     begin_throughput_update,
@@ -136,6 +137,7 @@ async def create_table(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
         deletion_protection=bool(body.get("DeletionProtectionEnabled", False)),
         table_class=body.get("TableClass"),
         tags={t["Key"]: t["Value"] for t in body.get("Tags", [])},
+        resource_policies=create_table_policies(body),
         indexes=indexes,
     )
     if billing == "PAY_PER_REQUEST":

@@ -59,7 +59,7 @@ async def _table_for_arn(ctx: RouterContext, arn: str) -> Table:
     return table
 
 
-async def tag_resource(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+async def tag_resource(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     tags = body["Tags"]
     if not tags:
         raise ValidationException("Atleast one Tag needs to be provided as Input.")
@@ -70,17 +70,17 @@ async def tag_resource(ctx: RouterContext, body: dict[str, Any]) -> dict[str, An
     check_tag_set_size(merged)
     table.tags = merged
     await ctx.catalog.save(table)
-    return {}
+    return b""  # TagResource has no output: DynamoDB's answer has an empty body
 
 
-async def untag_resource(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:
+async def untag_resource(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     keys = body["TagKeys"]
     if not keys:
         raise ValidationException("Atleast one Tag Key needs to be provided as Input.")
     table = await _table_for_arn(ctx, body["ResourceArn"])
     table.tags = {k: v for k, v in table.tags.items() if k not in set(keys)}
     await ctx.catalog.save(table)
-    return {}
+    return b""  # as TagResource's
 
 
 async def list_tags_of_resource(ctx: RouterContext, body: dict[str, Any]) -> dict[str, Any]:

@@ -40,11 +40,11 @@ from meridian.model import limits
 from meridian.model.errors import ProvisionedThroughputExceededException, ThrottlingException, ValidationException
 from meridian.model.expressions import Compiled, compile_expressions
 from meridian.model.ops import ItemOp, ItemResult, OpKind, ReturnValues
+from meridian.model.index_keys import check_index_keys
 from meridian.model.values import (
     ITEM_TOO_LARGE_MESSAGE,
     KEY_SCHEMA_MISMATCH_MESSAGE,
     attribute_value_size,
-    check_index_keys,
     extract_key,
     item_size,
     validate_item,

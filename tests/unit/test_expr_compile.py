@@ -138,7 +138,7 @@ def test_map_key_length_and_empty_names():
         "ExpressionAttributeNames contains invalid key: The expression attribute map contains a key that is too long"
     )
     assert _error(condition="attribute_exists(#k)", names={"#k": ""}) == (
-        "ExpressionAttributeNames contains invalid value: for key #k"
+        "ExpressionAttributeNames contains invalid value: Empty attribute name for key #k"
     )
     compile_expressions(condition="attribute_exists(#" + "k" * 254 + ")", names={"#" + "k" * 254: "a"})
 

@@ -123,18 +123,26 @@ def test_depth_and_in_limits():
     )
 
 
-def test_nesting_bound_is_a_syntax_error():
-    depth = limits.EXPRESSION_NESTING_MAX
-    assert parse_condition("(" * depth + "a = :v" + ")" * depth)
-    message = _error(parse_condition, "(" * (depth + 1) + "a = :v" + ")" * (depth + 1))
-    assert message.startswith('Syntax error; token: "("')
-    assert parse_condition("NOT " * depth + "a = :v")
-    assert _error(parse_condition, "NOT " * (depth + 1) + "a = :v") == 'Syntax error; token: "NOT", near: "NOT NOT a"'
-    assert _error(parse_condition, "NOT (" * 40 + "a = :v" + ")" * 40).startswith('Syntax error; token: "NOT"')
-    # Many NOTs side by side are not nested.
-    assert parse_condition(" AND ".join(["NOT a = :v"] * 200))
-    # Nested calls are parentheses too.
-    assert _error(parse_condition, "size(" * (depth + 1) + "a" + ")" * (depth + 1) + " = :v").startswith(
+def test_nesting_is_bounded_by_dynamodbs_300_operators():
+    # DynamoDB has no nesting bound of its own: 300 operators (NOTs included) and no
+    # redundant parentheses; a deeper nest of either is refused with those messages.
+    most = limits.EXPRESSION_OPERATORS_MAX
+    assert parse_condition("NOT " * (most - 1) + "a = :v").static_error is None
+    assert _error(parse_condition, "NOT " * most + "a = :v") == (
+        "The expression contains too many operators; operator count: 301")
+    nested = "NOT (" * (most // 2) + "a = :v" + ")" * (most // 2)
+    assert parse_condition(nested).static_error is None
+    chain = "a < b " + "OR (a < b " * 149 + ")" * 149  # ScyllaDB's AWS-run case: 299 operators
+    assert parse_condition(chain).static_error is None
+    assert _error(parse_condition, "a < b " + "OR (a < b " * 454 + ")" * 454) == (
+        "The expression contains too many operators; operator count: 301")
+    assert _error(parse_condition, " AND ".join(["NOT a = :v"] * 200)).endswith("operator count: 301")
+    assert parse_condition("a BETWEEN :x AND :y AND " * 99 + "a = :v").static_error is None  # BETWEEN's AND is its own
+    depth = limits.CONDITION_NESTING_MAX + 1
+    assert _error(parse_condition, "(" * depth + "a = :v" + ")" * depth) == "The expression has redundant parentheses;"
+    assert _error(parse_condition, "(" * depth).startswith('Syntax error; token: "("')
+    # Nested calls are parentheses too (functions are not counted as operators).
+    assert _error(parse_condition, "size(" * depth + "a" + ")" * depth + " = :v").startswith(
         'Syntax error; token: "("'
     )
 
