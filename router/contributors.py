@@ -14,9 +14,8 @@ What counts.  DynamoDB's accessed rules (PKC, SKC: "items that consume
 the most read and write capacity") sum the capacity units each request
 consumed; its throttled rules (PKT, SKT: "items that experience the most
 throttling events") count throttling events.  Here the accessed rules sum
-the ``units`` the actions give ``accessed`` (one per request where they
-give none: the actions still call it before the request runs, so
-docs/compatibility.md lists the difference), the throttled rules count the
+the ``units`` each request consumed, which the actions give ``accessed``
+after the request ran, the throttled rules count the
 requests the throttle refused (``router/throttle.py``), one each.  The
 requests: GetItem,
 PutItem, UpdateItem, DeleteItem (``router/actions/items.py``,

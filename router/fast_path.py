@@ -167,23 +167,23 @@ class FastPath:
                 except THROTTLED:
                     self._ctx.contributors.throttled(table, op.key_item)
                     raise
-            if table.contributor_insights:
-                self._ctx.contributors.accessed(table, op.key_item)
             result, durable = self._execute_now(op)
             if durable is not None:
-                return self._get_later(body, ctype, table, result, durable, throttle, key_hash)
-            return Response(200, get_answer(body, table, result, throttle, key_hash), ctype)
+                return self._get_later(body, ctype, table, result, durable, throttle, key_hash, op.key_item)
+            insights = self._ctx.contributors if table.contributor_insights else None
+            return Response(200, get_answer(body, table, result, throttle, key_hash, insights, op.key_item), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return self._app.failed("GetItem", exc, ctype)
 
     async def _get_later(self, body: dict[str, Any], ctype: bytes, table: Any, result: ItemResult,
-                         durable: Any, throttle: Any, key_hash: int | None) -> Response:
+                         durable: Any, throttle: Any, key_hash: int | None, key: dict[str, Any]) -> Response:
         """A read of a write still being committed (``--sync``): answered once it is durable."""
         app = self._app
         app.inflight += 1
         try:
             result = await self._settle(result, durable)
-            return Response(200, get_answer(body, table, result, throttle, key_hash), ctype)
+            insights = self._ctx.contributors if table.contributor_insights else None
+            return Response(200, get_answer(body, table, result, throttle, key_hash, insights, key), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return app.failed("GetItem", exc, ctype)
         finally:
@@ -220,20 +220,20 @@ class FastPath:
             if throttle is not None:
                 key_hash = throttle.key_hash(table, key)
                 try:
-                    if not throttle.admit_now(table, WRITE, key_hash=key_hash):
+                    # the item: its global index partitions' ceilings (nothing to do without indexes)
+                    if not throttle.admit_now(table, WRITE, key_hash=key_hash, item=item):
                         return None  # a lease to await: the general path does
                 except THROTTLED:
                     self._ctx.contributors.throttled(table, key, item=item)
                     raise
-            if table.contributor_insights:
-                self._ctx.contributors.accessed(table, key, item=item)
             indexed, requested = prepare_write(body, table, op, throttle)
             result, durable = self._execute_now(op)
             if durable is not None:
                 return self._put_later(body, ctype, table, key, item, indexed, requested, result, durable,
                                        throttle, key_hash)
+            insights = self._ctx.contributors if table.contributor_insights else None
             return Response(200, write_answer(body, table, key, result, item, indexed, requested, None,
-                                              throttle, key_hash), ctype)
+                                              throttle, key_hash, insights), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return self._app.failed("PutItem", exc, ctype)
 
@@ -245,8 +245,9 @@ class FastPath:
         app.inflight += 1
         try:
             result = await self._settle(result, durable)
+            insights = self._ctx.contributors if table.contributor_insights else None
             return Response(200, write_answer(body, table, key, result, item, indexed, requested, None,
-                                              throttle, key_hash), ctype)
+                                              throttle, key_hash, insights), ctype)
         except Exception as exc:  # noqa: BLE001 - answered as the general path answers it
             return app.failed("PutItem", exc, ctype)
         finally:

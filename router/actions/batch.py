@@ -186,11 +186,13 @@ async def batch_get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             response_bytes += size
         if item_json is not None:
             found[request.name].append(item_json)
-        if counting or throttle is not None:  # each key is its own GetItem
+        if counting or throttle is not None or insights:  # each key is its own GetItem
             usage = capacity.item_read(size, Consistency.of(request.entry.get("ConsistentRead")))
             tally.add(request.name, usage)
             if throttle is not None:
                 throttle.spend_usage(tables[position], READ, usage, key_hash=hashes[position])
+            if tables[position].contributor_insights:  # weighed by its read units
+                ctx.contributors.accessed(tables[position], key, units=usage.table.read)
 
     parts = [
         b'{"Responses":{',
@@ -213,14 +215,13 @@ async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table,
     """Throttling a batch key by key: each key's partition hash (None when
     nothing is metered) and whether it may run now.  A throttled key comes
     back unprocessed; a batch none of whose keys may run is the throttling
-    error itself, as DynamoDB answers it.  ``contributors`` (None when no
-    table of the batch has Contributor Insights on) counts each key as
-    admitted or throttled (``items``: each put's item, for its indexes)."""
+    error itself, as DynamoDB answers it.  ``items``: each put's item (None
+    for a delete), whose global index partitions' ceilings apply too.
+    ``contributors`` (None when no table of the batch has Contributor
+    Insights on) counts each throttled key (the callers count the others
+    once their units are known)."""
     if throttle is None:
-        admitted = [True] * len(entries)
-        if contributors is not None:
-            _count_accessed(contributors, entries, admitted, items)
-        return [None] * len(entries), admitted
+        return [None] * len(entries), [True] * len(entries)
     hashes: list[int | None] = []
     admitted = []
     refusal: DynamoError | None = None
@@ -228,7 +229,7 @@ async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table,
         key_hash = throttle.key_hash(table, key)
         hashes.append(key_hash)
         try:
-            await throttle.admit(table, meter, key_hash=key_hash)
+            await throttle.admit(table, meter, key_hash=key_hash, item=items[position] if items else None)
         except (ProvisionedThroughputExceededException, ThrottlingException) as err:
             if contributors is not None:
                 contributors.throttled(table, key, item=items[position] if items else None)
@@ -236,18 +237,9 @@ async def _admitted(throttle: Throttle | None, meter, entries: list[tuple[Table,
             admitted.append(False)
             continue
         admitted.append(True)
-    if contributors is not None:
-        _count_accessed(contributors, entries, admitted, items)
     if refusal is not None and not any(admitted):
         raise refusal
     return hashes, admitted
-
-
-def _count_accessed(contributors: Contributors, entries: list[tuple[Table, dict[str, Any]]], admitted: list[bool],
-                    items: list[dict[str, Any] | None] | None) -> None:
-    for position, ((table, key), ok) in enumerate(zip(entries, admitted)):
-        if ok and table.contributor_insights:
-            contributors.accessed(table, key, item=items[position] if items else None)
 
 
 async def _execute_admitted(ctx: RouterContext, calls: list[tuple[str, ItemOp]],
@@ -357,7 +349,7 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
             owners.append((name, write))
             keys.append((table, key))
     hashes, admitted = await _admitted(throttle, WRITE, keys, ctx.contributors if insights else None,
-                                       [write.item for _name, write in owners] if insights else None)
+                                       [write.item for _name, write in owners])
     results = await _execute_admitted(ctx, calls, admitted)
 
     tally = Tally(writes)
@@ -367,14 +359,19 @@ async def batch_write_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         if result is None:
             unprocessed.setdefault(name, []).append(write.as_request())
             continue
-        if counting or throttle is not None:
+        if counting or throttle is not None or insights:
             indexed = name in indexed_tables
             old = orjson.loads(result.item_json) if indexed and result.item_json is not None else None
             size = max(result.size_bytes, write.size)
             usage = capacity.item_write(table, size, old, write.item, indexed)
             tally.add(name, usage)
-            if throttle is not None:
-                throttle.spend_usage(table, WRITE, usage, key_hash=key_hash)
+            if throttle is not None:  # its index entries charged to their index partitions
+                throttle.spend_usage(table, WRITE, usage, key_hash=key_hash, old=old, new=write.item)
+            if table.contributor_insights:  # weighed by its write units
+                ctx.contributors.accessed(
+                    table, key, item=write.item,
+                    units=usage.table.write + sum(u.write for u in usage.local_indexes.values()),
+                    index_units={n: u.write for n, u in usage.global_indexes.items()} or None)
         item_metrics = collection_metrics(body, table, key, result.collection_size_bytes)
         if item_metrics is not None:
             metrics.setdefault(name, []).append(item_metrics)

@@ -35,7 +35,7 @@ from .. import capacity
 from ..capacity import Consistency, Units, Usage
 from ..capacity import index_write_units as index_write_units  # the rule's old home: transact.py imports it here
 from ..context import RouterContext
-from ..contributors import THROTTLED
+from ..contributors import THROTTLED, Contributors
 from ..table_record import Table
 from ..throttle import READ, WRITE, Throttle
 
@@ -224,15 +224,14 @@ async def _write(ctx: RouterContext, body: dict[str, Any], table: Table, key: di
     key_hash = None
     if throttle is not None:
         key_hash = throttle.key_hash(table, key)
-        try:
-            await throttle.admit(table, WRITE, key_hash=key_hash)
+        try:  # a put's item: its global index partitions' ceilings apply too
+            await throttle.admit(table, WRITE, key_hash=key_hash, item=new_item)
         except THROTTLED:
             ctx.contributors.throttled(table, key, item=new_item)
             raise
-    if table.contributor_insights:
-        ctx.contributors.accessed(table, key, item=new_item)
     result = await ctx.storage.call(node, op)
-    return write_answer(body, table, key, result, new_item, indexed, requested, None, throttle, key_hash)
+    return write_answer(body, table, key, result, new_item, indexed, requested, None, throttle, key_hash,
+                        ctx.contributors if table.contributor_insights else None)
 
 
 def _json_or_none(item: dict[str, Any] | None) -> bytes | None:
@@ -256,7 +255,8 @@ def _update_answer(requested: ReturnValues, old: dict[str, Any] | None, new: dic
 
 def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result: ItemResult, new_item: Any,
                  indexed: bool, requested: ReturnValues, old: dict[str, Any] | None,
-                 throttle: Throttle | None = None, key_hash: int | None = None) -> bytes:
+                 throttle: Throttle | None = None, key_hash: int | None = None,
+                 insights: Contributors | None = None) -> bytes:
     """DynamoDB's answer to a write from the node's result; raises the write's error.
 
     ``prepare_write`` said ``indexed`` and ``requested``.  When ``indexed``,
@@ -265,18 +265,25 @@ def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result
     returns it with the attribute names it touched (None: the update of a
     missing item created nothing).  ``throttle`` (admitted with
     ``key_hash``) is charged what the write consumed; a failed condition
-    still costs a write unit, as in DynamoDB.
+    still costs a write unit, as in DynamoDB.  ``insights`` (Contributor
+    Insights, when the table has it on) counts the key with the write's units.
     """
     if result.error is not None:
-        if throttle is not None and isinstance(result.error, ConditionalCheckFailedException):
-            throttle.spend(table, WRITE, capacity.write_units(0), key_hash=key_hash)
+        if isinstance(result.error, ConditionalCheckFailedException):
+            if throttle is not None:
+                throttle.spend(table, WRITE, capacity.write_units(0), key_hash=key_hash)
+            if insights is not None:
+                insights.accessed(table, key, item=new_item, units=capacity.write_units(0))
         raise result.error
     consumed = None
     mode = body.get("ReturnConsumedCapacity")
-    if throttle is not None and not indexed and mode not in capacity.CAPACITY_MODES:
+    if not indexed and mode not in capacity.CAPACITY_MODES:
         # the common case, with no index to charge: the write's own units only
-        throttle.spend(table, WRITE, capacity.write_units(result.size_bytes), key_hash=key_hash)
-    elif mode in capacity.CAPACITY_MODES or throttle is not None:
+        if throttle is not None:
+            throttle.spend(table, WRITE, capacity.write_units(result.size_bytes), key_hash=key_hash)
+        if insights is not None:
+            insights.accessed(table, key, item=new_item, units=capacity.write_units(result.size_bytes))
+    else:
         new = None
         if indexed:
             old = orjson.loads(result.item_json) if result.item_json is not None else None
@@ -290,8 +297,12 @@ def write_answer(body: dict[str, Any], table: Table, key: dict[str, Any], result
                     result.item_json = None
         usage = capacity.item_write(table, result.size_bytes, old, new, indexed)
         consumed = capacity.consumed(mode, table.name, usage)
-        if throttle is not None:
-            throttle.spend_usage(table, WRITE, usage, key_hash=key_hash)
+        if throttle is not None:  # its index entries charged to their index partitions
+            throttle.spend_usage(table, WRITE, usage, key_hash=key_hash, old=old, new=new)
+        if insights is not None:
+            insights.accessed(table, key, item=new_item,
+                              units=usage.table.write + sum(u.write for u in usage.local_indexes.values()),
+                              index_units={name: u.write for name, u in usage.global_indexes.items()} or None)
     metrics = collection_metrics(body, table, key, result.collection_size_bytes)
     if result.item_json is None and consumed is None and metrics is None:
         return b"{}"
@@ -318,9 +329,8 @@ async def get_item(ctx: RouterContext, body: dict[str, Any]) -> bytes:
         except THROTTLED:
             ctx.contributors.throttled(table, op.key_item)
             raise
-    if table.contributor_insights:
-        ctx.contributors.accessed(table, op.key_item)
-    return get_answer(body, table, await ctx.storage.call(node, op), throttle, key_hash)
+    return get_answer(body, table, await ctx.storage.call(node, op), throttle, key_hash,
+                      ctx.contributors if table.contributor_insights else None, op.key_item)
 
 
 def get_op(ctx: RouterContext, table: Table, key_in: dict[str, Any], projection: str | None,
@@ -332,14 +342,20 @@ def get_op(ctx: RouterContext, table: Table, key_in: dict[str, Any], projection:
 
 
 def get_answer(body: dict[str, Any], table: Table, result: ItemResult,
-               throttle: Throttle | None = None, key_hash: int | None = None) -> bytes:
+               throttle: Throttle | None = None, key_hash: int | None = None,
+               insights: Contributors | None = None, key: dict[str, Any] | None = None) -> bytes:
     """DynamoDB's answer to a GetItem from the node's result; raises the read's
-    error.  ``throttle`` (admitted with ``key_hash``) is charged the read."""
+    error.  ``throttle`` (admitted with ``key_hash``) is charged the read;
+    ``insights`` (Contributor Insights, when the table has it on) counts
+    ``key`` with the read's units."""
     if result.error is not None:
         raise result.error
-    if throttle is not None:
+    if throttle is not None or insights is not None:
         units = capacity.read_blocks(result.size_bytes) * (1.0 if body.get("ConsistentRead") else 0.5)
-        throttle.spend(table, READ, units, key_hash=key_hash)
+        if throttle is not None:
+            throttle.spend(table, READ, units, key_hash=key_hash)
+        if insights is not None and key is not None:
+            insights.accessed(table, key, units=units)
     consumed = None
     mode = body.get("ReturnConsumedCapacity")
     if mode in capacity.CAPACITY_MODES:

@@ -450,7 +450,13 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     fetch = _fetches(body, table, index, compiled, filter_text is not None)
 
     ring = ctx.ring
-    node = ring.single or ring.owner(index_partition_of(schema, condition, hash_count))
+    throttle = metering(ctx)
+    global_index = index is not None and index.is_global
+    index_hash = None  # a global index's partition: where the Query runs and whose read ceiling applies
+    if global_index and (throttle is not None or ring.single is None):
+        index_hash = index_partition_of(schema, condition, hash_count)
+    node = ring.single or ring.owner(
+        index_hash if index_hash is not None else index_partition_of(schema, condition, hash_count))
     expressions: dict[str, Any] = {}
     if filter_text is not None or projection is not None:  # only then does the node compile them
         expressions = {"key_condition": key_condition, "filter": filter_text, "projection": projection,
@@ -458,22 +464,24 @@ async def query(ctx: RouterContext, body: dict[str, Any]) -> bytes:
     kind, read_id = (RangeKind.QUERY, table.table_id) if index is None else (RangeKind.INDEX, index.spec.index_id)
     read = RangeRead(kind, read_id, lower, upper, reverse=reverse, items_max=body.get("Limit") or 0,
                      count_only=count_only, fetch=fetch, whole_items=_whole_items(body), **expressions)
-    throttle = metering(ctx)
     key_hash = None
     index_name = index.name if index is not None else None
     if throttle is not None:
-        if index is None:  # a table's partition: its ceiling applies
-            key_hash = partition_hash(schema[0][1], condition.pk_value)
+        # the partition's ceiling applies: the global index's, else the table's (a local index's too)
+        key_hash = index_hash if global_index else partition_hash(schema[0][1], condition.pk_value)
         try:
             await throttle.admit(table, READ, index_name, key_hash)
         except THROTTLED:
             ctx.contributors.throttled(table, dict(condition.partition), index_name)
             raise
-    if table.contributor_insights:  # a Query's partition key
-        ctx.contributors.accessed(table, dict(condition.partition), index_name)
     page = await ctx.storage.read_range(node, read)
     last_key = _last_key(page, table, index, scanned=False)
-    return _answer(page, count_only, last_key, _consumed_capacity(body, table, page, index, throttle, key_hash))
+    consumed = _consumed_capacity(body, table, page, index, throttle, key_hash)
+    if table.contributor_insights:  # a Query's partition key, weighed by the page's read units
+        usage = capacity.page_read(index, page.bytes_read, page.fetched_sizes,
+                                   Consistency.of(body.get("ConsistentRead")))
+        ctx.contributors.accessed(table, dict(condition.partition), index_name, units=usage.total.read)
+    return _answer(page, count_only, last_key, consumed)
 
 
 async def scan(ctx: RouterContext, body: dict[str, Any]) -> bytes:

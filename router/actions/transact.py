@@ -238,7 +238,7 @@ def _committed(actions: list[_Action], results: list[ItemResult], digest: bytes,
         usage = answers.action_usage(table, action.kind, size, old, new, indexed)
         tally.add(table.name, usage)
         if throttle is not None and hashes is not None:
-            throttle.spend_usage(table, WRITE, usage, key_hash=hashes[position])
+            throttle.spend_usage(table, WRITE, usage, key_hash=hashes[position], old=old, new=new)
         if action.kind is not OpKind.CHECK:
             metrics = collection_metrics(_SIZE, table, action.key, result.collection_size_bytes)
             if metrics is not None:
