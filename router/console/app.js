@@ -544,6 +544,27 @@
   const chartSpan = (now) => Math.min(CHART_SPAN_S, Math.max(CHART_SPAN_MIN_S, Math.ceil((now - state.openedAt) / 10) * 10));
 
   // "-Ns" labels along the time axis at height yText, "now" at the right.
+  // Horizontal gridlines of a units chart, labelled on the left; leaves the
+  // 10px font, a 1px line width and left-aligned text for what follows. yMax
+  // is 1, 2, 2.5 or 5 times a power of ten (niceMax): gridlines at round values.
+  function unitGridlines(g, y, yMax, left, w) {
+    g.font = "10px system-ui, sans-serif";
+    g.lineWidth = 1;
+    g.textAlign = "right";
+    g.textBaseline = "middle";
+    const lead = yMax / 10 ** Math.floor(Math.log10(yMax));
+    const divisions = lead === 2 ? 4 : 5;
+    for (let i = 0; i <= divisions; i++) {
+      const v = (yMax * i) / divisions;
+      const yy = Math.round(y(v)) + 0.5;
+      g.strokeStyle = i === 0 ? "#dde2ea" : "#f0f2f6";
+      g.beginPath(); g.moveTo(left, yy); g.lineTo(left + w, yy); g.stroke();
+      g.fillStyle = "#6b7280";
+      g.fillText(fmtUnits(v), left - 4, yy);
+    }
+    g.textAlign = "left";
+  }
+
   function timeTicks(g, x, span, now, yText) {
     g.fillStyle = "#6b7280";
     g.textBaseline = "top";
@@ -878,22 +899,7 @@
     canvas.dataset.points = String(points.length);
     canvas.dataset.throttlePoints = String(throttlePoints.length);
 
-    g.font = "10px system-ui, sans-serif";
-    g.lineWidth = 1;
-    g.textAlign = "right";
-    g.textBaseline = "middle";
-    // yMax is 1, 2, 2.5 or 5 times a power of ten: gridlines at round values
-    const lead = yMax / 10 ** Math.floor(Math.log10(yMax));
-    const divisions = lead === 2 ? 4 : 5;
-    for (let i = 0; i <= divisions; i++) {
-      const v = (yMax * i) / divisions;
-      const yy = Math.round(y(v)) + 0.5;
-      g.strokeStyle = i === 0 ? "#dde2ea" : "#f0f2f6";
-      g.beginPath(); g.moveTo(left, yy); g.lineTo(left + w, yy); g.stroke();
-      g.fillStyle = "#6b7280";
-      g.fillText(fmtUnits(v), left - 4, yy);
-    }
-    g.textAlign = "left";
+    unitGridlines(g, y, yMax, left, w);
     g.fillStyle = "#9aa3af";
     if (throttlePoints.length) {
       g.fillText(fmtCount(eMax), left + w + 4, top);
@@ -1126,20 +1132,7 @@
     canvas.dataset.points = String(points.length);
     const yMax = niceMax(Math.max(1, ...points.map((p) => Math.max(p.hits, p.misses))) * 1.1);
     const y = (v) => top + h - (Math.min(v, yMax) / yMax) * h;
-    g.font = "10px system-ui, sans-serif";
-    g.lineWidth = 1;
-    g.textAlign = "right";
-    g.textBaseline = "middle";
-    const divisions = yMax / 10 ** Math.floor(Math.log10(yMax)) === 2 ? 4 : 5; // round gridlines
-    for (let i = 0; i <= divisions; i++) {
-      const v = (yMax * i) / divisions;
-      const yy = Math.round(y(v)) + 0.5;
-      g.strokeStyle = i === 0 ? "#dde2ea" : "#f0f2f6";
-      g.beginPath(); g.moveTo(left, yy); g.lineTo(left + w, yy); g.stroke();
-      g.fillStyle = "#6b7280";
-      g.fillText(fmtUnits(v), left - 4, yy);
-    }
-    g.textAlign = "left";
+    unitGridlines(g, y, yMax, left, w);
     g.textBaseline = "top";
     g.fillStyle = "#9aa3af";
     g.fillText("item cache lookups/s", left + 4, top - 12);

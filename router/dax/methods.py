@@ -33,6 +33,7 @@ from .requests import (
     BadArgument,
     Expressions,
     Param,
+    RETURN_CONSUMED_CAPACITY,
     SELECT,
     add_common,
     bytes_of,
@@ -119,15 +120,17 @@ class ItemMethods:
         consistent = flag_of(kwargs.get(Param.CONSISTENT_READ, False))
         projection = kwargs.get(Param.PROJECTION)
         paths = projection_paths(bytes_of(projection, "ProjectionExpression")) if projection is not None else None
-        body: dict[str, Any] = {"TableName": table, "Key": key}
-        exprs = Expressions()
-        add_common(body, {Param.RETURN_CONSUMED_CAPACITY: kwargs[Param.RETURN_CONSUMED_CAPACITY]}
-                   if Param.RETURN_CONSUMED_CAPACITY in kwargs else {}, exprs)
+        rcc_arg = kwargs.get(Param.RETURN_CONSUMED_CAPACITY)
+        rcc = None if rcc_arg is None else enum_of(RETURN_CONSUMED_CAPACITY, rcc_arg, "ReturnConsumedCapacity")
+        body: dict[str, Any] = {"TableName": table, "Key": key}  # what goes upstream; a cache hit needs none
+        if rcc is not None:
+            body["ReturnConsumedCapacity"] = rcc
         names = key_names(schema)
         if consistent:
             self.node.statistics.pass_through_reads += 1
             body["ConsistentRead"] = True
             if projection is not None:
+                exprs = Expressions()
                 add_common(body, {Param.PROJECTION: projection}, exprs)
                 exprs.apply(body)
             answer = await self.call("GetItem", body)
@@ -143,7 +146,7 @@ class ItemMethods:
             items.fill(table, key_bytes, cached, 0 if cached is None else len(cached[1]), ticket)
         else:
             answer = {}
-            if "ReturnConsumedCapacity" in body and body["ReturnConsumedCapacity"] != "NONE":
+            if rcc is not None and rcc != "NONE":
                 answer["ConsumedCapacity"] = {"TableName": table, "CapacityUnits": 0.0}
         if cached is None:
             return self._single_answer(None, answer, answers.ITEM)
